@@ -1,0 +1,189 @@
+"""/api/v1 for people, API keys, tokens and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from webapp.auth import service, tokens
+from webapp.auth.access import api_requires, public
+from webapp.auth.schemas import (
+    ApiKeyCreatedSchema,
+    ApiKeyCreateSchema,
+    ApiKeyListArgs,
+    ApiKeySchema,
+    AuditArgsSchema,
+    AuditPageSchema,
+    LogoutRequestSchema,
+    RefreshRequestSchema,
+    TokenPairSchema,
+    TokenRequestSchema,
+    UserCreateSchema,
+    UserPageSchema,
+    UserSchema,
+    UserUpdateSchema,
+)
+from webapp.core import audit
+from webapp.core.errors import Unauthorized
+from webapp.core.pagination import PageArgsSchema
+from webapp.extensions import limiter
+
+blp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="People, API keys, tokens, audit log")
+
+
+def _login_rate_limit() -> str:
+    from flask import current_app
+
+    return str(current_app.config["RATELIMIT_LOGIN"])
+
+
+def _username_key() -> str:
+    body = request.get_json(silent=True) if request.is_json else None
+    username = (body or {}).get("username") if isinstance(body, dict) else None
+    return f"login-user:{str(username or request.form.get('username', '')).strip().lower()}"
+
+
+@blp.route("/auth/token")
+class TokenView(MethodView):
+    decorators = [
+        limiter.limit(_login_rate_limit, methods=["POST"]),
+        limiter.limit(_login_rate_limit, key_func=_username_key, methods=["POST"]),
+    ]
+
+    @public
+    @blp.doc(security=[])
+    @blp.arguments(TokenRequestSchema)
+    @blp.response(200, TokenPairSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Exchange a username and password for an access and a refresh token"""
+        user = service.authenticate(body["username"], body["password"])
+        if user is None:
+            raise Unauthorized("Wrong username or password.", code="invalid_credentials")
+        service.record_login(user)
+        return tokens.issue_tokens(user)
+
+
+@blp.route("/auth/refresh")
+class RefreshView(MethodView):
+    @public
+    @blp.doc(security=[])
+    @blp.arguments(RefreshRequestSchema)
+    @blp.response(200, TokenPairSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Rotate a refresh token; a reused one revokes the whole login"""
+        return tokens.refresh_tokens(body["refresh_token"])
+
+
+@blp.route("/auth/logout")
+class LogoutView(MethodView):
+    @public
+    @blp.arguments(LogoutRequestSchema)
+    @blp.response(204)
+    def post(self, body: dict[str, Any]) -> None:
+        """Revoke the login a token belongs to"""
+        token = body.get("token")
+        if not token:
+            scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+            token = value.strip() if scheme.lower() == "bearer" else None
+        if not token:
+            raise Unauthorized("Send the token to revoke in the body or as a bearer token.")
+        tokens.revoke_login(token)
+
+
+@blp.route("/me")
+class MeView(MethodView):
+    @api_requires("viewer", "read")
+    @blp.response(200, UserSchema)
+    def get(self) -> Any:
+        """The user behind the credentials"""
+        return g.principal.user
+
+
+@blp.route("/users")
+class UsersView(MethodView):
+    @api_requires("admin", "admin")
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, UserPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """List users (cursor pagination, by id descending)"""
+        return service.page_users(cursor=args["cursor"], limit=args["limit"])
+
+    @api_requires("admin", "admin")
+    @blp.arguments(UserCreateSchema)
+    @blp.response(201, UserSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create a user"""
+        return service.create_user(**body, actor=g.principal.user)
+
+
+@blp.route("/users/<int:user_id>")
+class UserView(MethodView):
+    @api_requires("admin", "admin")
+    @blp.response(200, UserSchema)
+    def get(self, user_id: int) -> Any:
+        """Get a user"""
+        return service.get_user(user_id)
+
+    @api_requires("admin", "admin")
+    @blp.arguments(UserUpdateSchema)
+    @blp.response(200, UserSchema)
+    def patch(self, body: dict[str, Any], user_id: int) -> Any:
+        """Change a user's role, active flag, name, email or password"""
+        return service.update_user(user_id, body, actor=g.principal.user)
+
+    @api_requires("admin", "admin")
+    @blp.response(204)
+    def delete(self, user_id: int) -> None:
+        """Delete a user (not the last active admin)"""
+        service.delete_user(user_id, actor=g.principal.user)
+
+
+@blp.route("/api-keys")
+class ApiKeysView(MethodView):
+    @api_requires("viewer", "read")
+    @blp.arguments(ApiKeyListArgs, location="query")
+    @blp.response(200, ApiKeySchema(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        """List your API keys (admins: everyone's with all=true)"""
+        user = g.principal.user
+        if args["all"] and g.principal.is_admin:
+            return service.list_api_keys()
+        return service.list_api_keys(user)
+
+    @api_requires("viewer", "read")
+    @blp.arguments(ApiKeyCreateSchema)
+    @blp.response(201, ApiKeyCreatedSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create an API key for yourself; the key is in this answer only"""
+        user = g.principal.user
+        key, secret = service.create_api_key(user, name=body["name"], scopes=body["scopes"],
+                                             expires_at=body["expires_at"])
+        return {**ApiKeySchema().dump(key), "key": secret}
+
+
+@blp.route("/api-keys/<int:key_id>")
+class ApiKeyView(MethodView):
+    @api_requires("viewer", "read")
+    @blp.response(200, ApiKeySchema)
+    def get(self, key_id: int) -> Any:
+        """Get one of your API keys"""
+        return service.get_api_key(key_id, visible_to=g.principal.user)
+
+    @api_requires("viewer", "read")
+    @blp.response(200, ApiKeySchema)
+    def delete(self, key_id: int) -> Any:
+        """Revoke an API key"""
+        return service.revoke_api_key(key_id, actor=g.principal.user)
+
+
+@blp.route("/audit")
+class AuditView(MethodView):
+    @api_requires("admin", "admin")
+    @blp.arguments(AuditArgsSchema, location="query")
+    @blp.response(200, AuditPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """The audit log, newest first"""
+        return audit.list_events(**args)

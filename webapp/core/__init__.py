@@ -1,0 +1,1 @@
+"""Plumbing shared by every capability: models base, errors, jobs, crypto, audit, pages helpers."""

@@ -1,0 +1,220 @@
+"""Background jobs: the one module that imports rq.
+
+Named queues, enqueue with stable job ids (a job already waiting or running under the same id is
+not enqueued twice), retries with back-off intervals, the request id carried in job meta, and
+periodic jobs declared as data.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app, has_app_context
+from redis import Redis
+from rq import Queue, Retry, SimpleWorker
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+from webapp.core.logging import current_request_id, request_id_var
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAMES = ("high", "default", "low")
+EXTENSION_KEY = "gantry.redis"
+DEFAULT_RETRY_INTERVALS: tuple[int, ...] = (5, 30, 120, 600)
+FINISHED_STATES = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION_KEY] = Redis.from_url(
+        app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+    )
+
+
+def redis_connection(app: Flask | None = None) -> Redis:
+    """The app's Redis client (shared by the queue, caches, rate limits and locks)."""
+    app = app or current_app
+    return app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+
+
+def get_queue(name: str = "default", connection: Redis | None = None) -> Queue:
+    if name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {name!r}; queues are {', '.join(QUEUE_NAMES)}")
+    return Queue(name, connection=connection or redis_connection())
+
+
+def enqueue(
+    func: Callable[..., Any],
+    *args: Any,
+    job_id: str,
+    queue: str = "default",
+    retry: Sequence[int] | None = DEFAULT_RETRY_INTERVALS,
+    delay: timedelta | None = None,
+    timeout: int | None = None,
+    **kwargs: Any,
+) -> Job:
+    """Enqueue `func(*args, **kwargs)` under a stable id.
+
+    A job with the same id that is still waiting, scheduled or running is returned instead of
+    enqueueing a second one; one that has finished or failed is replaced, so the same work can be
+    asked for again later. Raises redis.exceptions.ConnectionError when Redis is unreachable:
+    callers that must not lose work store it first and let a sweep enqueue it.
+    """
+    q = get_queue(queue)
+    options: dict[str, Any] = {
+        "job_id": job_id,
+        "meta": {"request_id": current_request_id()},
+        "job_timeout": timeout or (current_app.config["JOB_TIMEOUT"] if has_app_context() else 300),
+        "failure_ttl": 7 * 24 * 3600,
+        "result_ttl": 3600,
+    }
+    if retry:
+        options["retry"] = Retry(max=len(retry), interval=list(retry))
+    for _ in range(2):
+        try:
+            if delay is not None:
+                return q.enqueue_in(delay, func, *args, unique=True, **options, **kwargs)
+            return q.enqueue(func, *args, unique=True, **options, **kwargs)
+        except DuplicateJobError:
+            existing = _fetch(job_id, q.connection)
+            if existing is None:
+                continue
+            if existing.get_status(refresh=True) in FINISHED_STATES:
+                existing.delete()
+                continue
+            return existing
+    raise RuntimeError(f"could not enqueue job {job_id}")  # pragma: no cover - needs a racing writer
+
+
+def _fetch(job_id: str, connection: Redis) -> Job | None:
+    try:
+        return Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        return None
+
+
+def job_status(job_id: str) -> str | None:
+    job = _fetch(job_id, redis_connection())
+    if job is None:
+        return None
+    status = job.get_status(refresh=True)
+    return str(status.value) if status is not None else None
+
+
+def queue_depths(connection: Redis | None = None) -> dict[str, int]:
+    connection = connection or redis_connection()
+    return {name: Queue(name, connection=connection).count for name in QUEUE_NAMES}
+
+
+def failed_job_count(connection: Redis | None = None) -> int:
+    connection = connection or redis_connection()
+    return sum(FailedJobRegistry(name, connection=connection).count for name in QUEUE_NAMES)
+
+
+def started_job_count(connection: Redis | None = None) -> int:
+    connection = connection or redis_connection()
+    return sum(StartedJobRegistry(name, connection=connection).count for name in QUEUE_NAMES)
+
+
+def workers_seen(connection: Redis | None = None) -> list[dict[str, Any]]:
+    connection = connection or redis_connection()
+    return [
+        {"name": w.name, "state": str(w.get_state()), "queues": w.queue_names(), "pid": w.pid}
+        for w in SimpleWorker.all(connection=connection)
+    ]
+
+
+# --- periodic jobs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job that runs every `every` seconds, enqueued by whichever worker claims the slot first."""
+
+    name: str
+    func: Callable[[], Any]
+    every: int
+    queue: str = "low"
+
+    @property
+    def job_id(self) -> str:
+        return f"periodic:{self.name}"
+
+
+def enqueue_due_periodic(jobs: Sequence[Periodic], connection: Redis) -> list[str]:
+    """Enqueue each periodic job whose slot is free; the Redis claim makes this safe across workers."""
+    enqueued = []
+    for job in jobs:
+        if connection.set(f"gantry:periodic:{job.name}", int(time.time()), nx=True, ex=job.every):
+            queue = Queue(job.queue, connection=connection)
+            try:
+                queue.enqueue(job.func, job_id=job.job_id, unique=True, job_timeout=max(job.every * 4, 60))
+            except DuplicateJobError:
+                existing = _fetch(job.job_id, connection)
+                if existing is not None and existing.get_status(refresh=True) in FINISHED_STATES:
+                    existing.delete()
+                    queue.enqueue(job.func, job_id=job.job_id, unique=True, job_timeout=max(job.every * 4, 60))
+                else:
+                    continue
+            enqueued.append(job.name)
+    return enqueued
+
+
+class PeriodicTicker(threading.Thread):
+    """Runs beside the worker loop and enqueues periodic jobs when they fall due."""
+
+    def __init__(self, jobs: Sequence[Periodic], connection: Redis, tick: float = 1.0) -> None:
+        super().__init__(name="gantry-periodic", daemon=True)
+        self.jobs = list(jobs)
+        self.connection = connection
+        self.tick = tick
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                enqueue_due_periodic(self.jobs, self.connection)
+            except Exception:  # Redis away: try again next tick, the worker keeps running
+                log.warning("periodic jobs could not be enqueued", exc_info=True)
+            self.stopped.wait(self.tick)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+class GantryWorker(SimpleWorker):
+    """An RQ worker that runs jobs inside the app context, with the request id of whoever asked."""
+
+    app: Flask | None = None
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        token = request_id_var.set((job.meta or {}).get("request_id") or f"job-{job.id}")
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            request_id_var.reset(token)
+            if self.app is not None:
+                from webapp.extensions import db
+
+                db.session.remove()
+
+
+def make_worker(app: Flask, queues: Sequence[str] = QUEUE_NAMES, name: str | None = None) -> GantryWorker:
+    connection = redis_connection(app)
+    worker = GantryWorker([Queue(q, connection=connection) for q in queues], connection=connection, name=name)
+    worker.app = app
+    return worker
+
+
+def run_jobs_now(app: Flask, queues: Sequence[str] = QUEUE_NAMES, max_jobs: int | None = None) -> int:
+    """Work every queued job in this process and return (burst); used by tests, CLI and benches."""
+    worker = make_worker(app, queues)
+    worker.work(burst=True, with_scheduler=False, max_jobs=max_jobs, logging_level="WARNING")
+    return worker.successful_job_count + worker.failed_job_count

@@ -1,0 +1,74 @@
+"""Security headers, CSRF for pages, and CORS for the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, request
+
+from webapp.extensions import cors, csrf
+
+# Pages use only Gantry's own scripts and styles. The API docs (Swagger UI, ReDoc) style
+# themselves inline and run a worker from a blob, so their pages get a slightly wider policy.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self' data:; worker-src 'self' blob:; object-src 'none'; "
+    "base-uri 'self'; frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/api/docs", "/api/redoc")
+CSRF_EXEMPT_PREFIXES = ("/api/", "/webhooks/", "/admin/rq/")
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def init_app(app: Flask) -> None:
+    production = app.config["ENVIRONMENT"] == "production"
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf.init_app(app)
+    cors.init_app(
+        app,
+        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"] or []}},
+        allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
+        expose_headers=["X-Request-ID"],
+        supports_credentials=False,
+    )
+
+    @app.before_request
+    def protect_forms() -> Any:
+        # The API and webhooks authenticate with headers, never cookies, so a forged cross-site
+        # request carries nothing; pages (and HTMX requests) must show the session's CSRF token.
+        if request.method not in UNSAFE_METHODS:
+            return None
+        if request.path.startswith(CSRF_EXEMPT_PREFIXES[:2]):
+            return None
+        if request.path.startswith(CSRF_EXEMPT_PREFIXES[2]):
+            return _same_origin_only()
+        csrf.protect()
+        return None
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        csp = DOCS_CSP if request.path.startswith(DOCS_PATHS) else PAGE_CSP
+        if request.path.startswith("/admin/rq"):
+            csp = DOCS_CSP
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if production:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+
+def _same_origin_only() -> None:
+    """rq-dashboard's own scripts send no CSRF token: require the browser's Origin to be ours."""
+    from werkzeug.exceptions import Forbidden
+
+    origin = request.headers.get("Origin") or request.headers.get("Referer") or ""
+    if not origin.startswith(request.host_url.rstrip("/")):
+        raise Forbidden("Cross-site requests to the queue dashboard are refused.")

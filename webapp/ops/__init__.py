@@ -1,0 +1,1 @@
+"""Health, readiness, status, metrics and the queue dashboard."""

@@ -1,4 +1,7 @@
-"""Periodic jobs, declared as data. Each runs on one worker per interval, whichever claims it first."""
+"""Periodic jobs, declared as data. Each runs on one worker per interval, whichever claims it first.
+
+Every capability's task module declares its own `PERIODIC` list; this module gathers them.
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,10 @@ from flask import Flask
 
 from webapp.config import PROJECT_ROOT, load_settings
 
-CAPABILITY_MODULES: tuple[str, ...] = ()
+CAPABILITY_MODULES: tuple[str, ...] = (
+    "webapp.repos",
+    "webapp.webhooks",
+)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -1,0 +1,74 @@
+"""Installations of the GitHub App, repositories, and each user's access to them.
+
+Ids are GitHub's own (installation id, repository id), so webhooks map to rows without lookups.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.core.models import TimestampMixin, utcnow
+from webapp.extensions import db
+
+PERMISSIONS = ("read", "triage", "write", "maintain", "admin")
+PERMISSION_RANK = {p: i for i, p in enumerate(PERMISSIONS)}
+
+
+class Installation(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "github_installations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account_login: Mapped[str] = mapped_column(String(200), index=True)
+    account_id: Mapped[int | None] = mapped_column(BigInteger)
+    account_type: Mapped[str] = mapped_column(String(20), default="Organization")  # "User" or "Organization"
+    repository_selection: Mapped[str] = mapped_column(String(20), default="selected")
+    permissions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    html_url: Mapped[str | None] = mapped_column(String(500))
+    suspended_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]  # uninstalled; kept for history
+    synced_at: Mapped[datetime | None]
+
+    repositories: Mapped[list[Repository]] = relationship(back_populates="installation")
+
+    @property
+    def active(self) -> bool:
+        return self.removed_at is None and self.suspended_at is None
+
+
+class Repository(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "repositories"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    installation_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("github_installations.id", ondelete="SET NULL"), index=True
+    )
+    owner: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    full_name: Mapped[str] = mapped_column(String(400), unique=True)
+    private: Mapped[bool] = mapped_column(default=False)
+    archived: Mapped[bool] = mapped_column(default=False)
+    default_branch: Mapped[str] = mapped_column(String(255), default="main")
+    html_url: Mapped[str | None] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(String(1000))
+    removed_at: Mapped[datetime | None]  # deleted on GitHub or removed from the installation
+    synced_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+
+    installation: Mapped[Installation | None] = relationship(back_populates="repositories")
+
+
+class RepositoryAccess(db.Model):  # type: ignore[name-defined,misc]
+    """What GitHub says a user may do in a repository (from /user/installations/.../repositories)."""
+
+    __tablename__ = "repository_access"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    permission: Mapped[str] = mapped_column(String(20), default="read")
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)

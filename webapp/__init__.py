@@ -37,6 +37,10 @@ def register_extensions(app: Flask) -> None:
 
     logging.init_app(app)
     db.init_app(app)
+    with app.app_context():
+        from webapp.core.models import enable_sqlite_pragmas
+
+        enable_sqlite_pragmas(db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     crypto.init_app(app)
     jobs.init_app(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshmallow as ma
 from authlib.integrations.flask_client import OAuth
 from flask import request
 from flask_cors import CORS
@@ -12,7 +13,6 @@ from flask_migrate import Migrate
 from flask_smorest import Api as SmorestApi
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-import marshmallow as ma
 
 from webapp.core.models import Base
 

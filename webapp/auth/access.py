@@ -60,9 +60,9 @@ def authenticate_api_request() -> Principal | None:
     if found is not None:
         user, key = found
         return Principal(user, service.effective_scopes(user, key.scopes), "api_key", key.id)
-    user = tokens.user_for_access_token(credential)
-    if user is not None:
-        return Principal(user, service.effective_scopes(user, None), "token")
+    token_user = tokens.user_for_access_token(credential)
+    if token_user is not None:
+        return Principal(token_user, service.effective_scopes(token_user, None), "token")
     raise Unauthorized("The API key or token is invalid, expired or revoked.", code="invalid_credentials")
 
 

@@ -62,9 +62,10 @@ def _decode(token: str, kind: str) -> dict[str, Any]:
 
 
 def _family_revoked(family_id: str) -> bool:
-    return db.session.scalar(
-        select(RefreshToken.id).where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None)).limit(1)
-    ) is not None
+    revoked = select(RefreshToken.id).where(
+        RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None)
+    )
+    return db.session.scalar(revoked.limit(1)) is not None
 
 
 def _issue(user: User, family_id: str) -> TokenPair:
@@ -75,9 +76,8 @@ def _issue(user: User, family_id: str) -> TokenPair:
     base = {"iss": ISSUER, "sub": str(user.id), "iat": now, "fam": family_id}
     access = _encode({**base, "typ": "access", "exp": now + access_ttl, "jti": uuid.uuid4().hex})
     refresh = _encode({**base, "typ": "refresh", "exp": now + refresh_ttl, "jti": jti})
-    db.session.add(
-        RefreshToken(jti=jti, family_id=family_id, user_id=user.id, expires_at=utcnow() + timedelta(seconds=refresh_ttl))
-    )
+    expires_at = utcnow() + timedelta(seconds=refresh_ttl)
+    db.session.add(RefreshToken(jti=jti, family_id=family_id, user_id=user.id, expires_at=expires_at))
     return TokenPair(access, refresh, access_ttl)
 
 

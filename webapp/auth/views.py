@@ -102,7 +102,7 @@ def api_keys() -> Any:
     errors: dict[str, Any] = {}
     if request.method == "POST":
         try:
-            key, created_key = service.create_api_key(
+            _, created_key = service.create_api_key(
                 user,
                 name=request.form.get("name", ""),
                 scopes=request.form.getlist("scopes"),

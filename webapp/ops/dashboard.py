@@ -7,10 +7,9 @@ from typing import Any
 
 import rq_dashboard
 from flask import Flask, redirect, request, url_for
-
-from webapp.auth.access import current_principal
 from werkzeug.exceptions import MethodNotAllowed
 
+from webapp.auth.access import current_principal
 from webapp.core.errors import Forbidden
 
 MOUNT = "/admin/rq"

@@ -67,9 +67,11 @@ def _init_login(app: Flask, login_manager: Any) -> None:
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
         try:
-            return db.session.get(User, int(user_id))
+            user = db.session.get(User, int(user_id))
         except ValueError:
             return None
+        # A deactivated person's open sessions end at their next request, like their keys do.
+        return user if user is not None and user.active else None
 
 
 def register_blueprints(app: Flask) -> None:

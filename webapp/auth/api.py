@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from webapp.auth import service, tokens
 from webapp.auth.access import api_requires, public
+from webapp.auth.models import ROLE_SCOPES, ApiKey
 from webapp.auth.schemas import (
     ApiKeyCreatedSchema,
     ApiKeyCreateSchema,
@@ -27,7 +28,7 @@ from webapp.auth.schemas import (
     UserUpdateSchema,
 )
 from webapp.core import audit
-from webapp.core.errors import Unauthorized
+from webapp.core.errors import Forbidden, Unauthorized
 from webapp.core.pagination import PageArgsSchema
 from webapp.extensions import limiter
 
@@ -141,6 +142,17 @@ class UserView(MethodView):
         service.delete_user(user_id, actor=g.principal.user)
 
 
+class _NewApiKey:
+    """A key just created, with its secret: the one answer that ever carries it."""
+
+    def __init__(self, key: ApiKey, secret: str) -> None:
+        self._key = key
+        self.key = secret
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._key, name)
+
+
 @blp.route("/api-keys")
 class ApiKeysView(MethodView):
     @api_requires("viewer", "read")
@@ -159,9 +171,14 @@ class ApiKeysView(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Create an API key for yourself; the key is in this answer only"""
         user = g.principal.user
+        # A key may only hand on scopes it holds itself, or a read-only key could mint a write key.
+        lacking = sorted(s for s in body["scopes"] if s in ROLE_SCOPES[user.role] and not g.principal.has_scope(s))
+        if lacking:
+            raise Forbidden(f"These credentials cannot grant scopes they do not hold: {', '.join(lacking)}.",
+                            code="scope_required")
         key, secret = service.create_api_key(user, name=body["name"], scopes=body["scopes"],
                                              expires_at=body["expires_at"])
-        return {**ApiKeySchema().dump(key), "key": secret}
+        return _NewApiKey(key, secret)
 
 
 @blp.route("/api-keys/<int:key_id>")

@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 from webapp import create_app
 from webapp.config import test_settings
 
+pytest_plugins = ["tests.fakes.github"]  # fake_github, fake_github_server fixtures
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/gantry_test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PASSWORD = "correct-horse-battery"
@@ -80,9 +82,12 @@ def make_test_app(**overrides: Any) -> Flask:
 
 
 @pytest.fixture(scope="session")
-def app() -> Iterator[Flask]:
+def app(fake_github_server: Any) -> Iterator[Flask]:
+    """The app, pointed at the fake GitHub (tests/fakes/github) and configured as its App."""
+    from tests.fakes.github import fake_github_settings
+
     _ensure_services()
-    app = make_test_app()
+    app = make_test_app(**fake_github_settings(fake_github_server))
     from flask_migrate import upgrade
 
     from webapp.extensions import db

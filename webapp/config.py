@@ -127,6 +127,32 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "JOB_TIMEOUT": _int(env, "JOB_TIMEOUT", 300),
         "ACCESS_TOKEN_MINUTES": _int(env, "ACCESS_TOKEN_MINUTES", 15),
         "REFRESH_TOKEN_DAYS": _int(env, "REFRESH_TOKEN_DAYS", 7),
+        # Webhook intake
+        "WEBHOOK_MAX_ATTEMPTS": _int(env, "WEBHOOK_MAX_ATTEMPTS", 5),
+        "WEBHOOK_SWEEP_AFTER_SECONDS": _int(env, "WEBHOOK_SWEEP_AFTER_SECONDS", 120),
+        "WEBHOOK_REDELIVERY_MAX_ATTEMPTS": _int(env, "WEBHOOK_REDELIVERY_MAX_ATTEMPTS", 3),
+        "WEBHOOK_REDELIVERY_LOOKBACK_HOURS": min(_int(env, "WEBHOOK_REDELIVERY_LOOKBACK_HOURS", 72), 72),
+        # Builds
+        "BUILDS_DASHBOARD_CACHE_SECONDS": _int(env, "BUILDS_DASHBOARD_CACHE_SECONDS", 60),
+        # Releases
+        "RELEASES_APPROVAL_HOURS": _int(env, "RELEASES_APPROVAL_HOURS", 72),
+        "RELEASES_TAG_PREFIX": env.get("RELEASES_TAG_PREFIX", "v").strip(),
+        # Runners on AWS ECS
+        "AWS_ENDPOINT_URL": env.get("AWS_ENDPOINT_URL", "").strip(),
+        "AWS_REGION": env.get("AWS_REGION", "us-east-1").strip() or "us-east-1",
+        "RUNNERS_SSM_PREFIX": "/" + env.get("RUNNERS_SSM_PREFIX", "/gantry/runners").strip().strip("/"),
+        "RUNNERS_SSM_KMS_KEY_ID": env.get("RUNNERS_SSM_KMS_KEY_ID", "").strip(),
+        "RUNNERS_RECONCILE_SECONDS": _int(env, "RUNNERS_RECONCILE_SECONDS", 30),
+        "RUNNERS_REQUEUE_AFTER_SECONDS": _int(env, "RUNNERS_REQUEUE_AFTER_SECONDS", 300),
+        "RUNNERS_LAUNCH_MAX_ATTEMPTS": _int(env, "RUNNERS_LAUNCH_MAX_ATTEMPTS", 5),
+        # Project sync
+        "SYNC_WRITES_PER_MINUTE": _int(env, "SYNC_WRITES_PER_MINUTE", 80),
+        "SYNC_WRITES_PER_HOUR": _int(env, "SYNC_WRITES_PER_HOUR", 500),
+        "SYNC_MAX_FILE_BYTES": _int(env, "SYNC_MAX_FILE_BYTES", 100 * 1024 * 1024),
+        "SYNC_INLINE_MAX_BYTES": _int(env, "SYNC_INLINE_MAX_BYTES", 256 * 1024),
+        "SYNC_REF_RETRIES": _int(env, "SYNC_REF_RETRIES", 3),
+        "SYNC_RETRY_JITTER_MS": _int(env, "SYNC_RETRY_JITTER_MS", 1000),
+        "SYNC_LOCK_SECONDS": _int(env, "SYNC_LOCK_SECONDS", 900),
         # Flask / extension settings derived from ours
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -140,7 +166,65 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "TESTING": False,
     }
     settings.update(_api_settings())
+    settings.update(_forwarding_settings(env))
+    settings.update(_github_settings(env))
     return settings
+
+
+def _private_key(raw: str) -> str | None:
+    """GITHUB_APP_PRIVATE_KEY holds the PEM itself or the path of a file holding it."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    if raw.startswith("-----BEGIN"):
+        return raw.replace("\\n", "\n") + ("\n" if not raw.endswith("\n") else "")
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"GITHUB_APP_PRIVATE_KEY is neither a PEM nor a readable file: {raw!r}")
+    return path.read_text()
+
+
+def _github_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """GitHub connection: base URLs (GitHub Enterprise Server works) and App settings that override
+    what the App-manifest flow stored in the database."""
+    return {
+        "GITHUB_URL": env.get("GITHUB_URL", "https://github.com").rstrip("/"),
+        "GITHUB_API_URL": env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
+        "GITHUB_APP_ID": env.get("GITHUB_APP_ID", "").strip() or None,
+        "GITHUB_APP_SLUG": env.get("GITHUB_APP_SLUG", "").strip() or None,
+        "GITHUB_APP_PRIVATE_KEY": _private_key(env.get("GITHUB_APP_PRIVATE_KEY", "")),
+        "GITHUB_CLIENT_ID": env.get("GITHUB_CLIENT_ID", "").strip() or None,
+        "GITHUB_CLIENT_SECRET": env.get("GITHUB_CLIENT_SECRET", "").strip() or None,
+        "GITHUB_WEBHOOK_SECRET": env.get("GITHUB_WEBHOOK_SECRET", "").strip() or None,
+        "GITHUB_ALLOWED_ORGS": [o.lower() for o in _list(env.get("GITHUB_ALLOWED_ORGS"))],
+        "GITHUB_ADMIN_LOGINS": [o.lower() for o in _list(env.get("GITHUB_ADMIN_LOGINS"))],
+        "GITHUB_TIMEOUT": _int(env, "GITHUB_TIMEOUT", 10),
+        "GITHUB_MAX_INLINE_WAIT": _int(env, "GITHUB_MAX_INLINE_WAIT", 3),
+        "GITHUB_RECONCILE_SECONDS": _int(env, "GITHUB_RECONCILE_SECONDS", 3600),
+        "GITHUB_ACCESS_SYNC_SECONDS": _int(env, "GITHUB_ACCESS_SYNC_SECONDS", 900),
+    }
+
+
+def _forwarding_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Event forwarding: outbound timeouts, SSRF allow-list, retry caps and log retention."""
+    import ipaddress
+
+    cidrs = _list(env.get("FORWARDING_ALLOWED_CIDRS"))
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"FORWARDING_ALLOWED_CIDRS holds {cidr!r}, which is not an address or network") from exc
+    return {
+        "FORWARDING_ALLOW_HTTP": _bool(env.get("FORWARDING_ALLOW_HTTP"), False),
+        "FORWARDING_ALLOWED_HOSTS": [h.lower() for h in _list(env.get("FORWARDING_ALLOWED_HOSTS"))],
+        "FORWARDING_ALLOWED_CIDRS": cidrs,
+        "FORWARDING_CONNECT_TIMEOUT": float(_int(env, "FORWARDING_CONNECT_TIMEOUT", 5)),
+        "FORWARDING_TOTAL_TIMEOUT": float(_int(env, "FORWARDING_TOTAL_TIMEOUT", 15)),
+        "FORWARDING_RETRY_AFTER_MAX": _int(env, "FORWARDING_RETRY_AFTER_MAX", 3600),
+        "FORWARDING_DISABLE_AFTER_HOURS": _int(env, "FORWARDING_DISABLE_AFTER_HOURS", 120),
+        "FORWARDING_RETENTION_DAYS": _int(env, "FORWARDING_RETENTION_DAYS", 30),
+    }
 
 
 def _api_settings() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from webapp.core.crypto import EncryptedText
 from webapp.core.models import TimestampMixin, utcnow
 from webapp.extensions import db
 
@@ -72,3 +73,59 @@ class RepositoryAccess(db.Model):  # type: ignore[name-defined,misc]
     )
     permission: Mapped[str] = mapped_column(String(20), default="read")
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GitHubAppConfig(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+    """The GitHub App registered through the App-manifest flow (one row); secrets encrypted.
+
+    Settings in the environment (GITHUB_APP_ID, ...) override these field by field.
+    """
+
+    __tablename__ = "github_app_config"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(BigInteger)
+    slug: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    owner_login: Mapped[str | None] = mapped_column(String(200))
+    html_url: Mapped[str | None] = mapped_column(String(500))
+    client_id: Mapped[str | None] = mapped_column(String(100))
+    client_secret: Mapped[str | None] = mapped_column(EncryptedText())
+    private_key: Mapped[str | None] = mapped_column(EncryptedText())
+    webhook_secret: Mapped[str | None] = mapped_column(EncryptedText())
+
+
+class GitHubAccount(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+    """A Gantry user's GitHub identity and OAuth token (encrypted), from "Sign in with GitHub"."""
+
+    __tablename__ = "github_accounts"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    github_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    login: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    avatar_url: Mapped[str | None] = mapped_column(String(500))
+    html_url: Mapped[str | None] = mapped_column(String(500))
+    access_token: Mapped[str | None] = mapped_column(EncryptedText())
+    token_scopes: Mapped[str] = mapped_column(String(500), default="")
+    profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    access_synced_at: Mapped[datetime | None]
+
+
+class RepositoryHook(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+    """A webhook Gantry created on a repository the App is not installed on, with its own secret."""
+
+    __tablename__ = "repository_hooks"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # GitHub's hook id
+    repository_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(500))
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    secret: Mapped[str] = mapped_column(EncryptedText())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    pinged_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+
+    repository: Mapped[Repository] = relationship()

@@ -1,0 +1,142 @@
+"""A fake GitHub served over real HTTP on 127.0.0.1, started once per test session.
+
+Use it through the `fake_github` fixture (state reset and request log cleared before each test):
+
+    def test_something(app, fake_github):
+        fake_github.url                                   # GITHUB_URL and GITHUB_API_URL of the test app
+        fake_github.state.repositories[1001]              # mutable world (tests/fakes/github/state.py)
+        fake_github.fail("POST", r"/access_tokens$", 503, times=2)
+        fake_github.fail("GET", r"^/repos/", 403, headers={"Retry-After": "120"})   # secondary rate limit
+        fake_github.fail("GET", r"^/installation/", 401)                          # expired token
+        ...
+        assert fake_github.calls("POST", r"/app/installations/101/access_tokens")   # recorded requests
+        fake_github.requests[-1].json / .headers / .query / .auth ("app", "installation:101", "user:octocat")
+
+The session's test app is configured as GitHub App 1 (`gantry-test`, a fresh RSA key per session:
+FAKE_APP_PRIVATE_KEY), OAuth client DEFAULT_CLIENT_ID / DEFAULT_CLIENT_SECRET and App webhook secret
+DEFAULT_WEBHOOK_SECRET, so installation tokens work end to end. The default world is described in
+`state.default_state`: installations 101 (org acme: infrajet 1001, widgets 1002) and 102 (user
+octo-user: dotfiles 1003), acme/webhook-manager 1004 without the App, users octocat and mallory.
+
+Adding routes for another area: create `tests/fakes/github/<area>.py` with
+`register(app, state_ref)` (and optionally `reset(state)`); see tests/fakes/github/server.py for the
+auth helpers (`require_installation()`, `require_repo_access(owner, repo)`, ...). The server
+imports every module of this package when it starts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.fakes.github.server import FailRule, FakeServer, RecordedRequest
+from tests.fakes.github.state import (
+    DEFAULT_APP_ID,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_WEBHOOK_SECRET,
+    FakeState,
+    default_state,
+    rest_example,
+    webhook_payload,
+)
+
+__all__ = ["FakeGitHub", "fake_github", "fake_github_server", "fake_github_settings", "webhook_payload",
+           "rest_example", "DEFAULT_APP_ID", "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_WEBHOOK_SECRET"]
+
+_SESSION: dict[str, Any] = {}
+
+
+def _default_app() -> dict[str, Any]:
+    if "app" not in _SESSION:
+        from tests.fakes.github.core import new_app_key
+
+        private, public = new_app_key()
+        app = rest_example("apps/get-authenticated")
+        app.update({"id": DEFAULT_APP_ID, "slug": "gantry-test", "name": "Gantry Test", "client_id": DEFAULT_CLIENT_ID,
+                    "html_url": "https://github.com/apps/gantry-test"})
+        app.update({"client_secret": DEFAULT_CLIENT_SECRET, "webhook_secret": DEFAULT_WEBHOOK_SECRET,
+                    "public_pem": public})
+        _SESSION["app"] = app
+        _SESSION["private_key"] = private
+    return _SESSION["app"]  # type: ignore[no-any-return]
+
+
+def fake_app_private_key() -> str:
+    _default_app()
+    return _SESSION["private_key"]  # type: ignore[no-any-return]
+
+
+class FakeGitHub:
+    """What a test sees of the fake: URL, state, request log, failure injection."""
+
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def state(self) -> FakeState:
+        return self.server.state
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.server.requests
+
+    def calls(self, method: str, path_regex: str) -> list[RecordedRequest]:
+        """Recorded requests with this method ("*" for any) whose path matches the regex."""
+        pattern = re.compile(path_regex)
+        return [r for r in list(self.server.requests) if method in (r.method, "*") and pattern.search(r.path)]
+
+    def fail(self, method: str, path_regex: str, status: int, *, headers: dict[str, str] | None = None,
+             body: Any = None, times: int = 1) -> None:
+        """Answer the next `times` matching requests with `status` (and headers/body) instead."""
+        with self.server.lock:
+            self.server.rules.append(FailRule(method, path_regex, status, dict(headers or {}), body, times))
+
+    def sign_in_as(self, login: str) -> None:
+        """Who approves the next OAuth authorization."""
+        self.state.signing_in = login
+
+    def user_token(self, login: str) -> str:
+        """A valid OAuth token of `login`, as if they had signed in."""
+        return self.state.issue_user_token(login)
+
+    def reset(self) -> None:
+        self.server.reset()
+
+
+def fake_github_settings(server: FakeServer) -> dict[str, Any]:
+    """Settings that point a Gantry app at the fake and configure GitHub App 1."""
+    return {
+        "GITHUB_URL": server.url,
+        "GITHUB_API_URL": server.url,
+        "GITHUB_APP_ID": str(DEFAULT_APP_ID),
+        "GITHUB_APP_SLUG": "gantry-test",
+        "GITHUB_APP_PRIVATE_KEY": fake_app_private_key(),
+        "GITHUB_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "GITHUB_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "GITHUB_WEBHOOK_SECRET": DEFAULT_WEBHOOK_SECRET,
+        "GITHUB_MAX_INLINE_WAIT": 1,
+    }
+
+
+@pytest.fixture(scope="session")
+def fake_github_server() -> Iterator[FakeServer]:
+    default_app = _default_app()
+    server = FakeServer(lambda: default_state(default_app))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_github(fake_github_server: FakeServer) -> Iterator[FakeGitHub]:
+    fake_github_server.reset()
+    yield FakeGitHub(fake_github_server)
+    fake_github_server.reset()

@@ -1,0 +1,426 @@
+"""The GitHub REST client: the only code in Gantry that talks to GitHub.
+
+Interface for every capability (import nothing else from here):
+
+    from webapp.integrations.github import github, GitHubError, GitHubRateLimited, GitHubNotConfigured
+
+    gh = github()                                         # one per app, built from settings
+    gh.app_request("GET", "/app/installations")           # as the App (JWT)
+    gh.installation_request(installation_id, "POST", f"/repos/{full_name}/git/blobs", json={...})
+    gh.user_request(user_token, "GET", "/user")           # as a signed-in user (OAuth token)
+    gh.installation_token(installation_id, repositories=["repo"], permissions={"contents": "read"})
+    gh.paginate_installation(installation_id, "/installation/repositories", item_key="repositories")
+
+Every call returns the decoded JSON body (None for 204/empty) or raises:
+
+- `GitHubError` (`.status` — None when GitHub did not answer —, `.message`, `.body`, `.retry_after`);
+- `GitHubRateLimited(GitHubError)` for a primary (`x-ratelimit-remaining: 0`) or secondary (403/429
+  with `Retry-After`) limit: `.retry_after` is how many seconds to wait. A waiting time of at most
+  GITHUB_MAX_INLINE_WAIT seconds is slept once inside the call; anything longer is raised, so a
+  task re-enqueues itself (`enqueue(..., delay=timedelta(seconds=exc.retry_after))`) instead of
+  blocking a worker;
+- `GitHubNotConfigured(GitHubError)` when no App (or no OAuth client) is configured.
+
+Installation tokens are cached in Redis (encrypted), shared by every web and worker process and
+minted again five minutes before they expire; a 401 drops the cached token and retries once.
+Idempotent requests (GET/PUT/DELETE) are retried twice on 5xx and network errors. GETs are
+conditional (ETag cached in Redis), so re-reading an unchanged list costs no quota. The remaining
+quota of each identity (app, installation:<id>, user) is kept in Redis for /status and /metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from flask import Flask, current_app
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from webapp.core.crypto import crypto
+from webapp.core.jobs import redis_connection
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "gantry.github"
+API_VERSION = "2022-11-28"
+TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which an installation token is replaced
+JWT_LIFETIME = 540  # GitHub accepts at most 10 minutes
+ETAG_TTL = 24 * 3600
+ETAG_MAX_BODY = 512 * 1024
+QUOTA_KEY = "gantry:github:quota"
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+MAX_PAGES = 100
+
+
+class GitHubError(Exception):
+    """GitHub answered with an error (or did not answer: `status` is None)."""
+
+    def __init__(self, status: int | None, message: str, body: Any = None, retry_after: float | None = None) -> None:
+        super().__init__(f"GitHub {status or 'unreachable'}: {message}")
+        self.status = status
+        self.message = message
+        self.body = body
+        self.retry_after = retry_after
+
+
+class GitHubRateLimited(GitHubError):
+    """A primary or secondary rate limit: try again after `retry_after` seconds."""
+
+
+class GitHubNotConfigured(GitHubError):
+    """No GitHub App (or OAuth client) is configured yet."""
+
+    def __init__(self, message: str = "No GitHub App is configured.") -> None:
+        super().__init__(None, message)
+
+
+@dataclass(frozen=True)
+class Quota:
+    identity: str
+    remaining: int
+    limit: int
+    reset: int  # epoch seconds
+
+
+def _app_settings() -> Any:
+    from webapp.repos.app_config import get_app_settings
+
+    return get_app_settings()
+
+
+class GitHubService:
+    """App JWTs, installation tokens and REST calls against one GitHub (github.com or GHES)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.api_url: str = app.config["GITHUB_API_URL"]
+        self.web_url: str = app.config["GITHUB_URL"]
+        self.max_inline_wait: float = float(app.config["GITHUB_MAX_INLINE_WAIT"])
+        self._http = httpx.Client(
+            base_url=self.api_url,
+            timeout=float(app.config["GITHUB_TIMEOUT"]),
+            headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
+                     "User-Agent": "Gantry"},
+        )
+        self._jwt_lock = threading.Lock()
+        self._jwt: tuple[tuple[int, str], str, float] | None = None  # ((app id, key digest), jwt, expires)
+
+    # --- authentication ------------------------------------------------------------------
+
+    def app_jwt(self) -> str:
+        """A JWT signed with the App's private key (reused for a few minutes)."""
+        settings = _app_settings()
+        if settings is None or not settings.app_id or not settings.private_key:
+            raise GitHubNotConfigured()
+        ident = (int(settings.app_id), hashlib.sha256(settings.private_key.encode()).hexdigest())
+        now = time.time()
+        with self._jwt_lock:
+            if self._jwt and self._jwt[0] == ident and self._jwt[2] - now > 60:
+                return self._jwt[1]
+            try:
+                key = RSAKey.import_key(settings.private_key)
+            except Exception as exc:  # a malformed PEM is a configuration problem, said clearly
+                raise GitHubNotConfigured(f"The GitHub App private key cannot be read: {exc}") from exc
+            token = jwt.encode({"alg": "RS256"}, {"iat": int(now) - 60, "exp": int(now) + JWT_LIFETIME,
+                                                  "iss": str(settings.app_id)}, key)
+            self._jwt = (ident, token, now + JWT_LIFETIME)
+            return token
+
+    def _token_key(self, installation_id: int) -> str:
+        settings = _app_settings()
+        app_id = settings.app_id if settings else "none"
+        return f"gantry:github:installation-token:{app_id}:{int(installation_id)}"
+
+    def installation_token(self, installation_id: int, repositories: list[str] | list[int] | None = None,
+                           permissions: dict[str, str] | None = None) -> dict[str, Any]:
+        """An installation access token (`token`, `expires_at`, ...).
+
+        Without `repositories`/`permissions` the shared cached token is returned (minted when
+        missing or about to expire); a scoped-down token is always minted fresh and never cached.
+        """
+        scoped = bool(repositories) or bool(permissions)
+        if not scoped:
+            cached = self._cached_token(installation_id)
+            if cached is not None:
+                return cached
+        body: dict[str, Any] = {}
+        if repositories:
+            key = "repository_ids" if all(isinstance(r, int) for r in repositories) else "repositories"
+            body[key] = list(repositories)
+        if permissions:
+            body["permissions"] = dict(permissions)
+        minted = self.app_request("POST", f"/app/installations/{int(installation_id)}/access_tokens",
+                                  json=body or None)
+        if not isinstance(minted, dict) or "token" not in minted:
+            raise GitHubError(None, "GitHub returned no installation token", minted)
+        if not scoped:
+            self._store_token(installation_id, minted)
+        return minted
+
+    def _cached_token(self, installation_id: int) -> dict[str, Any] | None:
+        try:
+            raw = redis_connection(self.app).get(self._token_key(installation_id))
+        except Exception:  # Redis away: mint a token per call rather than fail
+            log.warning("installation token cache unavailable", exc_info=True)
+            return None
+        if not raw:
+            return None
+        try:
+            data: dict[str, Any] = json.loads(crypto().decrypt(raw.decode()))
+        except ValueError:
+            return None
+        if _epoch(data.get("expires_at")) - time.time() <= TOKEN_REFRESH_MARGIN:
+            return None
+        return data
+
+    def _store_token(self, installation_id: int, minted: dict[str, Any]) -> None:
+        ttl = int(_epoch(minted.get("expires_at")) - time.time() - TOKEN_REFRESH_MARGIN)
+        if ttl <= 0:
+            return
+        try:
+            redis_connection(self.app).set(self._token_key(installation_id),
+                                           crypto().encrypt(json.dumps(minted)), ex=ttl)
+        except Exception:
+            log.warning("installation token cache unavailable", exc_info=True)
+
+    def forget_installation_token(self, installation_id: int) -> None:
+        try:
+            redis_connection(self.app).delete(self._token_key(installation_id))
+        except Exception:
+            log.warning("installation token cache unavailable", exc_info=True)
+
+    # --- requests ------------------------------------------------------------------------
+
+    def app_request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+                    headers: dict[str, str] | None = None) -> Any:
+        """Call GitHub as the App (JWT): /app, /app/installations, access tokens, hook deliveries."""
+        return self._send(method, path, auth=f"Bearer {self.app_jwt()}", identity="app", json_body=json,
+                          params=params, headers=headers)
+
+    def installation_request(self, installation_id: int, method: str, path: str, *, json: Any = None,
+                             params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
+        """Call GitHub as one installation of the App (cached installation token)."""
+        identity = f"installation:{int(installation_id)}"
+        for attempt in range(2):
+            token = self.installation_token(installation_id)["token"]
+            try:
+                return self._send(method, path, auth=f"token {token}", identity=identity, json_body=json,
+                                  params=params, headers=headers)
+            except GitHubError as exc:
+                if exc.status == 401 and attempt == 0:  # expired or revoked: mint a new one, once
+                    self.forget_installation_token(installation_id)
+                    continue
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def user_request(self, token: str, method: str, path: str, *, json: Any = None,
+                     params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
+        """Call GitHub as a signed-in user (their OAuth token)."""
+        return self._send(method, path, auth=f"token {token}", identity="user", json_body=json, params=params,
+                          headers=headers, etag_scope=hashlib.sha256(token.encode()).hexdigest()[:16])
+
+    def public_request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        """Call an endpoint that needs no authentication (e.g. the App-manifest conversion)."""
+        return self._send(method, path, auth=None, identity="anonymous", json_body=json, params=params)
+
+    def paginate_app(self, path: str, *, item_key: str | None = None,
+                     params: dict[str, Any] | None = None) -> list[Any]:
+        return _paginate(lambda p: self.app_request("GET", path, params=p), item_key, params)
+
+    def paginate_installation(self, installation_id: int, path: str, *, item_key: str | None = None,
+                              params: dict[str, Any] | None = None) -> list[Any]:
+        return _paginate(lambda p: self.installation_request(installation_id, "GET", path, params=p), item_key, params)
+
+    def paginate_user(self, token: str, path: str, *, item_key: str | None = None,
+                      params: dict[str, Any] | None = None) -> list[Any]:
+        return _paginate(lambda p: self.user_request(token, "GET", path, params=p), item_key, params)
+
+    def revoke_user_grant(self, token: str) -> None:
+        """Revoke a user's OAuth grant for the App (DELETE /applications/{client_id}/grant)."""
+        settings = _app_settings()
+        if settings is None or not settings.client_id or not settings.client_secret:
+            raise GitHubNotConfigured("No GitHub OAuth client is configured.")
+        self._send("DELETE", f"/applications/{settings.client_id}/grant", auth=None, identity="app",
+                   json_body={"access_token": token},
+                   basic_auth=(settings.client_id, settings.client_secret))
+
+    def _send(self, method: str, path: str, *, auth: str | None, identity: str, json_body: Any = None,
+              params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+              etag_scope: str | None = None, basic_auth: tuple[str, str] | None = None) -> Any:
+        method = method.upper()
+        request_headers = dict(headers or {})
+        if auth:
+            request_headers["Authorization"] = auth
+        etag_key = None
+        cached: dict[str, Any] | None = None
+        if method == "GET":
+            etag_key = _etag_key(etag_scope or identity, path, params)
+            cached = self._etag_lookup(etag_key)
+            if cached is not None:
+                request_headers["If-None-Match"] = cached["etag"]
+        for attempt in range(3):
+            try:
+                response = self._http.request(method, path, json=json_body, params=params, headers=request_headers,
+                                              auth=basic_auth)
+            except httpx.HTTPError as exc:
+                if method in IDEMPOTENT and attempt < 2:
+                    time.sleep(0.2 * 2**attempt)
+                    continue
+                raise GitHubError(None, f"GitHub did not answer {method} {path}: {exc}") from exc
+            self._record_quota(identity, response)
+            if response.status_code == 304 and cached is not None:
+                return cached["body"]
+            if response.status_code < 400:
+                body = _decode(response)
+                if etag_key and response.headers.get("ETag"):
+                    self._etag_store(etag_key, response.headers["ETag"], body, len(response.content))
+                return body
+            body = _decode(response, strict=False)
+            retry_after = _rate_limit_wait(response, body)
+            if retry_after is not None:
+                if retry_after <= self.max_inline_wait and attempt == 0:
+                    time.sleep(max(retry_after, 0))
+                    continue
+                raise GitHubRateLimited(response.status_code, _message(body, response), body, retry_after)
+            if response.status_code >= 500 and method in IDEMPOTENT and attempt < 2:
+                time.sleep(0.2 * 2**attempt)
+                continue
+            raise GitHubError(response.status_code, _message(body, response), body, _retry_after_header(response))
+        raise GitHubError(None, f"GitHub kept failing {method} {path}")  # pragma: no cover - loop always returns
+
+    # --- caches --------------------------------------------------------------------------
+
+    def _etag_lookup(self, key: str) -> dict[str, Any] | None:
+        try:
+            raw = redis_connection(self.app).get(key)
+            return json.loads(raw) if raw else None
+        except Exception:
+            return None
+
+    def _etag_store(self, key: str, etag: str, body: Any, size: int) -> None:
+        if size > ETAG_MAX_BODY:
+            return
+        try:
+            redis_connection(self.app).set(key, json.dumps({"etag": etag, "body": body}), ex=ETAG_TTL)
+        except Exception:
+            log.debug("etag cache unavailable", exc_info=True)
+
+    def _record_quota(self, identity: str, response: httpx.Response) -> None:
+        remaining = response.headers.get("x-ratelimit-remaining")
+        if remaining is None or identity == "anonymous":
+            return
+        try:
+            value = json.dumps({"remaining": int(remaining),
+                                "limit": int(response.headers.get("x-ratelimit-limit", 0)),
+                                "reset": int(response.headers.get("x-ratelimit-reset", 0))})
+            redis_connection(self.app).hset(QUOTA_KEY, identity, value)
+        except (ValueError, Exception):
+            log.debug("quota not recorded", exc_info=True)
+
+    def quotas(self) -> list[Quota]:
+        """The last remaining quota GitHub reported for each identity (app, installation:<id>, user)."""
+        try:
+            raw = redis_connection(self.app).hgetall(QUOTA_KEY)
+        except Exception:
+            return []
+        result = []
+        for identity, value in raw.items():
+            data = json.loads(value)
+            result.append(Quota(identity.decode(), data["remaining"], data["limit"], data["reset"]))
+        return sorted(result, key=lambda q: q.identity)
+
+
+def github(app: Flask | None = None) -> GitHubService:
+    """The app's GitHub client (built on first use from settings)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    service = app.extensions.get(EXTENSION_KEY)
+    if service is None:
+        service = app.extensions[EXTENSION_KEY] = GitHubService(app)
+    return service  # type: ignore[no-any-return]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _paginate(call: Callable[[dict[str, Any]], Any], item_key: str | None,
+              params: dict[str, Any] | None) -> list[Any]:
+    items: list[Any] = []
+    per_page = 100
+    for page in range(1, MAX_PAGES + 1):
+        body = call({**(params or {}), "per_page": per_page, "page": page})
+        chunk = (body or {}).get(item_key, []) if item_key else (body or [])
+        items.extend(chunk)
+        if len(chunk) < per_page:
+            break
+    return items
+
+
+def _etag_key(scope: str, path: str, params: dict[str, Any] | None) -> str:
+    digest = hashlib.sha256(json.dumps([path, sorted((params or {}).items())], default=str).encode()).hexdigest()
+    return f"gantry:github:etag:{scope}:{digest}"
+
+
+def _decode(response: httpx.Response, strict: bool = True) -> Any:
+    if response.status_code == 204 or not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError as exc:
+        if strict:
+            raise GitHubError(response.status_code, "GitHub answered with something that is not JSON",
+                              response.text[:500]) from exc
+        return response.text[:500]
+
+
+def _message(body: Any, response: httpx.Response) -> str:
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def _retry_after_header(response: httpx.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    if not raw:
+        return None
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        try:
+            return max((parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds(), 0.0)
+        except (TypeError, ValueError):
+            return None
+
+
+def _rate_limit_wait(response: httpx.Response, body: Any) -> float | None:
+    """Seconds to wait when the answer is a rate limit, None when it is another error."""
+    if response.status_code not in (403, 429):
+        return None
+    header = _retry_after_header(response)
+    if header is not None:
+        return header
+    if response.headers.get("x-ratelimit-remaining") == "0":
+        reset = int(response.headers.get("x-ratelimit-reset", "0") or 0)
+        return max(reset - time.time(), 1.0)
+    text = json.dumps(body).lower() if body else ""
+    if response.status_code == 429 or "rate limit" in text:
+        return 60.0  # GitHub: without a header, wait at least a minute before retrying
+    return None
+
+
+def _epoch(value: Any) -> float:
+    if not value:
+        return 0.0
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0

@@ -233,6 +233,12 @@ class GitHubService:
         """Call an endpoint that needs no authentication (e.g. the App-manifest conversion)."""
         return self._send(method, path, auth=None, identity="anonymous", json_body=json, params=params)
 
+    def app_request_page(self, path: str, *, params: dict[str, Any] | None = None) -> tuple[Any, str | None]:
+        """GET one page of a cursor-paginated App list (hook deliveries): the body and the next page's URL."""
+        links: dict[str, str] = {}
+        body = self._send("GET", path, auth=f"Bearer {self.app_jwt()}", identity="app", params=params, links=links)
+        return body, links.get("next")
+
     def paginate_app(self, path: str, *, item_key: str | None = None,
                      params: dict[str, Any] | None = None) -> list[Any]:
         return _paginate(lambda p: self.app_request("GET", path, params=p), item_key, params)
@@ -256,14 +262,15 @@ class GitHubService:
 
     def _send(self, method: str, path: str, *, auth: str | None, identity: str, json_body: Any = None,
               params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-              etag_scope: str | None = None, basic_auth: tuple[str, str] | None = None) -> Any:
+              etag_scope: str | None = None, basic_auth: tuple[str, str] | None = None,
+              links: dict[str, str] | None = None) -> Any:
         method = method.upper()
         request_headers = dict(headers or {})
         if auth:
             request_headers["Authorization"] = auth
         etag_key = None
         cached: dict[str, Any] | None = None
-        if method == "GET":
+        if method == "GET" and links is None:  # a page read for its Link header is never served from cache
             etag_key = _etag_key(etag_scope or identity, path, params)
             cached = self._etag_lookup(etag_key)
             if cached is not None:
@@ -282,6 +289,8 @@ class GitHubService:
                 return cached["body"]
             if response.status_code < 400:
                 body = _decode(response)
+                if links is not None:
+                    links.update({rel: str(link.get("url", "")) for rel, link in response.links.items()})
                 if etag_key and response.headers.get("ETag"):
                     self._etag_store(etag_key, response.headers["ETag"], body, len(response.content))
                 return body

@@ -44,8 +44,11 @@ def _require_operator() -> None:
 @bp.route("/")
 @page_requires("viewer")
 def home() -> Any:
+    from webapp.core.overview import overview_sections
+
     status = service.system_status()
-    return render("ops/home.html", "status_panel", status=status, details=_operator_allowed())
+    return render("ops/home.html", "overview_panel", status=status, details=_operator_allowed(),
+                  sections=overview_sections(current_principal()))
 
 
 @bp.route("/health")

@@ -1,0 +1,33 @@
+"""Forwarding jobs: send one delivery, sweep what is due, purge old log entries.
+
+A failed POST is an outcome recorded on the delivery (with its own retry schedule), not a job
+failure; these raise only when the work itself could not be done (database away, say).
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from webapp.core.jobs import Periodic
+from webapp.forwarding import outbox
+
+
+def send_delivery(delivery_id: int) -> str:
+    """Attempt one forward delivery if it is due."""
+    return outbox.attempt_delivery(delivery_id)
+
+
+def sweep_forward_deliveries() -> int:
+    """Queue every forward delivery whose due time has come."""
+    return outbox.sweep_due()
+
+
+def purge_forward_deliveries() -> int:
+    """Delete finished forward deliveries older than FORWARDING_RETENTION_DAYS."""
+    return outbox.purge_old(current_app.config["FORWARDING_RETENTION_DAYS"])
+
+
+PERIODIC: list[Periodic] = [
+    Periodic("forwarding-sweep", sweep_forward_deliveries, every=5, queue="default"),
+    Periodic("forwarding-purge", purge_forward_deliveries, every=3600),
+]

@@ -1,0 +1,359 @@
+"""The outbox: rows written with the webhook's processing, sent by a task, retried from their due time.
+
+Each delivery is claimed (its due time pushed past the send timeout) and committed before the
+POST, so a second worker or the sweep never sends it twice at once, and a worker that dies
+mid-send leaves it due again once the claim lapses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from flask import current_app
+from prometheus_client import Counter, Histogram
+from redis.exceptions import RedisError
+from sqlalchemy import delete, select, update
+
+from webapp.core import audit
+from webapp.core.errors import Conflict, NotFound
+from webapp.core.metrics import REGISTRY
+from webapp.core.pagination import Page, keyset_page
+from webapp.extensions import db
+from webapp.forwarding import filters, sender, service, signing
+from webapp.forwarding.models import FAILED, PENDING, SUCCEEDED, ForwardAttempt, ForwardDelivery, ForwardTarget
+from webapp.forwarding.ssrf import UnsafeURL, check_url
+from webapp.webhooks.router import WebhookEvent, after_commit
+
+log = logging.getLogger(__name__)
+
+# Seconds to wait before each attempt: the first is immediate; after the last, the delivery has failed.
+RETRY_SCHEDULE: tuple[int, ...] = (0, 5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
+JITTER = 0.2
+SWEEP_BATCH = 1000
+PURGE_BATCH = 5000
+USER_AGENT = "Gantry-Forwarder/1"
+
+ATTEMPTS = Counter("gantry_forward_attempts_total", "Forward delivery attempts", ["outcome"], registry=REGISTRY)
+ATTEMPT_SECONDS = Histogram(
+    "gantry_forward_attempt_seconds", "Time a forward delivery attempt took", registry=REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
+
+
+# --- intake: one outbox row per matching target ----------------------------------------------
+
+
+def on_event(event: WebhookEvent) -> str | None:
+    """Router handler for every event: store a delivery for each target whose filters match.
+
+    Runs inside the processing transaction (never commits); the sends are enqueued after it
+    commits. A redelivery finds its rows already there and adds nothing.
+    """
+    targets = [
+        t for t in db.session.scalars(select(ForwardTarget))
+        if filters.wants(t, event.event, event.action, event.repository_id, event.payload)
+    ]
+    if not targets:
+        return None
+    existing = set(db.session.scalars(
+        select(ForwardDelivery.target_id).where(ForwardDelivery.github_delivery_id == event.delivery_id)
+    ))
+    now = service.current_time()
+    created: list[ForwardDelivery] = []
+    for target in targets:
+        if target.id in existing:
+            continue
+        delivery = ForwardDelivery(
+            message_id=f"msg_{event.delivery_id}_{target.id}"[:64],
+            target_id=target.id,
+            github_delivery_id=event.delivery_id,
+            webhook_delivery_pk=event.delivery_pk,
+            event=event.event,
+            action=event.action,
+            repository_id=event.repository_id,
+            repository_full_name=event.repository_full_name,
+            received_at=event.received_at,
+            payload=event.payload,
+            created_at=now,
+        )
+        if target.active:
+            delivery.status, delivery.next_attempt_at = PENDING, now
+        else:  # kept for "recover all failed since" once the target is enabled again
+            delivery.status, delivery.last_error = FAILED, f"target disabled: {target.disabled_reason or 'inactive'}"
+        db.session.add(delivery)
+        created.append(delivery)
+    db.session.flush()
+    due = [d.id for d in created if d.status == PENDING]
+    if due:
+        after_commit(lambda: enqueue_sends(due))
+    return f"forwarded to {len(created)} target(s)" if created else None
+
+
+def enqueue_sends(delivery_ids: list[int]) -> int:
+    """Queue a send for each delivery; when Redis is away the sweep picks them up later."""
+    from tasks.forwarding import send_delivery
+    from webapp.core.jobs import enqueue
+
+    attempts = dict(db.session.execute(
+        select(ForwardDelivery.id, ForwardDelivery.attempt_count).where(ForwardDelivery.id.in_(delivery_ids))
+    ).all()) if delivery_ids else {}
+    queued = 0
+    for delivery_id in delivery_ids:
+        number = attempts.get(delivery_id, 0) + 1
+        try:
+            enqueue(send_delivery, delivery_id, job_id=f"forwarding:send:{delivery_id}:{number}", retry=None)
+            queued += 1
+        except RedisError:
+            log.warning("forward delivery %s not queued (Redis unavailable); the sweep will send it", delivery_id)
+            break
+    return queued
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+def build_body(delivery: ForwardDelivery) -> bytes:
+    """The JSON sent: an envelope about the GitHub delivery, and GitHub's payload unchanged."""
+    kind = f"github.{delivery.event}" + (f".{delivery.action}" if delivery.action else "")
+    envelope = {
+        "type": kind,
+        "timestamp": delivery.received_at.isoformat(),
+        "delivery": {
+            "id": delivery.github_delivery_id,
+            "message_id": delivery.message_id,
+            "event": delivery.event,
+            "action": delivery.action,
+            "repository": {"id": delivery.repository_id, "full_name": delivery.repository_full_name},
+            "received_at": delivery.received_at.isoformat(),
+        },
+        "payload": delivery.payload,
+    }
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _headers(target: ForwardTarget, delivery: ForwardDelivery, body: bytes, now: datetime) -> dict[str, str]:
+    timestamp = int(now.timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": delivery.message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signing.signature_header(
+            service.signing_secrets(target, now), delivery.message_id, timestamp, body
+        ),
+        "X-Gantry-Event": delivery.event,
+        "X-GitHub-Delivery": delivery.github_delivery_id,
+    }
+    if target.github_signature:
+        headers["X-Hub-Signature-256"] = signing.github_signature(target.secret, body)
+    return headers
+
+
+def _claim(delivery_id: int, now: datetime) -> bool:
+    lease = timedelta(seconds=current_app.config["FORWARDING_TOTAL_TIMEOUT"] + 45)
+    claimed = db.session.execute(
+        update(ForwardDelivery)
+        .where(ForwardDelivery.id == delivery_id, ForwardDelivery.status == PENDING,
+               ForwardDelivery.next_attempt_at <= now)
+        .values(next_attempt_at=now + lease)
+        .returning(ForwardDelivery.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    db.session.commit()
+    return claimed is not None
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date), or None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - now).total_seconds(), 0.0)
+
+
+def next_delay(retry_index: int, retry_after: float | None, rng: random.Random | None = None) -> float | None:
+    """Seconds until the attempt at `retry_index` of the schedule (jittered), or None when it is over."""
+    if retry_index >= len(RETRY_SCHEDULE):
+        return None
+    base = RETRY_SCHEDULE[retry_index]
+    delay = base * (1 + (rng or random).uniform(-JITTER, JITTER))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, float(current_app.config["FORWARDING_RETRY_AFTER_MAX"])))
+    return delay
+
+
+def attempt_delivery(delivery_id: int) -> str:
+    """Send one due delivery once and record the outcome; returns what happened, for the job log."""
+    now = service.current_time()
+    if not _claim(delivery_id, now):
+        return "not due"
+    delivery = db.session.get(ForwardDelivery, delivery_id)
+    assert delivery is not None
+    target = delivery.target
+    if not target.active:
+        delivery.status, delivery.next_attempt_at = FAILED, None
+        delivery.last_error = f"target disabled: {target.disabled_reason or 'inactive'}"
+        db.session.commit()
+        return "target disabled"
+    body = build_body(delivery)
+    headers = _headers(target, delivery, body, now)
+    config = current_app.config
+    attempt = ForwardAttempt(
+        delivery_id=delivery.id, number=delivery.attempt_count + 1, started_at=now, url=target.url,
+        request_headers=headers, request_body=body[: sender.MAX_LOGGED_BODY].decode("utf-8", errors="replace"),
+    )
+    try:
+        destination = check_url(target.url, service.url_policy())
+    except UnsafeURL as exc:
+        response = sender.Response(None, error=f"refused: {exc}")
+        attempt.outcome = "refused"
+    else:
+        attempt.address = destination.address
+        response = sender.post(destination, body, headers, connect_timeout=config["FORWARDING_CONNECT_TIMEOUT"],
+                               total_timeout=config["FORWARDING_TOTAL_TIMEOUT"])
+    ATTEMPT_SECONDS.observe(response.latency_ms / 1000)
+    return _record(delivery, target, attempt, response, now)
+
+
+def _failure_reason(response: sender.Response) -> str:
+    if response.error:
+        return response.error
+    status = response.status or 0
+    if 300 <= status < 400:
+        location = response.headers.get("Location") or response.headers.get("location") or "?"
+        return f"answered {status}; redirects are not followed (to {location})"
+    return f"answered {status}"
+
+
+def _record(delivery: ForwardDelivery, target: ForwardTarget, attempt: ForwardAttempt,
+            response: sender.Response, now: datetime) -> str:
+    attempt.response_status = response.status
+    attempt.response_headers = response.headers
+    attempt.response_body = response.body
+    attempt.latency_ms = response.latency_ms
+    delivery.attempt_count = attempt.number
+    delivery.last_attempt_at = now
+    delivery.last_status_code = response.status
+    succeeded = response.error is None and response.status is not None and 200 <= response.status < 300
+    if succeeded:
+        attempt.outcome = SUCCEEDED
+        delivery.status, delivery.succeeded_at, delivery.next_attempt_at = SUCCEEDED, now, None
+        delivery.last_error = None
+        target.failing_since = None
+    else:
+        attempt.outcome = getattr(attempt, "outcome", None) or FAILED
+        attempt.error = reason = _failure_reason(response)[:1000]
+        delivery.last_error = reason
+        if target.failing_since is None:
+            target.failing_since = now
+        disable_after = timedelta(hours=current_app.config["FORWARDING_DISABLE_AFTER_HOURS"])
+        delivery.retry_index += 1
+        delay = next_delay(delivery.retry_index, retry_after_seconds(_header(response, "Retry-After"), now))
+        if response.status == 410:
+            delivery.status, delivery.next_attempt_at = FAILED, None
+            service.disable_target(target, f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC", now)
+        elif now - target.failing_since >= disable_after:
+            delivery.status, delivery.next_attempt_at = FAILED, None
+            service.disable_target(
+                target, f"failing continuously since {target.failing_since:%Y-%m-%d %H:%M} UTC "
+                f"(last: {reason})", now,
+            )
+        elif delay is None:
+            delivery.status, delivery.next_attempt_at = FAILED, None
+        else:
+            delivery.next_attempt_at = attempt.next_attempt_at = now + timedelta(seconds=delay)
+    db.session.add(attempt)
+    db.session.commit()
+    ATTEMPTS.labels(attempt.outcome).inc()
+    if delivery.status == PENDING and delivery.next_attempt_at is not None and delivery.next_attempt_at <= now:
+        enqueue_sends([delivery.id])
+    return attempt.outcome
+
+
+def _header(response: sender.Response, name: str) -> str | None:
+    lowered = name.lower()
+    return next((v for k, v in response.headers.items() if k.lower() == lowered), None)
+
+
+# --- sweep, resend, purge ------------------------------------------------------------------
+
+
+def sweep_due(limit: int = SWEEP_BATCH) -> int:
+    """Queue every pending delivery whose due time has come (retries, lapsed claims, lost jobs)."""
+    now = service.current_time()
+    ids = list(db.session.scalars(
+        select(ForwardDelivery.id)
+        .where(ForwardDelivery.status == PENDING, ForwardDelivery.next_attempt_at <= now)
+        .order_by(ForwardDelivery.next_attempt_at)
+        .limit(limit)
+    ))
+    db.session.rollback()
+    return enqueue_sends(ids) if ids else 0
+
+
+def resend(who: Any, delivery_id: int, *, actor: Any) -> ForwardDelivery:
+    """Send one delivery again now, whatever its state, starting the retry schedule afresh."""
+    delivery = get_delivery(who, delivery_id)
+    if not delivery.target.active:
+        raise Conflict("Enable the target before re-sending to it.", code="target_disabled")
+    delivery.status, delivery.retry_index = PENDING, 0
+    delivery.next_attempt_at = service.current_time()
+    audit.record("forwarding.delivery.resent", "forward_delivery", delivery.id, actor=actor,
+                 details={"target_id": delivery.target_id})
+    db.session.commit()
+    enqueue_sends([delivery.id])
+    return delivery
+
+
+def purge_old(retention_days: int | None = None) -> int:
+    """Delete finished deliveries (and their attempts) older than the retention period."""
+    days = retention_days if retention_days is not None else current_app.config["FORWARDING_RETENTION_DAYS"]
+    cutoff = service.current_time() - timedelta(days=days)
+    removed = 0
+    for _ in range(100):
+        batch = select(ForwardDelivery.id).where(
+            ForwardDelivery.created_at < cutoff, ForwardDelivery.status != PENDING
+        ).limit(PURGE_BATCH)
+        result = db.session.execute(
+            delete(ForwardDelivery).where(ForwardDelivery.id.in_(batch)).execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        removed += result.rowcount or 0  # type: ignore[attr-defined]
+        if not result.rowcount:  # type: ignore[attr-defined]
+            break
+    return removed
+
+
+# --- the delivery log ----------------------------------------------------------------------
+
+
+def get_delivery(who: Any, delivery_id: int) -> ForwardDelivery:
+    """The delivery, or 404 when it does not exist or its target is not visible to `who`."""
+    delivery = db.session.get(ForwardDelivery, delivery_id)
+    try:
+        if delivery is None:
+            raise NotFound("no such delivery")
+        service.get_target(who, delivery.target_id)
+    except NotFound as exc:
+        raise NotFound(f"Forward delivery {delivery_id} does not exist or you have no access to it.") from exc
+    return delivery
+
+
+def page_deliveries(who: Any, target_id: int, *, status: str | None, cursor: str | None,
+                    limit: int) -> Page[ForwardDelivery]:
+    target = service.get_target(who, target_id)
+    stmt = select(ForwardDelivery).where(ForwardDelivery.target_id == target.id)
+    if status:
+        stmt = stmt.where(ForwardDelivery.status == status)
+    return keyset_page(stmt, [ForwardDelivery.id], cursor, limit)

@@ -1,0 +1,275 @@
+"""Forward targets: create, change, rotate secrets, pause and re-enable, recover, and who sees which.
+
+Admins see every target. Everyone else sees (and manages) only targets limited to repositories
+they can all access; a target for every repository is an admin's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select, exists, select, update
+
+from webapp.core import audit
+from webapp.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.core.models import utcnow
+from webapp.core.pagination import Page, keyset_page
+from webapp.extensions import db
+from webapp.forwarding import filters, signing
+from webapp.forwarding.models import (
+    FAILED,
+    PENDING,
+    ForwardDelivery,
+    ForwardTarget,
+    ForwardTargetRepository,
+)
+from webapp.forwarding.ssrf import Policy, UnsafeURL, check_url
+from webapp.repos.access import visible_repository_ids
+from webapp.repos.models import Repository
+
+CLOCK_KEY = "gantry.forwarding.clock"
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+def current_time() -> datetime:
+    """Now, from the clock tests can replace (app.extensions[CLOCK_KEY])."""
+    clock: Callable[[], datetime] = current_app.extensions.get(CLOCK_KEY, utcnow)
+    return clock()
+
+
+def url_policy() -> Policy:
+    config = current_app.config
+    return Policy.from_settings(
+        config["FORWARDING_ALLOW_HTTP"], config["FORWARDING_ALLOWED_HOSTS"], config["FORWARDING_ALLOWED_CIDRS"]
+    )
+
+
+# --- visibility ----------------------------------------------------------------------------
+
+
+def visible_targets(who: Any) -> Select[Any]:
+    """Targets `who` may see: all for admins; for others, those whose repositories are all theirs."""
+    stmt = select(ForwardTarget)
+    visible = visible_repository_ids(who)
+    if visible is None:
+        return stmt
+    link = ForwardTargetRepository
+    has_repository = exists().where(link.target_id == ForwardTarget.id)
+    has_hidden = exists().where(link.target_id == ForwardTarget.id, link.repository_id.not_in(visible or {-1}))
+    return stmt.where(has_repository, ~has_hidden)
+
+
+def get_target(who: Any, target_id: int) -> ForwardTarget:
+    """The target, or 404 — the same answer whether it does not exist or is not yours to see."""
+    target = db.session.scalar(visible_targets(who).where(ForwardTarget.id == target_id))
+    if target is None:
+        raise NotFound(f"Forward target {target_id} does not exist or you have no access to it.")
+    return target
+
+
+def page_targets(who: Any, *, cursor: str | None, limit: int) -> Page[ForwardTarget]:
+    return keyset_page(visible_targets(who), [ForwardTarget.id], cursor, limit)
+
+
+def list_targets(who: Any) -> list[ForwardTarget]:
+    return list(db.session.scalars(visible_targets(who).order_by(ForwardTarget.name, ForwardTarget.id)))
+
+
+def selectable_repositories(who: Any) -> list[Repository]:
+    """Repositories `who` may limit a target to (for the page's form)."""
+    stmt = select(Repository).where(Repository.removed_at.is_(None)).order_by(Repository.full_name)
+    visible = visible_repository_ids(who)
+    if visible is not None:
+        stmt = stmt.where(Repository.id.in_(visible or {-1}))
+    return list(db.session.scalars(stmt))
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def _clean(who: Any, data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """Validate the fields given; raise ValidationFailed listing every problem at once."""
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+    if "name" in data or creating:
+        name = str(data.get("name") or "").strip()
+        if not name or len(name) > 100:
+            errors["name"] = ["give a name of 1 to 100 characters"]
+        cleaned["name"] = name
+    if "url" in data or creating:
+        url = str(data.get("url") or "").strip()
+        if not url or len(url) > 2000:
+            errors["url"] = ["give the receiver's URL (at most 2000 characters)"]
+        else:
+            try:
+                check_url(url, url_policy())
+            except UnsafeURL as exc:
+                errors["url"] = [f"refused: {exc}"]
+        cleaned["url"] = url
+    if data.get("secret"):
+        if not signing.is_valid_secret(str(data["secret"])):
+            errors["secret"] = ["a secret needs at least 24 bytes (or leave it empty to have one generated)"]
+        cleaned["secret"] = str(data["secret"])
+    for key, clean in (
+        ("events", filters.clean_events),
+        ("branch_patterns", lambda v: filters.clean_patterns(v, "branch")),
+        ("tag_patterns", lambda v: filters.clean_patterns(v, "tag")),
+    ):
+        if key in data:
+            values, problems = clean([str(v) for v in data.get(key) or []])
+            if problems:
+                errors[key] = problems
+            cleaned[key] = values
+    if "github_signature" in data:
+        cleaned["github_signature"] = bool(data["github_signature"])
+    if "repository_ids" in data or creating:
+        ids = sorted({int(i) for i in data.get("repository_ids") or []})
+        visible = visible_repository_ids(who)
+        known = set(db.session.scalars(select(Repository.id).where(Repository.id.in_(ids)))) if ids else set()
+        unknown = [i for i in ids if i not in known or (visible is not None and i not in visible)]
+        if unknown:
+            errors["repository_ids"] = [
+                f"repository {i} does not exist or you have no access to it" for i in unknown
+            ]
+        elif not ids and visible is not None:
+            errors["repository_ids"] = ["choose at least one repository (only admins forward every repository)"]
+        cleaned["repository_ids"] = ids
+    if errors:
+        raise ValidationFailed("The forward target is not valid.", errors=errors)
+    return cleaned
+
+
+def _set_repositories(target: ForwardTarget, ids: list[int]) -> None:
+    current = {r.repository_id: r for r in target.repositories}
+    for repo_id, link in current.items():
+        if repo_id not in ids:
+            target.repositories.remove(link)
+    for repo_id in ids:
+        if repo_id not in current:
+            target.repositories.append(ForwardTargetRepository(repository_id=repo_id))
+
+
+def _public_fields(target: ForwardTarget) -> dict[str, Any]:
+    return {
+        "name": target.name, "url": target.url, "events": target.events, "repository_ids": target.repository_ids,
+        "branch_patterns": target.branch_patterns, "tag_patterns": target.tag_patterns,
+        "github_signature": target.github_signature, "active": target.active,
+    }
+
+
+# --- changes -------------------------------------------------------------------------------
+
+
+def create_target(who: Any, data: dict[str, Any], *, actor: Any) -> tuple[ForwardTarget, str]:
+    """Create a target; returns it with its signing secret (shown to the caller once)."""
+    cleaned = _clean(who, data, creating=True)
+    secret = cleaned.pop("secret", None) or signing.new_secret()
+    ids = cleaned.pop("repository_ids")
+    target = ForwardTarget(secret=secret, owner_id=getattr(actor, "id", None), **cleaned)
+    _set_repositories(target, ids)
+    db.session.add(target)
+    db.session.flush()
+    audit.record("forwarding.target.created", "forward_target", target.id, actor=actor,
+                 details=_public_fields(target))
+    db.session.commit()
+    return target, secret
+
+
+def update_target(who: Any, target_id: int, data: dict[str, Any], *, actor: Any) -> ForwardTarget:
+    """Change a target's name, URL, filters or active flag (re-enabling clears why it was disabled)."""
+    target = get_target(who, target_id)
+    cleaned = _clean(who, {k: v for k, v in data.items() if k not in ("active", "secret")}, creating=False)
+    if "repository_ids" in cleaned:
+        _set_repositories(target, cleaned.pop("repository_ids"))
+    for key, value in cleaned.items():
+        setattr(target, key, value)
+    if "active" in data and bool(data["active"]) != target.active:
+        if data["active"]:
+            _enable(target)
+        else:
+            disable_target(target, f"paused by {getattr(actor, 'username', 'someone')}", current_time())
+    audit.record("forwarding.target.updated", "forward_target", target.id, actor=actor,
+                 details={"changed": sorted(k for k in data if k != "secret"), **_public_fields(target)})
+    db.session.commit()
+    return target
+
+
+def _enable(target: ForwardTarget) -> None:
+    target.active = True
+    target.disabled_reason = None
+    target.disabled_at = None
+    target.failing_since = None
+
+
+def disable_target(target: ForwardTarget, reason: str, now: datetime) -> None:
+    """Stop sending to `target`; what was still waiting is marked failed, ready for recovery."""
+    target.active = False
+    target.disabled_reason = reason[:1000]
+    target.disabled_at = now
+    db.session.execute(
+        update(ForwardDelivery)
+        .where(ForwardDelivery.target_id == target.id, ForwardDelivery.status == PENDING)
+        .values(status=FAILED, next_attempt_at=None, last_error=f"target disabled: {reason}"[:1000])
+        .execution_options(synchronize_session=False)
+    )
+    audit.record("forwarding.target.disabled", "forward_target", target.id, actor=None, details={"reason": reason})
+
+
+def delete_target(who: Any, target_id: int, *, actor: Any) -> None:
+    target = get_target(who, target_id)
+    audit.record("forwarding.target.deleted", "forward_target", target.id, actor=actor,
+                 details=_public_fields(target))
+    db.session.delete(target)
+    db.session.commit()
+
+
+def rotate_secret(who: Any, target_id: int, *, actor: Any, new_secret: str | None = None) -> tuple[ForwardTarget, str]:
+    """Sign with a new secret; the old one keeps signing too for 24 hours so receivers can switch."""
+    target = get_target(who, target_id)
+    if new_secret and not signing.is_valid_secret(new_secret):
+        raise ValidationFailed("The forward target is not valid.",
+                               errors={"secret": ["a secret needs at least 24 bytes"]})
+    secret = new_secret or signing.new_secret()
+    target.previous_secret = target.secret
+    target.previous_secret_expires_at = current_time() + ROTATION_OVERLAP
+    target.secret = secret
+    audit.record("forwarding.target.secret_rotated", "forward_target", target.id, actor=actor,
+                 details={"previous_valid_until": target.previous_secret_expires_at.isoformat()})
+    db.session.commit()
+    return target, secret
+
+
+def signing_secrets(target: ForwardTarget, now: datetime) -> list[str]:
+    """The secrets to sign with now: the current one, and the previous one during its overlap."""
+    secrets_in_use = [target.secret]
+    if target.previous_secret and target.previous_secret_expires_at and target.previous_secret_expires_at > now:
+        secrets_in_use.append(target.previous_secret)
+    return secrets_in_use
+
+
+def recover_failed_since(who: Any, target_id: int, since: datetime, *, actor: Any) -> list[int]:
+    """Send again every failed delivery of the target created since `since` (the target must be active)."""
+    target = get_target(who, target_id)
+    if not target.active:
+        raise Conflict("Enable the target before recovering its deliveries.", code="target_disabled")
+    now = current_time()
+    if since > now:
+        raise ValidationFailed("The recovery start is in the future.", errors={"since": ["must be in the past"]})
+    ids = list(db.session.scalars(
+        update(ForwardDelivery)
+        .where(ForwardDelivery.target_id == target.id, ForwardDelivery.status == FAILED,
+               ForwardDelivery.created_at >= since)
+        .values(status=PENDING, retry_index=0, next_attempt_at=now, last_error=None)
+        .returning(ForwardDelivery.id)
+        .execution_options(synchronize_session=False)
+    ))
+    audit.record("forwarding.target.recovered", "forward_target", target.id, actor=actor,
+                 details={"since": since.isoformat(), "deliveries": len(ids)})
+    db.session.commit()
+    from webapp.forwarding.outbox import enqueue_sends
+
+    enqueue_sends(ids)
+    return ids

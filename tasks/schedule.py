@@ -8,3 +8,7 @@ from __future__ import annotations
 from webapp.core.jobs import Periodic
 
 PERIODIC_JOBS: list[Periodic] = []
+
+from tasks.webhooks import PERIODIC as WEBHOOKS_PERIODIC  # noqa: E402
+
+PERIODIC_JOBS.extend(WEBHOOKS_PERIODIC)

@@ -2,9 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from flask import Flask
+from prometheus_client.core import Metric
 
 
 def init_app(app: Flask) -> None:
-    """Register the intake endpoint, delivery log pages and API, and the router's handlers."""
-    return None
+    """Register the intake endpoint, delivery log pages and API, metrics and the /status check."""
+    from webapp.core.metrics import add_scrape_collector
+    from webapp.core.nav import NavItem, add_nav
+    from webapp.extensions import api
+    from webapp.ops.service import add_status_check
+    from webapp.webhooks import api as webhooks_api
+    from webapp.webhooks import endpoint, models, views  # noqa: F401  (models: tables known to migrations)
+
+    app.register_blueprint(endpoint.bp)
+    app.register_blueprint(views.bp)
+    api.register_blueprint(webhooks_api.blp)
+    add_nav(app, NavItem("Webhooks", "webhooks.deliveries", order=60))
+    add_status_check(app, "webhooks", webhook_status)
+    add_scrape_collector(app, webhook_metrics)
+
+
+def webhook_status() -> dict[str, Any]:
+    """Healthy while no stored delivery has waited longer than the sweep should allow."""
+    from flask import current_app
+
+    from webapp.webhooks import service
+
+    age = service.oldest_pending_age()
+    limit = 2 * int(current_app.config["WEBHOOK_SWEEP_AFTER_SECONDS"]) + 60
+    counts = service.status_counts()
+    return {"ok": age is None or age <= limit, "oldest_pending_seconds": None if age is None else round(age),
+            "deliveries": counts}
+
+
+def webhook_metrics() -> Iterable[Metric]:
+    from webapp.core.metrics import gauge
+    from webapp.webhooks import service
+
+    counts = service.status_counts()
+    yield gauge("gantry_webhook_deliveries", "Stored webhook deliveries by status", ["status"],
+                [([status], float(n)) for status, n in counts.items()])
+    age = service.oldest_pending_age()
+    yield gauge("gantry_webhook_oldest_pending_seconds", "How long the oldest unprocessed delivery has waited",
+                [], [([], age or 0.0)])

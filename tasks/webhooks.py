@@ -1,0 +1,32 @@
+"""Webhook jobs: process one stored delivery, sweep up what was stored but never queued, redeliver."""
+
+from __future__ import annotations
+
+from webapp.core.jobs import Periodic
+
+
+def process_delivery(pk: int) -> str:
+    """Run the router's handlers for delivery row `pk` (raises so RQ retries when a handler fails)."""
+    from webapp.webhooks import service
+
+    return service.process_delivery(pk)
+
+
+def sweep_pending_deliveries() -> int:
+    """Queue deliveries stored but not processed (Redis was down or a worker died)."""
+    from webapp.webhooks import service
+
+    return service.enqueue_pending()
+
+
+def redeliver_failed_deliveries() -> dict[str, int]:
+    """Ask GitHub to redeliver what it failed to deliver and Gantry never stored."""
+    from webapp.webhooks import redelivery
+
+    return redelivery.redeliver_failed()
+
+
+PERIODIC: list[Periodic] = [
+    Periodic("webhooks.sweep", sweep_pending_deliveries, every=60, queue="high"),
+    Periodic("webhooks.redeliver", redeliver_failed_deliveries, every=300),
+]

@@ -1,0 +1,224 @@
+"""POST /webhooks/github: every real payload stored and processed once; bad deliveries refused, nothing stored."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from redis import Redis
+
+from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
+from tests.webhooks.helpers import WEBHOOKS_DIR, payload_files, post_webhook, webhook_request
+from webapp.core import jobs
+from webapp.webhooks import service
+from webapp.webhooks.intake import job_id_for
+from webapp.webhooks.models import WebhookDelivery
+
+PAYLOADS = payload_files()
+
+
+def deliveries(db):
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id)))
+
+
+def snapshot(row: WebhookDelivery) -> dict:
+    return {c.key: getattr(row, c.key) for c in sa.inspect(WebhookDelivery).mapper.column_attrs}
+
+
+def test_every_payload_file_is_covered():
+    events = {p.parent.name for p in PAYLOADS}
+    assert len(PAYLOADS) >= 80
+    assert {"workflow_job", "installation", "installation_repositories", "repository", "push", "ping"} <= events
+
+
+@pytest.mark.parametrize("path", PAYLOADS, ids=[f"{p.parent.name}/{p.stem}" for p in PAYLOADS])
+def test_real_payload_stored_processed_and_deduplicated(client, db, run_jobs, fake_github, path):
+    event = path.parent.name
+    payload = json.loads(path.read_text())
+    delivery_id = str(uuid.uuid4())
+
+    response = post_webhook(client, event, payload, DEFAULT_WEBHOOK_SECRET, delivery_id)
+
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert response.json["status"] == "accepted" and response.json["queued"] is True
+    [row] = deliveries(db)
+    assert (row.delivery_id, row.event, row.status, row.attempts) == (delivery_id, event, "received", 0)
+    assert row.action == payload.get("action")
+    assert row.payload == payload
+    assert row.installation_id == (payload.get("installation") or {}).get("id")
+    assert row.repository_id == (payload.get("repository") or {}).get("id")
+    assert row.repository_full_name == (payload.get("repository") or {}).get("full_name")
+    assert jobs.job_status(job_id_for(delivery_id)) == "queued"
+
+    run_jobs()
+    [row] = deliveries(db)
+    assert row.status in ("handled", "ignored"), row.error
+    assert row.error is None and row.attempts == 1 and row.processed_at is not None
+    assert isinstance(row.result["handlers"], dict)
+    assert (row.status == "handled") == bool(row.result["handlers"])
+    before = snapshot(row)
+
+    again = post_webhook(client, event, payload, DEFAULT_WEBHOOK_SECRET, delivery_id)
+
+    assert again.status_code == 200, again.get_data(as_text=True)
+    assert again.json["status"] == "duplicate"
+    run_jobs()
+    [row] = deliveries(db)
+    assert snapshot(row) == before
+
+
+def test_form_encoded_delivery_is_accepted(client, db):
+    payload = json.loads((WEBHOOKS_DIR / "ping" / "default.json").read_text())
+
+    response = post_webhook(client, "ping", payload, DEFAULT_WEBHOOK_SECRET, form=True)
+
+    assert response.status_code == 202, response.get_data(as_text=True)
+    [row] = deliveries(db)
+    assert row.payload == payload and row.hook_id == payload["hook_id"]
+
+
+def test_repository_hook_secret_verifies_its_own_deliveries(client, db, make_user):
+    from webapp.repos.models import Repository, RepositoryHook
+
+    db.session.add(Repository(id=1004, owner="acme", name="webhook-manager", full_name="acme/webhook-manager"))
+    db.session.add(RepositoryHook(id=777, repository_id=1004, url="http://gantry.test/webhooks/github",
+                                  events=["push"], secret="hook-only-secret"))
+    db.session.commit()
+    payload = {"zen": "Design for failure.", "hook_id": 777, "repository": {"id": 1004,
+                                                                             "full_name": "acme/webhook-manager"}}
+
+    ok = post_webhook(client, "ping", payload, "hook-only-secret", hook_id=777)
+    with_app_secret = post_webhook(client, "ping", payload, DEFAULT_WEBHOOK_SECRET, hook_id=777)
+    other_hook = post_webhook(client, "ping", payload, "hook-only-secret", hook_id=778)
+
+    assert ok.status_code == 202, ok.get_data(as_text=True)
+    assert with_app_secret.status_code == 202
+    assert other_hook.status_code == 401
+    rows = deliveries(db)
+    assert [(r.hook_id, r.verified_with) for r in rows] == [(777, "hook"), (777, "app")]
+
+
+BAD_REQUESTS = {
+    # name: (mutate(body, headers) -> (body, headers), status, code)
+    "missing signature": (lambda b, h: (b, {k: v for k, v in h.items() if k != "X-Hub-Signature-256"}), 401,
+                          "signature_missing"),
+    "bad signature": (lambda b, h: (b, {**h, "X-Hub-Signature-256": "sha256=" + "0" * 64}), 401,
+                      "signature_mismatch"),
+    "sha1 signature only": (lambda b, h: (b, {**{k: v for k, v in h.items() if k != "X-Hub-Signature-256"},
+                                             "X-Hub-Signature": "sha1=" + "0" * 40}), 401, "signature_missing"),
+    "body changed after signing": (lambda b, h: (b + b" ", h), 401, "signature_mismatch"),
+    "wrong content type": (lambda b, h: (b, {**h, "Content-Type": "text/plain"}), 415, "unsupported_media_type"),
+    "no content type": (lambda b, h: (b, {k: v for k, v in h.items() if k != "Content-Type"}), 415,
+                        "unsupported_media_type"),
+    "missing event header": (lambda b, h: (b, {k: v for k, v in h.items() if k != "X-GitHub-Event"}), 400,
+                             "bad_delivery"),
+    "missing delivery header": (lambda b, h: (b, {k: v for k, v in h.items() if k != "X-GitHub-Delivery"}), 400,
+                                "bad_delivery"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_deliveries_are_refused_and_not_stored(client, db, case):
+    mutate, status, code = BAD_REQUESTS[case]
+    body, headers = webhook_request("ping", {"zen": "Keep it logically awesome."}, DEFAULT_WEBHOOK_SECRET)
+    body, headers = mutate(body, headers)
+
+    response = client.post("/webhooks/github", data=body, headers=headers)
+
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.is_json and response.json["code"] == code
+    assert deliveries(db) == []
+
+
+def test_wrong_secret_is_refused(client, db):
+    response = post_webhook(client, "ping", {"zen": "x"}, "not-the-secret")
+
+    assert response.status_code == 401 and response.json["code"] == "signature_mismatch"
+    assert deliveries(db) == []
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe", b""], ids=["broken", "array", "binary", "empty"])
+def test_bad_json_is_refused_after_the_signature_passes(client, db, raw):
+    response = post_webhook(client, "push", raw, DEFAULT_WEBHOOK_SECRET)
+
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.json["code"] == "bad_json"
+    assert deliveries(db) == []
+
+
+def test_form_delivery_without_payload_field_is_refused(client, db):
+    body = b"other=1"
+    _, headers = webhook_request("ping", body, DEFAULT_WEBHOOK_SECRET, form=True)
+    from tests.webhooks.helpers import signature
+
+    headers["X-Hub-Signature-256"] = signature(DEFAULT_WEBHOOK_SECRET, body)
+    response = client.post("/webhooks/github", data=body, headers=headers)
+
+    assert response.status_code == 400 and response.json["code"] == "bad_delivery"
+    assert deliveries(db) == []
+
+
+def test_body_over_25_mb_is_refused_before_it_is_read(client, db):
+    huge = b'{"zen": "' + b"a" * (25 * 1024 * 1024) + b'"}'
+
+    response = post_webhook(client, "push", huge, DEFAULT_WEBHOOK_SECRET)
+
+    assert response.status_code == 413, response.get_data(as_text=True)
+    assert response.json["code"] == "payload_too_large"
+    assert deliveries(db) == []
+
+
+def test_unconfigured_secret_refuses_everything(client, db, app, monkeypatch):
+    monkeypatch.setitem(app.config, "GITHUB_WEBHOOK_SECRET", None)
+
+    response = post_webhook(client, "ping", {"zen": "x"}, DEFAULT_WEBHOOK_SECRET)
+
+    assert response.status_code == 401 and response.json["code"] == "signature_unverifiable"
+    assert deliveries(db) == []
+
+
+def test_webhooks_need_no_csrf_token_or_session(client, db):
+    # A bare POST with nothing but GitHub's headers: no cookie, no CSRF token.
+    response = post_webhook(client, "ping", {"zen": "x"}, DEFAULT_WEBHOOK_SECRET)
+    assert response.status_code == 202
+
+
+def test_database_down_answers_503_and_nothing_is_acknowledged(client, app, db, monkeypatch):
+    # Point the app's engine at a port where no PostgreSQL listens: every query fails to connect.
+    unreachable = sa.create_engine("postgresql://postgres@127.0.0.1:1/gantry", connect_args={"connect_timeout": 2})
+    engines = db._app_engines[app]
+    monkeypatch.setitem(engines, None, unreachable)
+
+    response = post_webhook(client, "ping", {"zen": "x"}, DEFAULT_WEBHOOK_SECRET)
+
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.is_json and response.json["code"] == "unavailable"
+    monkeypatch.undo()
+    unreachable.dispose()
+    assert deliveries(db) == []
+
+
+def test_redis_down_still_stores_and_answers_202_then_the_sweep_processes_everything(client, app, db, run_jobs,
+                                                                                     monkeypatch):
+    nowhere = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1, socket_timeout=1)
+    monkeypatch.setitem(app.extensions, jobs.EXTENSION_KEY, nowhere)
+    payload = json.loads((WEBHOOKS_DIR / "push" / "default.json").read_text())
+
+    answers = [post_webhook(client, "push", payload, DEFAULT_WEBHOOK_SECRET) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [202, 202, 202]
+    assert [a.json["queued"] for a in answers] == [False, False, False]
+    assert [r.status for r in deliveries(db)] == ["received"] * 3
+    assert service.enqueue_pending(older_than=0) == 0  # Redis still away: nothing queued, nothing lost
+
+    monkeypatch.undo()  # Redis is back
+    assert service.enqueue_pending(older_than=3600) == 0  # too recent for the sweep's threshold
+    assert service.enqueue_pending(older_than=0) == 3
+    assert service.enqueue_pending(older_than=0) == 0  # already waiting in the queue: not queued twice
+    run_jobs()
+    rows = deliveries(db)
+    assert [r.status for r in rows] == [rows[0].status] * 3 and rows[0].status in ("handled", "ignored")
+    assert all(r.error is None and r.attempts == 1 for r in rows)

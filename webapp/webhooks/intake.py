@@ -1,0 +1,255 @@
+"""Taking a delivery in: check its signature, read its payload, store it once, queue it.
+
+Everything here is fast and touches PostgreSQL once: GitHub waits for the answer (10 s at most)
+and a slow intake means failed deliveries. The endpoint in endpoint.py passes the raw request
+parts in; nothing here reads Flask's request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import insert
+from sqlalchemy.exc import DBAPIError
+
+from webapp.core.crypto import constant_time_equals
+from webapp.core.errors import GantryError, PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType
+from webapp.core.models import utcnow
+from webapp.extensions import db
+from webapp.webhooks.models import RECEIVED, WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+SIGNATURE_PREFIX = "sha256="
+DELIVERY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$")
+EVENT_RE = re.compile(r"^[a-z_]{1,100}$")
+JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")  # RQ job ids allow letters, digits, "_" and "-"
+
+
+class BadDelivery(GantryError):
+    status = 400
+    code = "bad_delivery"
+
+
+@dataclass(frozen=True)
+class Intake:
+    """The outcome of one POST: the stored row's id, and whether this request created it."""
+
+    pk: int
+    delivery_id: str
+    created: bool
+    queued: bool
+
+
+def app_webhook_secret() -> str | None:
+    """The GitHub App's webhook secret (environment first, then what the manifest flow stored)."""
+    from webapp.repos.app_config import get_app_settings
+
+    settings = get_app_settings()
+    return settings.webhook_secret if settings is not None and settings.webhook_secret else None
+
+
+def hook_webhook_secret(hook_id: int) -> str | None:
+    """The secret of a repository hook Gantry created, if `hook_id` is one of them."""
+    from webapp.repos.service import webhook_secret_for_hook
+
+    return webhook_secret_for_hook(hook_id)
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The X-Hub-Signature-256 value GitHub sends for `body` signed with `secret`."""
+    return SIGNATURE_PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(body: bytes, signature: str | None, hook_id: int | None) -> str:
+    """Which secret signed `body` ("hook" or "app"); Unauthorized when none did.
+
+    A repository hook Gantry set up has its own secret; everything else is signed with the App's.
+    Both are tried when a hook id is given, each compared in constant time.
+    """
+    if not signature or not signature.startswith(SIGNATURE_PREFIX):
+        raise Unauthorized("Missing or malformed X-Hub-Signature-256 header.", code="signature_missing")
+    candidates: list[tuple[str, str]] = []
+    if hook_id is not None:
+        secret = hook_webhook_secret(hook_id)
+        if secret:
+            candidates.append(("hook", secret))
+    app_secret = app_webhook_secret()
+    if app_secret:
+        candidates.append(("app", app_secret))
+    if not candidates:
+        raise Unauthorized("No webhook secret is configured, so no signature can be checked.",
+                           code="signature_unverifiable")
+    matched = None
+    for kind, secret in candidates:
+        # Compare against every candidate, so timing does not tell which secret was close.
+        if constant_time_equals(sign(secret, body), signature) and matched is None:
+            matched = kind
+    if matched is None:
+        raise Unauthorized("The signature does not match the body.", code="signature_mismatch")
+    return matched
+
+
+def check_size(content_length: int | None) -> None:
+    limit = int(current_app.config["MAX_CONTENT_LENGTH"])
+    if content_length is not None and content_length > limit:
+        raise PayloadTooLarge(f"Deliveries larger than {limit // (1024 * 1024)} MB are refused.")
+
+
+def check_content_type(mimetype: str) -> None:
+    if mimetype not in (JSON_TYPE, FORM_TYPE):
+        raise UnsupportedMediaType(
+            f"Content type {mimetype or '(none)'!r} is not one GitHub sends: use {JSON_TYPE} or {FORM_TYPE}."
+        )
+
+
+def parse_payload(body: bytes, mimetype: str) -> dict[str, Any]:
+    """The delivery's JSON object, from a JSON body or the form field `payload`."""
+    raw: bytes | str = body
+    if mimetype == FORM_TYPE:
+        try:
+            fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadDelivery("The form body could not be read.") from exc
+        values = fields.get("payload")
+        if not values:
+            raise BadDelivery("A form-encoded delivery needs a `payload` field.")
+        raw = values[0]
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadDelivery(f"The payload is not valid JSON: {exc}", code="bad_json") from exc
+    if not isinstance(payload, dict):
+        raise BadDelivery("The payload must be a JSON object.", code="bad_json")
+    return payload
+
+
+def check_headers(event: str | None, delivery_id: str | None) -> tuple[str, str]:
+    errors: dict[str, list[str]] = {}
+    if not event or not EVENT_RE.match(event):
+        errors["X-GitHub-Event"] = ["required: the event name GitHub sends"]
+    if not delivery_id or not DELIVERY_ID_RE.match(delivery_id):
+        errors["X-GitHub-Delivery"] = ["required: the delivery GUID GitHub sends"]
+    if errors:
+        raise BadDelivery("The GitHub delivery headers are missing or malformed.", errors=errors)
+    assert event is not None and delivery_id is not None
+    return event, delivery_id
+
+
+def parse_hook_id(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise BadDelivery("X-GitHub-Hook-ID must be a number.") from exc
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _nested_int(payload: dict[str, Any], key: str) -> int | None:
+    value = payload.get(key)
+    if isinstance(value, dict) and isinstance(value.get("id"), int):
+        return int(value["id"])
+    return None
+
+
+def _insert_new(values: dict[str, Any]) -> int | None:
+    """Insert the row unless its delivery id is known; the new row's id, or None for a duplicate."""
+    dialect = db.engine.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        stmt: Any = postgresql.insert(WebhookDelivery).values(**values).on_conflict_do_nothing(
+            index_elements=["delivery_id"])
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        stmt = sqlite.insert(WebhookDelivery).values(**values).on_conflict_do_nothing(index_elements=["delivery_id"])
+    else:  # pragma: no cover - Gantry runs on PostgreSQL, or SQLite locally
+        stmt = insert(WebhookDelivery).values(**values)
+    result: int | None = db.session.execute(stmt.returning(WebhookDelivery.id)).scalar_one_or_none()
+    return result
+
+
+def receive(
+    *,
+    body: bytes,
+    mimetype: str,
+    content_length: int | None,
+    signature: str | None,
+    event: str | None,
+    delivery_id: str | None,
+    hook_id_header: str | None,
+) -> Intake:
+    """Verify, store (once per delivery id) and queue one delivery.
+
+    The row is committed before this returns, so the 202 GitHub gets means the delivery is safe.
+    A database that cannot be reached raises Unavailable (503: GitHub records a failure and the
+    redelivery job asks for it again); Redis that cannot be reached only delays processing.
+    """
+    check_size(content_length)
+    check_content_type(mimetype)
+    hook_id = parse_hook_id(hook_id_header)
+    try:
+        verified_with = verify_signature(body, signature, hook_id)
+        event, delivery_id = check_headers(event, delivery_id)
+        payload = parse_payload(body, mimetype)
+        repository: dict[str, Any] = payload["repository"] if isinstance(payload.get("repository"), dict) else {}
+        action = payload.get("action")
+        pk = _insert_new({
+            "delivery_id": delivery_id,
+            "event": event,
+            "action": action[:100] if isinstance(action, str) else None,
+            "hook_id": hook_id if hook_id is not None else _int_or_none(payload.get("hook_id")),
+            "installation_id": _nested_int(payload, "installation"),
+            "repository_id": _int_or_none(repository.get("id")),
+            "repository_full_name": str(repository["full_name"])[:400] if repository.get("full_name") else None,
+            "verified_with": verified_with,
+            "payload": payload,
+            "received_at": utcnow(),
+            "status": RECEIVED,
+            "attempts": 0,
+        })
+        db.session.commit()
+    except DBAPIError as exc:
+        db.session.rollback()
+        log.error("webhook delivery %s not stored: database unavailable (%s)", delivery_id,
+                  type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
+        raise Unavailable("The delivery could not be stored; GitHub will record the failure and it will be "
+                          "redelivered.") from exc
+    if pk is None:
+        return Intake(pk=0, delivery_id=delivery_id, created=False, queued=False)
+    return Intake(pk=pk, delivery_id=delivery_id, created=True, queued=queue_processing(pk, delivery_id))
+
+
+def job_id_for(delivery_id: str) -> str:
+    """The one job id for processing a delivery: queueing it twice keeps one job."""
+    return "webhook-" + JOB_ID_UNSAFE.sub("_", delivery_id)
+
+
+def queue_processing(pk: int, delivery_id: str, job_id: str | None = None) -> bool:
+    """Queue processing; False (and the periodic sweep queues it later) when Redis is unreachable."""
+    from tasks.webhooks import process_delivery
+    from webapp.core import jobs
+
+    try:
+        jobs.enqueue(process_delivery, pk, job_id=job_id or job_id_for(delivery_id), queue="high")
+    except RedisError as exc:
+        log.warning("webhook delivery %s stored but not queued (%s); the sweep will queue it",
+                    delivery_id, type(exc).__name__)
+        return False
+    return True

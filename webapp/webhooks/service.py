@@ -1,0 +1,257 @@
+"""Processing stored deliveries, the sweep that never lets one wait forever, and the delivery log.
+
+Processing takes the delivery's row lock, so two jobs for one delivery (a redelivery, a retry, a
+sweep after a worker died) run one after the other and the second finds the work done. The
+handlers' changes and the delivery's new status commit together: a worker killed mid-way leaves
+the delivery `received` and nothing half-done, and the sweep queues it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from prometheus_client import Counter
+from redis.exceptions import RedisError
+from sqlalchemy import Select, func, select
+
+from webapp.core import audit, jobs
+from webapp.core.errors import NotFound
+from webapp.core.metrics import REGISTRY
+from webapp.core.models import utcnow
+from webapp.core.pagination import Page, keyset_page
+from webapp.extensions import db
+from webapp.repos.access import can_see_repository, restrict_to_visible
+from webapp.webhooks.intake import job_id_for, queue_processing
+from webapp.webhooks.models import (
+    FAILED,
+    FINAL_STATUSES,
+    HANDLED,
+    IGNORED,
+    PENDING_STATUSES,
+    RECEIVED,
+    RETRYING,
+    WebhookDelivery,
+)
+from webapp.webhooks.router import WebhookEvent, handlers_for, pop_after_commit
+
+log = logging.getLogger(__name__)
+
+PROCESSED = Counter(
+    "gantry_webhook_processed_total", "Webhook deliveries processed, by event and outcome", ["event", "status"],
+    registry=REGISTRY,
+)
+WAITING_JOB_STATES = {"queued", "scheduled", "deferred"}
+
+
+class DeliveryFailed(Exception):
+    """A handler failed; raised from the task so RQ retries it with back-off."""
+
+
+# --- processing ----------------------------------------------------------------------------
+
+
+def _event_for(delivery: WebhookDelivery) -> WebhookEvent:
+    return WebhookEvent(
+        delivery_pk=delivery.id,
+        delivery_id=delivery.delivery_id,
+        event=delivery.event,
+        action=delivery.action,
+        payload=delivery.payload,
+        installation_id=delivery.installation_id,
+        repository_id=delivery.repository_id,
+        received_at=delivery.received_at,
+        hook_id=delivery.hook_id,
+    )
+
+
+def _locked(pk: int) -> WebhookDelivery | None:
+    return db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == pk).with_for_update())
+
+
+def _result_value(value: Any) -> Any:
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
+def process_delivery(pk: int) -> str:
+    """Run the handlers for one stored delivery and record what happened; returns the final status.
+
+    A delivery already handled, ignored or failed is left alone (re-processing resets it first).
+    A handler's exception rolls back every handler's work, records the error and raises
+    DeliveryFailed, so the job is retried; after WEBHOOK_MAX_ATTEMPTS it stays `failed`.
+    """
+    delivery = _locked(pk)
+    if delivery is None:
+        db.session.rollback()
+        log.warning("webhook delivery row %s does not exist; nothing to process", pk)
+        return "missing"
+    if delivery.status in FINAL_STATUSES:
+        status = delivery.status
+        db.session.rollback()
+        return status
+    pop_after_commit()  # nothing left over from an earlier job in this worker
+    handlers = handlers_for(delivery.event, delivery.action)
+    event = _event_for(delivery)
+    results: dict[str, Any] = {}
+    current = ""
+    try:
+        for name, handler in handlers:
+            current = name
+            results[name] = _result_value(handler(event))
+            db.session.flush()  # a handler's constraint error is reported as that handler's
+    except Exception as exc:
+        db.session.rollback()
+        pop_after_commit()
+        error = f"{current}: {type(exc).__name__}: {exc}"
+        status = _record_failure(pk, error)
+        log.warning("webhook delivery %s (%s) failed in %s; now %s", event.delivery_id, event.event, current, status)
+        raise DeliveryFailed(error) from exc
+    delivery.status = HANDLED if handlers else IGNORED
+    delivery.result = {"handlers": results}
+    delivery.error = None
+    delivery.attempts += 1
+    delivery.processed_at = utcnow()
+    status = delivery.status
+    db.session.commit()
+    PROCESSED.labels(event.event, status).inc()
+    for callback in pop_after_commit():
+        try:
+            callback()
+        except Exception:  # the work is committed; the capability's own sweep picks up what this missed
+            log.exception("after-commit callback of webhook delivery %s failed", event.delivery_id)
+    return status
+
+
+def _record_failure(pk: int, error: str) -> str:
+    delivery = _locked(pk)
+    if delivery is None or delivery.status in FINAL_STATUSES:
+        db.session.rollback()
+        return delivery.status if delivery is not None else "missing"
+    delivery.attempts += 1
+    delivery.error = error[:4000]
+    delivery.result = None
+    if delivery.attempts >= int(current_app.config["WEBHOOK_MAX_ATTEMPTS"]):
+        delivery.status = FAILED
+        delivery.processed_at = utcnow()
+    else:
+        delivery.status = RETRYING
+    status = delivery.status
+    db.session.commit()
+    PROCESSED.labels(delivery.event, status).inc()
+    return status
+
+
+# --- the sweep -----------------------------------------------------------------------------
+
+
+def enqueue_pending(older_than: int | None = None, limit: int = 500) -> int:
+    """Queue deliveries stored but not processed (Redis was down, a worker died); returns how many.
+
+    Rows being processed right now are locked by their worker and skipped. A job still waiting in
+    Redis is left to run. A job that Redis calls "started" while nobody holds the row's lock
+    belonged to a worker that died: a new job is queued under a fresh id, and the row lock makes
+    sure the delivery's handlers still commit only once.
+    """
+    seconds = int(current_app.config["WEBHOOK_SWEEP_AFTER_SECONDS"] if older_than is None else older_than)
+    cutoff = utcnow() - timedelta(seconds=seconds)
+    rows = db.session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.delivery_id)
+        .where(WebhookDelivery.status.in_(PENDING_STATUSES), WebhookDelivery.received_at <= cutoff)
+        .order_by(WebhookDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    queued = 0
+    try:
+        for pk, delivery_id in rows:
+            state = jobs.job_status(job_id_for(delivery_id))
+            if state in WAITING_JOB_STATES:
+                continue
+            job_id = None
+            if state == "started":
+                job_id = f"{job_id_for(delivery_id)}-recovered-{int(time.time())}"
+            if not queue_processing(pk, delivery_id, job_id=job_id):
+                break  # Redis is away: the next sweep tries again
+            queued += 1
+    except RedisError:
+        log.warning("webhook sweep could not reach Redis; the next sweep tries again")
+    finally:
+        db.session.commit()  # release the row locks
+    if queued:
+        log.info("webhook sweep queued %d stored deliveries", queued)
+    return queued
+
+
+# --- the delivery log ----------------------------------------------------------------------
+
+
+def _visible(who: Any) -> Select[Any]:
+    return restrict_to_visible(select(WebhookDelivery), WebhookDelivery.repository_id, who)
+
+
+def list_deliveries(
+    who: Any,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+    event: str | None = None,
+    action: str | None = None,
+    status: str | None = None,
+    repository: str | None = None,
+) -> Page[WebhookDelivery]:
+    """Newest deliveries first, only of repositories `who` may see (admins: all, and app-level ones)."""
+    stmt = _visible(who)
+    if event:
+        stmt = stmt.where(WebhookDelivery.event == event)
+    if action:
+        stmt = stmt.where(WebhookDelivery.action == action)
+    if status:
+        stmt = stmt.where(WebhookDelivery.status == status)
+    if repository:
+        if repository.isdigit():
+            stmt = stmt.where(WebhookDelivery.repository_id == int(repository))
+        else:
+            stmt = stmt.where(func.lower(WebhookDelivery.repository_full_name) == repository.strip().lower())
+    return keyset_page(stmt, [WebhookDelivery.id], cursor, limit)
+
+
+def get_delivery(who: Any, pk: int) -> WebhookDelivery:
+    """One delivery, or 404 — the same for one that does not exist and one `who` may not see."""
+    delivery = db.session.get(WebhookDelivery, pk)
+    if delivery is None or not can_see_repository(who, delivery.repository_id):
+        raise NotFound(f"Webhook delivery {pk} does not exist or you have no access to it.")
+    return delivery
+
+
+def reprocess(who: Any, pk: int, *, actor: Any) -> WebhookDelivery:
+    """Run a delivery's handlers again (after a fix, or to replay it); audited."""
+    delivery = get_delivery(who, pk)
+    previous = delivery.status
+    delivery.status = RECEIVED
+    delivery.attempts = 0
+    delivery.error = None
+    delivery.result = None
+    delivery.processed_at = None
+    audit.record("webhook.reprocess", "webhook_delivery", delivery.id, actor=actor,
+                 details={"delivery_id": delivery.delivery_id, "event": delivery.event, "previous_status": previous})
+    db.session.commit()
+    queue_processing(delivery.id, delivery.delivery_id)
+    return delivery
+
+
+def status_counts() -> dict[str, int]:
+    rows = db.session.execute(select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)).all()
+    return {status: count for status, count in rows}
+
+
+def oldest_pending_age() -> float | None:
+    """Seconds the oldest unprocessed delivery has waited, or None when none waits."""
+    oldest = db.session.scalar(
+        select(func.min(WebhookDelivery.received_at)).where(WebhookDelivery.status.in_(PENDING_STATUSES))
+    )
+    if oldest is None:
+        return None
+    return max((utcnow() - oldest).total_seconds(), 0.0)

@@ -5,9 +5,10 @@ Every capability's task module declares its own `PERIODIC` list; this module gat
 
 from __future__ import annotations
 
+from tasks.releases import PERIODIC as RELEASES_PERIODIC
 from webapp.core.jobs import Periodic
 
-PERIODIC_JOBS: list[Periodic] = []
+PERIODIC_JOBS: list[Periodic] = [*RELEASES_PERIODIC]
 
 from tasks.webhooks import PERIODIC as WEBHOOKS_PERIODIC  # noqa: E402
 

@@ -127,6 +127,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "JOB_TIMEOUT": _int(env, "JOB_TIMEOUT", 300),
         "ACCESS_TOKEN_MINUTES": _int(env, "ACCESS_TOKEN_MINUTES", 15),
         "REFRESH_TOKEN_DAYS": _int(env, "REFRESH_TOKEN_DAYS", 7),
+        # Releases
+        "RELEASES_APPROVAL_HOURS": _int(env, "RELEASES_APPROVAL_HOURS", 72),
+        "RELEASES_TAG_PREFIX": env.get("RELEASES_TAG_PREFIX", "v").strip(),
         # Webhook intake
         "WEBHOOK_MAX_ATTEMPTS": _int(env, "WEBHOOK_MAX_ATTEMPTS", 5),
         "WEBHOOK_SWEEP_AFTER_SECONDS": _int(env, "WEBHOOK_SWEEP_AFTER_SECONDS", 120),

@@ -1,0 +1,26 @@
+"""Releases: versioned releases per repository, promoted through ordered environments with approvals,
+published as GitHub Releases and mirrored to GitHub Deployments."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register pages, API, the deployment_status handler, nav, metrics and demo data."""
+    from webapp.cli import add_seeder
+    from webapp.core.metrics import add_scrape_collector
+    from webapp.core.nav import NavItem, add_nav
+    from webapp.extensions import api
+    from webapp.releases import api as releases_api
+    from webapp.releases import deployments, models, seed, views  # noqa: F401  (tables known to migrations)
+    from webapp.releases.figures import collect_metrics
+    from webapp.webhooks.router import register_handler
+
+    app.register_blueprint(views.bp)
+    api.register_blueprint(releases_api.blp)
+    api.register_blueprint(releases_api.environments_blp)
+    add_nav(app, NavItem("Releases", "releases.index", order=40))
+    register_handler(app, "deployment_status", deployments.on_deployment_status, name="releases.deployment_status")
+    add_scrape_collector(app, collect_metrics)
+    add_seeder(app, "releases", seed.seed_demo)

@@ -1,0 +1,157 @@
+"""Delivery figures (the four DORA keys) per repository and environment, and their charts.
+
+- deployment frequency: successful deployments per week;
+- lead time for changes: from each shipped commit's author date to its successful deployment
+  (median per week), measured in the environment asked for (the last one, production, by default);
+- change failure rate: deployments that failed or were rolled back, out of all that finished;
+- time to restore: from a failed / rolled-back deployment to the next success in that environment.
+
+Charts are drawn on the server as SVG (bars with their values as titles), so pages need no script.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client.core import Metric
+from sqlalchemy import func, select
+
+from webapp.core.metrics import gauge
+from webapp.extensions import db
+from webapp.releases import service
+from webapp.releases.models import FAILED, FINAL_STATUSES, ROLLED_BACK, SUCCEEDED, Deployment, Environment, Release
+
+WEEKS = 12
+
+
+@dataclass
+class Chart:
+    """Bars ready to draw: the template places them in a fixed viewBox."""
+
+    title: str
+    unit: str
+    bars: list[dict[str, Any]]
+    summary: str
+    width: int = 360
+    height: int = 140
+
+
+def _week_start(moment: datetime) -> datetime:
+    day = moment - timedelta(days=moment.weekday())
+    return day.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _parse(raw: Any) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _chart(title: str, unit: str, weeks: list[datetime], values: list[float | None], summary: str) -> Chart:
+    top = max([v for v in values if v is not None] or [0]) or 1
+    width, height, pad = 360, 140, 20
+    slot = (width - pad) / max(len(weeks), 1)
+    bars = []
+    for i, (week, value) in enumerate(zip(weeks, values, strict=True)):
+        h = 0.0 if value is None else (height - pad - 10) * value / top
+        bars.append({"x": round(pad + i * slot + 2, 1), "w": round(slot - 4, 1), "y": round(height - pad - h, 1),
+                     "h": round(h, 1), "value": value, "label": week.strftime("%d %b"),
+                     "text": "no data" if value is None else f"{value:g} {unit}"})
+    return Chart(title, unit, bars, summary, width, height)
+
+
+def delivery_figures(who: Any, repository_id: int, environment_id: int | None = None,
+                     at: datetime | None = None) -> dict[str, Any]:
+    """The four figures for the last WEEKS weeks, as charts and totals."""
+    envs = service.list_environments(who, repository_id)
+    if environment_id is not None:
+        env = service.get_environment(who, environment_id, repository_id)
+    else:
+        env = envs[-1] if envs else None
+    moment = at or service.now()
+    weeks = [_week_start(moment) - timedelta(weeks=WEEKS - 1 - i) for i in range(WEEKS)]
+    since = weeks[0]
+    rows: list[Deployment] = []
+    if env is not None:
+        rows = list(db.session.scalars(select(Deployment).where(
+            Deployment.environment_id == env.id, Deployment.status.in_(FINAL_STATUSES),
+            Deployment.finished_at >= since).order_by(Deployment.finished_at)))
+    buckets: dict[datetime, list[Deployment]] = {w: [] for w in weeks}
+    for d in rows:
+        assert d.finished_at is not None
+        week = _week_start(d.finished_at)
+        if week in buckets:
+            buckets[week].append(d)
+
+    def lead_hours(d: Deployment) -> list[float]:
+        assert d.finished_at is not None
+        dates = [_parse(c.get("date")) for c in (d.release.notes_data or {}).get("commits", [])]
+        return [(d.finished_at - c).total_seconds() / 3600 for c in dates if c is not None]
+
+    def restore_hours(d: Deployment) -> float | None:
+        following = db.session.scalar(select(Deployment.finished_at).where(
+            Deployment.environment_id == d.environment_id, Deployment.status == SUCCEEDED,
+            Deployment.finished_at > d.finished_at).order_by(Deployment.finished_at).limit(1))
+        if following is None or d.finished_at is None:
+            return None
+        return (following - d.finished_at).total_seconds() / 3600
+
+    freq, lead, cfr, ttr = [], [], [], []
+    all_lead: list[float] = []
+    all_restore: list[float] = []
+    for week in weeks:
+        ds = buckets[week]
+        ok = [d for d in ds if d.status == SUCCEEDED]
+        bad = [d for d in ds if d.status in (FAILED, ROLLED_BACK)]
+        freq.append(float(len(ok)))
+        hours = [h for d in ok for h in lead_hours(d)]
+        all_lead += hours
+        lead.append(round(statistics.median(hours), 1) if hours else None)
+        cfr.append(round(100 * len(bad) / len(ds), 1) if ds else None)
+        restores = [h for h in (restore_hours(d) for d in bad) if h is not None]
+        all_restore += restores
+        ttr.append(round(statistics.median(restores), 1) if restores else None)
+    finished = len(rows)
+    failed = sum(1 for d in rows if d.status in (FAILED, ROLLED_BACK))
+    succeeded = sum(1 for d in rows if d.status == SUCCEEDED)
+    totals = {
+        "deployments_per_week": round(succeeded / WEEKS, 2),
+        "lead_time_hours": round(statistics.median(all_lead), 1) if all_lead else None,
+        "change_failure_rate": round(100 * failed / finished, 1) if finished else None,
+        "time_to_restore_hours": round(statistics.median(all_restore), 1) if all_restore else None,
+        "deployments": finished,
+    }
+
+    def fmt(value: float | None, unit: str) -> str:
+        return "no data" if value is None else f"{value:g} {unit}"
+
+    charts = [
+        _chart("Deployment frequency", "deploys", weeks, freq, f"{totals['deployments_per_week']:g} per week"),
+        _chart("Lead time for changes", "h", weeks, lead, "median " + fmt(totals["lead_time_hours"], "h")),
+        _chart("Change failure rate", "%", weeks, cfr, fmt(totals["change_failure_rate"], "%")),
+        _chart("Time to restore", "h", weeks, ttr, "median " + fmt(totals["time_to_restore_hours"], "h")),
+    ]
+    return {"environment": env, "environments": envs, "charts": charts, "totals": totals,
+            "weeks": [w.date().isoformat() for w in weeks],
+            "series": {"deployment_frequency": freq, "lead_time_hours": lead, "change_failure_rate": cfr,
+                       "time_to_restore_hours": ttr}}
+
+
+def collect_metrics() -> Iterable[Metric]:
+    """Deployments by environment and status, and releases by status, at scrape time."""
+    rows = db.session.execute(
+        select(Environment.name, Deployment.status, func.count())
+        .join(Environment, Environment.id == Deployment.environment_id)
+        .group_by(Environment.name, Deployment.status)).all()
+    yield gauge("gantry_deployments", "Deployments by environment name and status", ["environment", "status"],
+                [([name, status], float(count)) for name, status, count in rows])
+    releases = db.session.execute(select(Release.status, func.count()).group_by(Release.status)).all()
+    yield gauge("gantry_releases", "Releases by status", ["status"],
+                [([status], float(count)) for status, count in releases])

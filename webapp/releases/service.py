@@ -1,0 +1,414 @@
+"""Environments and releases: the rules every front door (pages, API, tasks, CLI) shares.
+
+Deployments, approvals and rollbacks are in `deployments.py`; GitHub calls in `github_ops.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from webapp.auth.models import ROLES, User
+from webapp.core import audit
+from webapp.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.core.models import utcnow
+from webapp.core.pagination import Page, keyset_page
+from webapp.extensions import db
+from webapp.releases import github_ops
+from webapp.releases.freeze import windows_of
+from webapp.releases.models import ACTIVE_STATUSES, Deployment, Environment, Release
+from webapp.releases.notes import Notes, parse_version, summarise
+from webapp.repos.access import get_visible_repository, restrict_to_visible
+from webapp.repos.models import Repository
+
+log = logging.getLogger(__name__)
+
+CLOCK_KEY = "gantry.releases.clock"
+ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$")
+MAX_APPROVALS = 20
+
+
+def now() -> datetime:
+    """The time as the releases rules see it (tests inject a clock under CLOCK_KEY)."""
+    clock: Callable[[], datetime] = current_app.extensions.get(CLOCK_KEY, utcnow)
+    return clock()
+
+
+def _commit(message: str) -> None:
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict(message) from exc
+
+
+# --- environments --------------------------------------------------------------------------
+
+
+def list_environments(who: Any, repository_id: int) -> list[Environment]:
+    get_visible_repository(who, repository_id)
+    return environments_of(repository_id)
+
+
+def environments_of(repository_id: int) -> list[Environment]:
+    return list(db.session.scalars(select(Environment).where(Environment.repository_id == repository_id)
+                                   .order_by(Environment.position, Environment.id)))
+
+
+def get_environment(who: Any, environment_id: int, repository_id: int | None = None) -> Environment:
+    env = db.session.get(Environment, environment_id)
+    if env is None or (repository_id is not None and env.repository_id != repository_id):
+        raise NotFound(f"Environment {environment_id} does not exist.")
+    get_visible_repository(who, env.repository_id)
+    return env
+
+
+def _approver_ids(usernames: list[str]) -> list[int]:
+    ids, missing = [], []
+    for name in usernames:
+        user = db.session.scalar(select(User).where(func.lower(User.username) == name.strip().lower()))
+        if user is None:
+            missing.append(name)
+        else:
+            ids.append(user.id)
+    if missing:
+        raise ValidationFailed("Some approvers are not Gantry users.",
+                               errors={"approvers": [f"no user named {', '.join(missing)}"]})
+    return sorted(set(ids))
+
+
+def approver_names(env: Environment) -> list[str]:
+    if not env.approver_user_ids:
+        return []
+    return list(db.session.scalars(select(User.username).where(User.id.in_(env.approver_user_ids))
+                                   .order_by(User.username)))
+
+
+def _apply_environment_fields(env: Environment, data: dict[str, Any]) -> None:
+    errors: dict[str, list[str]] = {}
+    if "name" in data:
+        name = str(data["name"] or "").strip()
+        if not ENV_NAME_RE.match(name):
+            errors["name"] = ["1-100 letters, digits, spaces, '.', '_' or '-'"]
+        env.name = name
+    if data.get("position") is not None:
+        env.position = int(data["position"])
+    if "required_approvals" in data:
+        n = int(data["required_approvals"] or 0)
+        if not 0 <= n <= MAX_APPROVALS:
+            errors["required_approvals"] = [f"between 0 and {MAX_APPROVALS}"]
+        env.required_approvals = n
+    if "approver_role" in data:
+        role = data["approver_role"] or None
+        if role is not None and role not in ROLES:
+            errors["approver_role"] = [f"one of {', '.join(ROLES)}, or empty"]
+        env.approver_role = role
+    if "approvers" in data:
+        env.approver_user_ids = _approver_ids([n for n in data["approvers"] or [] if n.strip()])
+    if "freeze_windows" in data:
+        env.freeze_windows = [w.to_dict() for w in windows_of(data["freeze_windows"] or [])]
+    if "auto_promote" in data:
+        env.auto_promote = bool(data["auto_promote"])
+    if "url" in data:
+        url = (data["url"] or "").strip() or None
+        if url is not None and not url.startswith(("https://", "http://")):
+            errors["url"] = ["an http(s) URL"]
+        env.url = url
+    if errors:
+        raise ValidationFailed("Some environment settings are not valid.", errors=errors)
+
+
+def create_environment(who: Any, repository_id: int, data: dict[str, Any], *, actor: Any) -> Environment:
+    """Add an environment; without a position it goes after the last one."""
+    get_visible_repository(who, repository_id)
+    last = db.session.scalar(select(func.max(Environment.position)).where(Environment.repository_id == repository_id))
+    env = Environment(repository_id=repository_id, position=(last or 0) + (1 if last is not None else 0))
+    _apply_environment_fields(env, {"name": "", **data})
+    db.session.add(env)
+    db.session.flush()
+    audit.record("environment.create", "environment", env.id, actor=actor,
+                 details={"repository_id": repository_id, "name": env.name})
+    _commit(f"The environment {env.name!r} already exists in this repository.")
+    return env
+
+
+def update_environment(who: Any, environment_id: int, data: dict[str, Any], *, actor: Any,
+                       repository_id: int | None = None) -> Environment:
+    env = get_environment(who, environment_id, repository_id)
+    _apply_environment_fields(env, data)
+    audit.record("environment.update", "environment", env.id, actor=actor,
+                 details={k: v for k, v in data.items() if k != "freeze_windows"} |
+                 ({"freeze_windows": env.freeze_windows} if "freeze_windows" in data else {}))
+    _commit(f"The environment {env.name!r} already exists in this repository.")
+    return env
+
+
+def delete_environment(who: Any, environment_id: int, *, actor: Any, repository_id: int | None = None) -> None:
+    env = get_environment(who, environment_id, repository_id)
+    used = db.session.scalar(select(func.count()).select_from(Deployment).where(Deployment.environment_id == env.id))
+    if used:
+        raise Conflict(f"{env.name} has {used} deployment(s); its history is kept, so it cannot be deleted.")
+    audit.record("environment.delete", "environment", env.id, actor=actor, details={"name": env.name})
+    db.session.delete(env)
+    db.session.commit()
+
+
+def previous_environment(env: Environment) -> Environment | None:
+    envs = environments_of(env.repository_id)
+    index = next(i for i, e in enumerate(envs) if e.id == env.id)
+    return envs[index - 1] if index > 0 else None
+
+
+def next_environment(env: Environment) -> Environment | None:
+    envs = environments_of(env.repository_id)
+    index = next(i for i, e in enumerate(envs) if e.id == env.id)
+    return envs[index + 1] if index + 1 < len(envs) else None
+
+
+# --- releases ------------------------------------------------------------------------------
+
+
+def tag_for(version: str) -> str:
+    return f"{current_app.config['RELEASES_TAG_PREFIX']}{version}"
+
+
+def latest_release(repository_id: int, *, before: str | None = None) -> Release | None:
+    """The highest version cut in the repository (below `before`, when given)."""
+    releases = list(db.session.scalars(select(Release).where(Release.repository_id == repository_id)))
+    candidates = [(parse_version(r.version), r) for r in releases]
+    if before is not None:
+        limit = parse_version(before)
+        candidates = [c for c in candidates if c[0] < limit]
+    return max(candidates, key=lambda c: c[0])[1] if candidates else None
+
+
+def preview_release(who: Any, repository_id: int, target: str, version: str | None = None) -> dict[str, Any]:
+    """What a release of `target` would be: commit range, notes, suggested version. Writes nothing."""
+    repo = get_visible_repository(who, repository_id)
+    target = (target or "").strip() or repo.default_branch
+    head = github_ops.resolve_commit(repo, target)
+    previous = latest_release(repository_id)
+    base_sha = previous.target_sha if previous else None
+    if base_sha == head["sha"]:
+        commits, compare_url = [], None
+    else:
+        commits, compare_url = github_ops.commits_between(repo, base_sha, head["sha"])
+    notes = summarise(commits, previous.version if previous else None)
+    chosen = str(parse_version(version)) if version else notes.suggested_version
+    if version and previous is not None and parse_version(chosen) <= parse_version(previous.version):
+        raise ValidationFailed(f"{chosen} is not after the previous release {previous.version}.",
+                               errors={"version": [f"must be greater than {previous.version}"]})
+    return {
+        "repository": repo,
+        "target": target,
+        "target_sha": head["sha"],
+        "base_sha": base_sha,
+        "previous_version": previous.version if previous else None,
+        "commits": commits,
+        "commit_count": len(commits),
+        "notes": notes,
+        "sections": notes.sections(),
+        "markdown": notes.markdown(compare_url=compare_url),
+        "compare_url": compare_url,
+        "version": chosen,
+        "tag_name": tag_for(chosen),
+        "suggested_version": notes.suggested_version,
+        "bump": notes.bump,
+        "release_as": notes.release_as,
+        "releasable": notes.releasable,
+        "reason": notes.reason,
+        "exists": db.session.scalar(select(Release.id).where(Release.repository_id == repository_id,
+                                                             Release.version == chosen)),
+    }
+
+
+def _clean_build_uuids(raw: list[str] | None) -> list[str]:
+    cleaned = []
+    for item in raw or []:
+        try:
+            cleaned.append(str(uuid.UUID(str(item).strip())))
+        except ValueError as exc:
+            raise ValidationFailed("Builds are linked by their uuid.", errors={"build_uuids": [f"{item!r}"]}) from exc
+    return sorted(set(cleaned))
+
+
+def create_release(who: Any, repository_id: int, *, target: str, version: str | None = None, title: str = "",
+                   build_uuids: list[str] | None = None, actor: Any) -> Release:
+    """Cut a release: the target is resolved to a SHA now, notes are read now; nothing goes to GitHub yet."""
+    preview = preview_release(who, repository_id, target, version)
+    notes: Notes = preview["notes"]
+    if preview["commit_count"] == 0:
+        raise Conflict(notes.reason, code="nothing_to_release")
+    if preview["exists"]:
+        raise Conflict(f"Release {preview['version']} already exists in this repository.",
+                       errors={"version": ["already released"]})
+    links = _clean_build_uuids(build_uuids)
+    commits = preview["commits"]
+    release = Release(
+        repository_id=repository_id, version=preview["version"], tag_name=preview["tag_name"],
+        title=(title or "").strip()[:200] or preview["tag_name"], target=preview["target"],
+        target_sha=preview["target_sha"], base_sha=preview["base_sha"],
+        previous_version=preview["previous_version"], notes=preview["markdown"],
+        notes_data={
+            "sections": preview["sections"], "bump": notes.bump, "release_as": notes.release_as,
+            "releasable": notes.releasable, "reason": notes.reason, "compare_url": preview["compare_url"],
+            "commits": [{"sha": c["sha"], "date": ((c.get("commit") or {}).get("author") or {}).get("date")}
+                        for c in commits],
+        },
+        build_uuids=links, status="draft", created_by_id=getattr(actor, "id", None),
+    )
+    db.session.add(release)
+    db.session.flush()
+    audit.record("release.create", "release", release.id, actor=actor,
+                 details={"repository_id": repository_id, "version": release.version,
+                          "target": release.target, "target_sha": release.target_sha})
+    _commit(f"Release {release.version} already exists in this repository.")
+    return release
+
+
+def list_releases(who: Any, *, repository_id: int | None, cursor: str | None, limit: int) -> Page[Release]:
+    stmt = select(Release)
+    if repository_id is not None:
+        get_visible_repository(who, repository_id)
+        stmt = stmt.where(Release.repository_id == repository_id)
+    stmt = restrict_to_visible(stmt, Release.repository_id, who)
+    return keyset_page(stmt, [Release.id], cursor, limit)
+
+
+def get_release(who: Any, release_id: int) -> Release:
+    release = db.session.get(Release, release_id)
+    if release is None:
+        raise NotFound(f"Release {release_id} does not exist or you have no access to it.")
+    try:
+        get_visible_repository(who, release.repository_id)
+    except NotFound as exc:
+        raise NotFound(f"Release {release_id} does not exist or you have no access to it.") from exc
+    return release
+
+
+def update_release_builds(who: Any, release_id: int, build_uuids: list[str], *, actor: Any) -> Release:
+    release = get_release(who, release_id)
+    release.build_uuids = _clean_build_uuids(build_uuids)
+    audit.record("release.builds", "release", release.id, actor=actor, details={"build_uuids": release.build_uuids})
+    db.session.commit()
+    return release
+
+
+def linked_builds(release: Release) -> list[dict[str, Any]]:
+    """The builds linked to a release, looked up in the builds catalogue when it is installed."""
+    if not release.build_uuids:
+        return []
+    try:
+        from webapp.builds.models import Build
+    except ImportError:  # builds not installed: show the uuids alone
+        return [{"uuid": u, "build": None} for u in release.build_uuids]
+    try:
+        with db.session.begin_nested():  # the builds table may not be migrated yet
+            found = {str(b.uuid): b for b in db.session.scalars(
+                select(Build).where(Build.uuid.in_([uuid.UUID(u) for u in release.build_uuids])))}
+    except SQLAlchemyError:
+        log.warning("builds could not be read for release %s", release.id, exc_info=True)
+        found = {}
+    return [{"uuid": u, "build": found.get(u)} for u in release.build_uuids]
+
+
+def repositories_with_releases(who: Any) -> list[dict[str, Any]]:
+    """Every repository the user may see, with its release count and latest version."""
+    stmt = restrict_to_visible(select(Repository).where(Repository.removed_at.is_(None)), Repository.id, who)
+    repos = list(db.session.scalars(stmt.order_by(Repository.full_name)))
+    counts = dict(db.session.execute(select(Release.repository_id, func.count()).group_by(Release.repository_id))
+                  .tuples().all())
+    rows = []
+    for repo in repos:
+        latest = latest_release(repo.id) if counts.get(repo.id) else None
+        rows.append({"repository": repo, "releases": counts.get(repo.id, 0), "latest": latest})
+    return rows
+
+
+# --- publishing ----------------------------------------------------------------------------
+
+
+def request_publish(who: Any, release_id: int, *, actor: Any) -> Release:
+    """Ask for the release to be published to GitHub (tag, then Release), by a resumable task."""
+    release = get_release(who, release_id)
+    if release.status == "published":
+        return release
+    release.status = "publishing"
+    release.publish_error = None
+    audit.record("release.publish", "release", release.id, actor=actor, details={"tag": release.tag_name})
+    db.session.commit()
+    enqueue_publish(release.id)
+    return release
+
+
+def enqueue_publish(release_id: int) -> None:
+    from tasks.releases import publish_release
+    from webapp.core.jobs import enqueue
+
+    try:
+        enqueue(publish_release, release_id, job_id=f"releases:publish:{release_id}", queue="default")
+    except Exception:  # Redis away: the sweep enqueues releases left "publishing"
+        log.warning("publish of release %s not enqueued; the sweep will", release_id, exc_info=True)
+
+
+def run_publish(release_id: int) -> str:
+    """Tag -> GitHub Release -> record, each step skipped when an earlier attempt completed it."""
+    release = db.session.get(Release, release_id)
+    if release is None:
+        return "gone"
+    if release.status == "published":
+        return "already published"
+    if release.status != "publishing":
+        return f"not asked to publish ({release.status})"
+    repo = db.session.get(Repository, release.repository_id)
+    assert repo is not None
+    try:
+        if release.tag_created_at is None:
+            github_ops.ensure_tag(repo, release.tag_name, release.target_sha)
+            release.tag_created_at = utcnow()
+            db.session.commit()
+        if release.github_release_id is None:
+            made = github_ops.ensure_release(repo, release.tag_name, release.title, release.notes,
+                                             release.target_sha)
+            release.github_release_id = int(made["id"])
+            release.github_release_url = made.get("html_url")
+            db.session.commit()
+    except Conflict as exc:  # the tag points elsewhere: a person must decide
+        db.session.rollback()
+        release.status, release.publish_error = "failed", exc.message
+        audit.record("release.publish_failed", "release", release.id, details={"error": exc.message})
+        db.session.commit()
+        return "failed"
+    except Exception as exc:
+        db.session.rollback()
+        release.publish_error = str(exc)[:1000]
+        db.session.commit()
+        raise
+    release.status = "published"
+    release.publish_error = None
+    release.published_at = utcnow()
+    audit.record("release.published", "release", release.id,
+                 details={"tag": release.tag_name, "github_release_id": release.github_release_id})
+    db.session.commit()
+    from webapp.releases import deployments
+
+    deployments.start_first_environment(release)
+    return "published"
+
+
+def unfinished_publishes() -> list[int]:
+    return list(db.session.scalars(select(Release.id).where(Release.status == "publishing")))
+
+
+def active_deployment(release_id: int, environment_id: int) -> Deployment | None:
+    return db.session.scalar(select(Deployment).where(
+        Deployment.release_id == release_id, Deployment.environment_id == environment_id,
+        Deployment.status.in_(ACTIVE_STATUSES)).order_by(Deployment.id.desc()).limit(1))

@@ -1,0 +1,44 @@
+"""Builds: catalogue, builds reported by CI pipelines, their states and failures, dashboards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flask import Flask
+from prometheus_client.core import Metric
+
+
+def init_app(app: Flask) -> None:
+    """Register pages, API, the workflow_run handler, the CLI, demo data and nav entries for builds."""
+    from webapp.builds import api, views
+    from webapp.builds.demo import catalog_group, seed_demo_builds
+    from webapp.builds.github import on_workflow_run
+    from webapp.cli import add_seeder
+    from webapp.core.metrics import add_scrape_collector
+    from webapp.core.nav import NavItem, add_nav
+    from webapp.extensions import api as rest_api
+    from webapp.webhooks.router import register_handler
+
+    app.register_blueprint(views.bp)
+    rest_api.register_blueprint(api.blp)
+    register_handler(app, "workflow_run", on_workflow_run)
+    app.cli.add_command(catalog_group)
+    add_seeder(app, "builds", seed_demo_builds)
+    add_nav(app, NavItem("Builds", "builds.list_page", order=40))
+    add_nav(app, NavItem("Build dashboard", "builds.dashboard_page", order=41))
+    add_nav(app, NavItem("Build catalogue", "builds.catalog_page", role="admin", section="admin", order=40))
+    add_scrape_collector(app, _builds_in_flight)
+
+
+def _builds_in_flight() -> Iterable[Metric]:
+    """Builds not yet ended, per platform (read at scrape time from the partial in-flight index)."""
+    from sqlalchemy import func, select
+
+    from webapp.builds.models import Build, Platform
+    from webapp.core.metrics import gauge
+    from webapp.extensions import db
+
+    rows = db.session.execute(select(Platform.slug, func.count(Build.id)).join(Build, Build.platform_id == Platform.id)
+                              .where(Build.result == "in_progress").group_by(Platform.slug)).all()
+    yield gauge("gantry_builds_in_flight", "Builds reported but not yet ended", ["platform"],
+                [([slug], count) for slug, count in rows])

@@ -13,3 +13,7 @@ PERIODIC_JOBS: list[Periodic] = [*RELEASES_PERIODIC]
 from tasks.webhooks import PERIODIC as WEBHOOKS_PERIODIC  # noqa: E402
 
 PERIODIC_JOBS.extend(WEBHOOKS_PERIODIC)
+
+from tasks.repos import PERIODIC as REPOS_PERIODIC  # noqa: E402
+
+PERIODIC_JOBS.extend(REPOS_PERIODIC)

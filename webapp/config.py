@@ -203,8 +203,6 @@ def _github_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "GITHUB_ADMIN_LOGINS": [o.lower() for o in _list(env.get("GITHUB_ADMIN_LOGINS"))],
         "GITHUB_TIMEOUT": _int(env, "GITHUB_TIMEOUT", 10),
         "GITHUB_MAX_INLINE_WAIT": _int(env, "GITHUB_MAX_INLINE_WAIT", 3),
-        "GITHUB_RECONCILE_SECONDS": _int(env, "GITHUB_RECONCILE_SECONDS", 3600),
-        "GITHUB_ACCESS_SYNC_SECONDS": _int(env, "GITHUB_ACCESS_SYNC_SECONDS", 900),
     }
 
 

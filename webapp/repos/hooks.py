@@ -1,0 +1,161 @@
+"""Repository webhooks for repositories the App is not installed on.
+
+"Set up webhook" uses the signed-in user's own GitHub token (they must administer the
+repository) to create a hook that posts to Gantry's intake with a secret of its own (stored
+encrypted; the intake verifies those deliveries with `webhook_secret_for_hook`), then pings it.
+Whether the ping arrived is read from the intake's delivery store.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import select
+
+from webapp.core import audit
+from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from webapp.core.models import utcnow
+from webapp.extensions import db
+from webapp.integrations.github import GitHubError, github
+from webapp.repos.access import get_visible_repository, restrict_to_visible
+from webapp.repos.mirror import upsert_repository
+from webapp.repos.models import GitHubAccount, Installation, RepositoryAccess, RepositoryHook
+
+DEFAULT_EVENTS = ["push", "pull_request", "release", "create", "delete", "workflow_job", "workflow_run",
+                  "deployment", "deployment_status"]
+
+
+def intake_url() -> str:
+    return f"{current_app.config['BASE_URL']}/webhooks/github"
+
+
+def _user_token(user: Any) -> str:
+    account = db.session.get(GitHubAccount, user.id)
+    if account is None or not account.access_token:
+        raise Conflict("Connect your user to GitHub first: hooks are created with your own GitHub token.",
+                       code="not_connected")
+    return account.access_token
+
+
+def set_up_hook(who: Any, full_name: str, events: list[str] | None = None) -> RepositoryHook:
+    """Create a repository hook pointing at Gantry (the user must administer the repository), then ping it."""
+    user = getattr(who, "user", who)
+    token = _user_token(user)
+    owner, _, name = full_name.strip().partition("/")
+    if not owner or not name:
+        raise ValidationFailed("Name the repository as owner/name.", errors={"repository": ["owner/name"]})
+    gh = github()
+    try:
+        data = gh.user_request(token, "GET", f"/repos/{owner}/{name}")
+    except GitHubError as exc:
+        if exc.status == 404:
+            raise NotFound(f"Repository {full_name} does not exist or you have no access to it.") from exc
+        raise
+    if not (data.get("permissions") or {}).get("admin", False) and data.get("permissions") is not None:
+        raise Forbidden(f"You need admin rights on {full_name} to add a webhook.", code="not_repo_admin")
+    existing = db.session.get(Installation, _installation_of(int(data["id"])) or 0)
+    if existing is not None and existing.active:
+        raise Conflict(f"The GitHub App is installed on {data['full_name']}: its events already reach Gantry.",
+                       code="app_installed")
+    active = db.session.scalar(select(RepositoryHook).where(RepositoryHook.repository_id == int(data["id"]),
+                                                            RepositoryHook.removed_at.is_(None)))
+    if active is not None:
+        raise Conflict(f"Gantry already has a webhook on {data['full_name']}.", code="hook_exists")
+    secret = secrets.token_urlsafe(32)
+    hook_events = sorted(set(events or DEFAULT_EVENTS))
+    try:
+        created = gh.user_request(token, "POST", f"/repos/{data['full_name']}/hooks", json={
+            "name": "web", "active": True, "events": hook_events,
+            "config": {"url": intake_url(), "content_type": "json", "secret": secret, "insecure_ssl": "0"},
+        })
+    except GitHubError as exc:
+        if exc.status in (403, 404):
+            raise Forbidden(f"GitHub refused to add a webhook to {full_name}: {exc.message}",
+                            code="not_repo_admin") from exc
+        if exc.status == 422:
+            raise ValidationFailed(exc.message) from exc
+        raise
+    repo = upsert_repository(data, None)
+    db.session.merge(RepositoryAccess(user_id=user.id, repository_id=repo.id, permission="admin"))
+    hook = RepositoryHook(id=int(created["id"]), repository_id=repo.id, url=intake_url(), events=hook_events,
+                          secret=secret, created_by_id=user.id)
+    db.session.add(hook)
+    audit.record("repository_hook.create", "repository", repo.id, actor=user,
+                 details={"hook_id": hook.id, "full_name": repo.full_name, "events": hook_events})
+    db.session.commit()
+    _ping(token, hook)
+    return hook
+
+
+def _installation_of(repository_id: int) -> int | None:
+    from webapp.repos.models import Repository
+
+    repo = db.session.get(Repository, repository_id)
+    return repo.installation_id if repo is not None else None
+
+
+def _ping(token: str, hook: RepositoryHook) -> None:
+    github().user_request(token, "POST", f"/repos/{hook.repository.full_name}/hooks/{hook.id}/pings")
+    hook.pinged_at = utcnow()
+    db.session.commit()
+
+
+def get_hook(who: Any, hook_id: int) -> RepositoryHook:
+    hook = db.session.get(RepositoryHook, hook_id)
+    if hook is None:
+        raise NotFound(f"Webhook {hook_id} does not exist or you have no access to it.")
+    get_visible_repository(who, hook.repository_id)  # 404 for other people's repositories
+    return hook
+
+
+def ping_hook(who: Any, hook_id: int) -> RepositoryHook:
+    hook = get_hook(who, hook_id)
+    if hook.removed_at is not None:
+        raise Conflict("This webhook was removed.", code="hook_removed")
+    _ping(_user_token(getattr(who, "user", who)), hook)
+    return hook
+
+
+def remove_hook(who: Any, hook_id: int) -> RepositoryHook:
+    """Delete the hook on GitHub (already gone there is fine) and stop accepting its deliveries."""
+    hook = get_hook(who, hook_id)
+    if hook.removed_at is not None:
+        return hook
+    user = getattr(who, "user", who)
+    try:
+        github().user_request(_user_token(user), "DELETE", f"/repos/{hook.repository.full_name}/hooks/{hook.id}")
+    except GitHubError as exc:
+        if exc.status != 404:
+            raise
+    hook.removed_at = utcnow()
+    audit.record("repository_hook.remove", "repository", hook.repository_id, actor=user,
+                 details={"hook_id": hook.id, "full_name": hook.repository.full_name})
+    db.session.commit()
+    return hook
+
+
+def list_hooks(who: Any, *, include_removed: bool = False) -> list[RepositoryHook]:
+    stmt = select(RepositoryHook).order_by(RepositoryHook.created_at.desc())
+    if not include_removed:
+        stmt = stmt.where(RepositoryHook.removed_at.is_(None))
+    return list(db.session.scalars(restrict_to_visible(stmt, RepositoryHook.repository_id, who)))
+
+
+def ping_arrived(hook: RepositoryHook) -> bool:
+    """Did a ping from this hook reach the intake (a stored delivery with its hook id)?"""
+    if not sa.inspect(db.engine).has_table("webhook_deliveries"):
+        return False
+    found = db.session.execute(
+        sa.text("SELECT 1 FROM webhook_deliveries WHERE hook_id = :hook AND event = 'ping' LIMIT 1"),
+        {"hook": hook.id},
+    ).first()
+    return found is not None
+
+
+def hook_view(hook: RepositoryHook) -> dict[str, Any]:
+    return {"id": hook.id, "repository": hook.repository.full_name, "repository_id": hook.repository_id,
+            "url": hook.url, "events": hook.events, "created_at": hook.created_at, "pinged_at": hook.pinged_at,
+            "ping_arrived": ping_arrived(hook), "removed_at": hook.removed_at}

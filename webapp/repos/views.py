@@ -1,0 +1,176 @@
+"""Pages: repositories (list, detail with commits), the GitHub connection, App set-up, repository webhooks."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Blueprint, flash, g, jsonify, redirect, request, session, url_for
+
+from webapp.auth.access import current_principal, page_requires, public
+from webapp.core.errors import GantryError, ValidationFailed
+from webapp.core.htmx import render
+from webapp.core.jobs import enqueue
+from webapp.integrations.github import GitHubError
+from webapp.repos import accounts, app_setup, hooks, service
+from webapp.repos.app_config import get_app_settings
+
+bp = Blueprint("repos", __name__)
+
+
+def _principal() -> Any:
+    return g.get("principal") or current_principal()
+
+
+@bp.route("/health/github")
+@public
+def github_health() -> Any:
+    """Is GitHub reachable with the App's credentials? 200 or 503, and no details beyond that."""
+    health = service.github_health()
+    body = {"status": "ok" if health["ok"] else "unavailable", "configured": health["configured"],
+            "jwt": health["jwt"], "api": health["api"]}
+    return jsonify(body), 200 if health["ok"] else 503
+
+
+@bp.route("/repos")
+@page_requires("viewer")
+def repository_list() -> Any:
+    search = (request.args.get("q") or "").strip()[:200] or None
+    page = service.list_repositories(_principal(), search=search, cursor=request.args.get("cursor") or None, limit=25)
+    total = service.count_repositories(_principal(), search)
+    return render("repos/list.html", "repo_list", page=page, q=search or "", total=total)
+
+
+@bp.route("/repos/<owner>/<name>")
+@page_requires("viewer")
+def repository_detail(owner: str, name: str) -> Any:
+    repo = service.get_repository(_principal(), owner, name)
+    commits: list[dict[str, Any]] = []
+    error = None
+    try:
+        commits = service.recent_commits(_principal(), owner, name, limit=15)
+    except (GitHubError, GantryError) as exc:
+        error = f"Commits could not be read from GitHub: {exc.message}"
+    return render("repos/detail.html", "commits", repo=repo, commits=commits, error=error,
+                  permission=service.permission_of(_principal(), repo.id))
+
+
+@bp.route("/github")
+@page_requires("viewer")
+def connection() -> Any:
+    principal = _principal()
+    return render("github/connection.html", None, status=accounts.connection_status(principal.user),
+                  installations=service.list_installations(principal), health=service.github_health())
+
+
+@bp.route("/github/disconnect", methods=["POST"])
+@page_requires("viewer")
+def disconnect() -> Any:
+    try:
+        accounts.disconnect(_principal().user, revoke=bool(request.form.get("revoke")))
+    except (GantryError, GitHubError) as exc:
+        flash(f"Could not disconnect: {exc.message}", "error")
+    else:
+        flash("Your user is no longer connected to GitHub.", "success")
+    return redirect(url_for("repos.connection"))
+
+
+@bp.route("/github/reconcile", methods=["POST"])
+@page_requires("admin")
+def reconcile() -> Any:
+    from tasks.repos import reconcile_installations
+
+    enqueue(reconcile_installations, job_id="repos.reconcile:manual", queue="default")
+    flash("Installations and repositories will be compared with GitHub in a moment.", "success")
+    return redirect(url_for("repos.connection"))
+
+
+@bp.route("/github/app", methods=["GET", "POST"])
+@page_requires("admin")
+def app_setup_page() -> Any:
+    settings = get_app_settings()
+    form = None
+    error = None
+    errors: dict[str, Any] = {}
+    if request.method == "POST":
+        state = secrets.token_urlsafe(24)
+        try:
+            form = app_setup.manifest_form(state=state, organization=request.form.get("organization") or None,
+                                           name=request.form.get("name") or "Gantry")
+            session["github_manifest_state"] = state
+        except ValidationFailed as exc:
+            error, errors = exc.message, exc.errors
+    return render("github/app_setup.html", None, status_code=422 if error else 200, settings=settings, form=form,
+                  error=error, errors=errors)
+
+
+@bp.route("/github/app/manifest/callback")
+@page_requires("admin")
+def manifest_callback() -> Any:
+    expected = session.pop("github_manifest_state", None)
+    given = request.args.get("state", "")
+    if not expected or not secrets.compare_digest(str(expected), given):
+        return render("github/app_setup.html", None, status_code=400, settings=get_app_settings(), form=None,
+                      error="The answer from GitHub does not belong to a registration started here. Start again.",
+                      errors={})
+    try:
+        config = app_setup.complete_manifest(request.args.get("code", ""), actor=_principal().user)
+    except (GantryError, GitHubError) as exc:
+        return render("github/app_setup.html", None, status_code=getattr(exc, "status", 502) or 502,
+                      settings=get_app_settings(), form=None, error=exc.message, errors={})
+    flash(f"GitHub App {config.slug} registered. Now install it on your organisation.", "success")
+    return redirect(url_for("repos.connection"))
+
+
+def _hooks_page(status: int = 200, error: str | None = None, errors: dict[str, Any] | None = None) -> Any:
+    principal = _principal()
+    return render("github/hooks.html", "hook_list", status_code=status,
+                  hooks=[hooks.hook_view(h) for h in hooks.list_hooks(principal)], error=error, errors=errors or {},
+                  connected=accounts.connection_status(principal.user)["connected"])
+
+
+@bp.route("/github/hooks", methods=["GET", "POST"])
+@page_requires("viewer")
+def hook_list() -> Any:
+    if request.method == "POST":
+        principal = _principal()
+        if not principal.has_role("maintainer"):
+            return _hooks_page(403, "Setting up webhooks needs the maintainer role.")
+        try:
+            hook = hooks.set_up_hook(principal, request.form.get("repository", ""))
+        except GantryError as exc:
+            return _hooks_page(exc.status, exc.message, exc.errors)
+        except GitHubError as exc:
+            return _hooks_page(502, f"GitHub refused: {exc.message}")
+        flash(f"Webhook set up on {hook.repository.full_name}; GitHub was asked to ping it.", "success")
+        return redirect(url_for("repos.hook_list"))
+    return _hooks_page()
+
+
+@bp.route("/github/hooks/<int:hook_id>/status")
+@page_requires("viewer")
+def hook_status(hook_id: int) -> Any:
+    view = hooks.hook_view(hooks.get_hook(_principal(), hook_id))
+    return render("github/hooks.html", "hook_row", hook=view)
+
+
+@bp.route("/github/hooks/<int:hook_id>/ping", methods=["POST"])
+@page_requires("maintainer")
+def hook_ping(hook_id: int) -> Any:
+    try:
+        hooks.ping_hook(_principal(), hook_id)
+    except (GantryError, GitHubError) as exc:
+        return _hooks_page(getattr(exc, "status", 502) or 502, exc.message)
+    flash("GitHub was asked to ping the webhook again.", "success")
+    return redirect(url_for("repos.hook_list"))
+
+
+@bp.route("/github/hooks/<int:hook_id>/remove", methods=["POST"])
+@page_requires("maintainer")
+def hook_remove(hook_id: int) -> Any:
+    try:
+        hook = hooks.remove_hook(_principal(), hook_id)
+    except (GantryError, GitHubError) as exc:
+        return _hooks_page(getattr(exc, "status", 502) or 502, exc.message)
+    flash(f"Webhook removed from {hook.repository.full_name}.", "success")
+    return redirect(url_for("repos.hook_list"))

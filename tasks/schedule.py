@@ -17,3 +17,7 @@ PERIODIC_JOBS.extend(WEBHOOKS_PERIODIC)
 from tasks.repos import PERIODIC as REPOS_PERIODIC  # noqa: E402
 
 PERIODIC_JOBS.extend(REPOS_PERIODIC)
+
+from tasks.sync import PERIODIC as SYNC_PERIODIC  # noqa: E402
+
+PERIODIC_JOBS.extend(SYNC_PERIODIC)

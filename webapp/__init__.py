@@ -14,6 +14,7 @@ CAPABILITY_MODULES: tuple[str, ...] = (
     "webapp.webhooks",
     "webapp.builds",
     "webapp.releases",
+    "webapp.sync",
 )
 
 

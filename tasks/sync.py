@@ -1,0 +1,27 @@
+"""Project sync jobs: run one sync; sweep runs that no job carries."""
+
+from __future__ import annotations
+
+from webapp.core.jobs import Periodic
+from webapp.sync import engine, service
+from webapp.sync.budget import BranchBusy, BudgetExhausted
+
+BUSY_RETRY_SECONDS = 5
+
+
+def run_sync(run_id: int) -> None:
+    """Execute sync run `run_id`; later if the branch is busy or the write budget is spent."""
+    try:
+        engine.execute_run(run_id)
+    except BranchBusy:
+        service.defer_run(run_id, BUSY_RETRY_SECONDS)
+    except BudgetExhausted as exc:
+        service.defer_run(run_id, exc.retry_after)
+
+
+def requeue_stalled_syncs() -> int:
+    """Enqueue runs stored as queued or waiting whose job was lost."""
+    return service.requeue_stalled()
+
+
+PERIODIC: list[Periodic] = [Periodic("sync-requeue-stalled", requeue_stalled_syncs, every=300)]

@@ -1,0 +1,512 @@
+"""Git Data API of the GitHub fake with real git object semantics.
+
+Blobs, trees and commits are stored under the SHA-1 ids git itself would compute, so ids made
+locally by Gantry match the fake's. Refs move only by fast forward unless `force` is sent, and a
+protected branch refuses direct updates, as GitHub does. Tests change files "on GitHub" with
+`GitStore.commit_files`, and can make recursive tree reads truncated (`truncate_trees_at`) or move
+a branch just before the next ref update (`on_next_ref_update`).
+
+Endpoints: git/blobs, git/trees (recursive, base_tree, inline content, `sha: null` deletions),
+git/commits, git/ref(s), branches/{branch} (with its `protected` flag) and pulls.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, jsonify, request
+
+TREE_MODE = "040000"
+FileSpec = bytes | str | tuple[bytes | str, str] | None
+
+
+def _sha(kind: str, body: bytes) -> str:
+    return hashlib.sha1(b"%s %d\0" % (kind.encode(), len(body)) + body, usedforsecurity=False).hexdigest()
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+@dataclass
+class TreeEntry:
+    name: str
+    mode: str
+    kind: str  # "blob", "tree" or "commit"
+    sha: str
+
+
+@dataclass
+class Commit:
+    sha: str
+    tree: str
+    parents: list[str]
+    message: str
+    author: dict[str, str]
+    committer: dict[str, str]
+
+
+@dataclass
+class FakeRepo:
+    owner: str
+    name: str
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    trees: dict[str, list[TreeEntry]] = field(default_factory=dict)
+    commits: dict[str, Commit] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)  # "refs/heads/main" -> commit sha
+    protected: set[str] = field(default_factory=set)
+    pulls: list[dict[str, Any]] = field(default_factory=list)
+
+    # --- objects, as git stores them ----------------------------------------------------------
+
+    def put_blob(self, content: bytes) -> str:
+        sha = _sha("blob", content)
+        self.blobs[sha] = content
+        return sha
+
+    def put_tree(self, entries: list[TreeEntry]) -> str:
+        # git sorts tree entries by name, comparing a subtree's name as if it ended in "/"
+        ordered = sorted(entries, key=lambda e: e.name + ("/" if e.kind == "tree" else ""))
+        body = b"".join(
+            b"%s %s\0" % (e.mode.lstrip("0").encode(), e.name.encode()) + bytes.fromhex(e.sha) for e in ordered
+        )
+        sha = _sha("tree", body)
+        self.trees[sha] = ordered
+        return sha
+
+    def put_commit(self, tree: str, parents: list[str], message: str, author: dict[str, str] | None = None) -> str:
+        when = datetime.now(UTC).replace(microsecond=0)
+        person = dict(author or {"name": "Fake GitHub", "email": "noreply@github.test"})
+        person.setdefault("date", when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        stamp = int(datetime.strptime(person["date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+        signature = f"{person['name']} <{person['email']}> {stamp} +0000"
+        lines = [f"tree {tree}", *[f"parent {p}" for p in parents], f"author {signature}", f"committer {signature}"]
+        body = ("\n".join(lines) + "\n\n" + message).encode()
+        sha = _sha("commit", body)
+        self.commits[sha] = Commit(sha, tree, list(parents), message, person, dict(person))
+        return sha
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def walk(self, tree_sha: str, prefix: str = "") -> list[tuple[str, TreeEntry]]:
+        """Every entry below a tree, depth first, with its full path (what `recursive=1` lists)."""
+        out: list[tuple[str, TreeEntry]] = []
+        for entry in self.trees[tree_sha]:
+            path = f"{prefix}{entry.name}"
+            out.append((path, entry))
+            if entry.kind == "tree":
+                out.extend(self.walk(entry.sha, path + "/"))
+        return out
+
+    def files_at(self, commit_sha: str) -> dict[str, tuple[bytes, str]]:
+        tree = self.commits[commit_sha].tree
+        return {p: (self.blobs[e.sha], e.mode) for p, e in self.walk(tree) if e.kind == "blob"}
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        seen: set[str] = set()
+        stack = [descendant]
+        while stack:
+            sha = stack.pop()
+            if sha == ancestor:
+                return True
+            if sha in seen or sha not in self.commits:
+                continue
+            seen.add(sha)
+            stack.extend(self.commits[sha].parents)
+        return False
+
+    # --- writing trees the way POST git/trees does --------------------------------------------
+
+    def _entries_of(self, tree_sha: str | None) -> dict[str, TreeEntry]:
+        return {e.name: TreeEntry(e.name, e.mode, e.kind, e.sha) for e in self.trees.get(tree_sha or "", [])}
+
+    def build_tree(self, base_tree: str | None, changes: Mapping[str, TreeEntry | None]) -> str:
+        """A new tree: `base_tree` with each path set to an entry or removed (None), subtrees rebuilt."""
+        entries = self._entries_of(base_tree)
+        nested: dict[str, dict[str, TreeEntry | None]] = {}
+        for path, entry in changes.items():
+            head, sep, rest = path.partition("/")
+            if sep:
+                nested.setdefault(head, {})[rest] = entry
+            elif entry is None:
+                entries.pop(head, None)
+            else:
+                entries[head] = TreeEntry(head, entry.mode, entry.kind, entry.sha)
+        for name, sub_changes in nested.items():
+            existing = entries.get(name)
+            sub_base = existing.sha if existing is not None and existing.kind == "tree" else None
+            sub_sha = self.build_tree(sub_base, sub_changes)
+            if self.trees[sub_sha]:
+                entries[name] = TreeEntry(name, TREE_MODE, "tree", sub_sha)
+            else:
+                entries.pop(name, None)  # git has no empty directories
+        return self.put_tree(list(entries.values()))
+
+
+class GitStore:
+    """Every fake repository's objects and refs, plus the knobs tests turn."""
+
+    def __init__(self) -> None:
+        self.repos: dict[tuple[str, str], FakeRepo] = {}
+        self.lock = threading.RLock()
+        self.truncate_trees_at: int | None = None  # recursive tree reads list at most this many entries
+        self._before_ref_update: list[Callable[[], None]] = []
+        self._pull_numbers = itertools.count(1)
+
+    def repo(self, owner: str, name: str) -> FakeRepo | None:
+        return self.repos.get((owner.lower(), name.lower()))
+
+    def init_repo(self, owner: str, name: str, files: Mapping[str, FileSpec] | None = None,
+                  branch: str = "main", message: str = "Initial commit") -> str:
+        """Create a repository whose `branch` has one commit holding `files`; returns the commit sha."""
+        with self.lock:
+            repo = FakeRepo(owner, name)
+            self.repos[(owner.lower(), name.lower())] = repo
+            tree = repo.build_tree(None, self._entries(repo, files or {}))
+            sha = repo.put_commit(tree, [], message)
+            repo.refs[f"refs/heads/{branch}"] = sha
+            return sha
+
+    def commit_files(self, owner: str, name: str, changes: Mapping[str, FileSpec], branch: str = "main",
+                     message: str = "Change on GitHub") -> str:
+        """Someone pushes to `branch`: set (content or (content, mode)) or delete (None) paths."""
+        with self.lock:
+            repo = self._need(owner, name)
+            head = repo.refs[f"refs/heads/{branch}"]
+            tree = repo.build_tree(repo.commits[head].tree, self._entries(repo, changes))
+            sha = repo.put_commit(tree, [head], message)
+            repo.refs[f"refs/heads/{branch}"] = sha
+            return sha
+
+    def files(self, owner: str, name: str, branch: str = "main") -> dict[str, tuple[bytes, str]]:
+        """path -> (content, mode) at the head of `branch`."""
+        repo = self._need(owner, name)
+        return repo.files_at(repo.refs[f"refs/heads/{branch}"])
+
+    def head(self, owner: str, name: str, branch: str = "main") -> Commit:
+        repo = self._need(owner, name)
+        return repo.commits[repo.refs[f"refs/heads/{branch}"]]
+
+    def history(self, owner: str, name: str, branch: str = "main") -> list[Commit]:
+        """Commits reachable from `branch` by first parents, newest first."""
+        repo = self._need(owner, name)
+        out, sha = [], repo.refs.get(f"refs/heads/{branch}")
+        while sha:
+            commit = repo.commits[sha]
+            out.append(commit)
+            sha = commit.parents[0] if commit.parents else None
+        return out
+
+    def protect(self, owner: str, name: str, branch: str = "main") -> None:
+        self._need(owner, name).protected.add(branch)
+
+    def on_next_ref_update(self, action: Callable[[], None]) -> None:
+        """Run `action` (e.g. a concurrent push) just before the next PATCH of a ref is applied.
+
+        Queued actions run one per PATCH, in order."""
+        self._before_ref_update.append(action)
+
+    def _need(self, owner: str, name: str) -> FakeRepo:
+        repo = self.repo(owner, name)
+        if repo is None:
+            raise KeyError(f"no fake repository {owner}/{name}")
+        return repo
+
+    @staticmethod
+    def _entries(repo: FakeRepo, files: Mapping[str, FileSpec]) -> dict[str, TreeEntry | None]:
+        out: dict[str, TreeEntry | None] = {}
+        for path, spec in files.items():
+            if spec is None:
+                out[path] = None
+                continue
+            content, mode = spec if isinstance(spec, tuple) else (spec, "100644")
+            out[path] = TreeEntry(path.rsplit("/", 1)[-1], mode, "blob", repo.put_blob(_bytes(content)))
+        return out
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+
+def _error(status: int, message: str) -> Any:
+    response = jsonify({"message": message, "documentation_url": "https://docs.github.com/rest/git",
+                        "status": str(status)})
+    response.status_code = status
+    return response
+
+
+def _ref_body(repo: FakeRepo, ref: str) -> dict[str, Any]:
+    sha = repo.refs[ref]
+    base = f"{request.host_url}repos/{repo.owner}/{repo.name}"
+    return {"ref": ref, "node_id": f"REF_{sha[:12]}", "url": f"{base}/git/{ref}",
+            "object": {"type": "commit", "sha": sha, "url": f"{base}/git/commits/{sha}"}}
+
+
+def _commit_body(repo: FakeRepo, commit: Commit) -> dict[str, Any]:
+    base = f"{request.host_url}repos/{repo.owner}/{repo.name}"
+    return {
+        "sha": commit.sha, "node_id": f"C_{commit.sha[:12]}", "url": f"{base}/git/commits/{commit.sha}",
+        "html_url": f"https://github.test/{repo.owner}/{repo.name}/commit/{commit.sha}",
+        "author": commit.author, "committer": commit.committer, "message": commit.message,
+        "tree": {"sha": commit.tree, "url": f"{base}/git/trees/{commit.tree}"},
+        "parents": [{"sha": p, "url": f"{base}/git/commits/{p}"} for p in commit.parents],
+        "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
+                         "verified_at": None},
+    }
+
+
+def _tree_item(repo: FakeRepo, path: str, entry: TreeEntry) -> dict[str, Any]:
+    base = f"{request.host_url}repos/{repo.owner}/{repo.name}"
+    item: dict[str, Any] = {"path": path, "mode": entry.mode, "type": entry.kind, "sha": entry.sha}
+    if entry.kind == "blob":
+        item["size"] = len(repo.blobs[entry.sha])
+        item["url"] = f"{base}/git/blobs/{entry.sha}"
+    elif entry.kind == "tree":
+        item["url"] = f"{base}/git/trees/{entry.sha}"
+    return item
+
+
+def reset(state: Any) -> None:
+    """Every test starts with no git objects; tests create repositories with `git_store(...).init_repo`."""
+    state.extra["git"] = GitStore()
+
+
+def git_store(fake_github: Any) -> GitStore:
+    """The git objects of the fake a test holds (`fake_github` fixture)."""
+    return fake_github.state.extra["git"]  # type: ignore[no-any-return]
+
+
+def register(app: Flask, state_ref: Callable[[], Any]) -> None:
+    """Add the Git Data, branch and pull request routes (installation or user tokens with access)."""
+    from tests.fakes.github.server import require_repo_access
+
+    class _Store:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(state_ref().extra["git"], name)
+
+    store: Any = _Store()
+
+    def repo_or_404(owner: str, name: str) -> FakeRepo:
+        require_repo_access(owner, name)
+        repo = store.repo(owner, name)
+        if repo is None:
+            from flask import abort
+
+            abort(_error(409, "Git Repository is empty."))
+        return repo  # type: ignore[no-any-return]
+
+    @app.post("/repos/<owner>/<name>/git/blobs")
+    def git_create_blob(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        body = request.get_json(force=True)
+        if not isinstance(body, dict) or not isinstance(body.get("content"), str):
+            return _error(422, "Invalid request.\n\n\"content\" wasn't supplied.")
+        encoding = body.get("encoding", "utf-8")
+        if encoding == "base64":
+            try:
+                content = base64.b64decode(body["content"], validate=True)
+            except ValueError:
+                return _error(422, "Invalid request.\n\ncontent is not valid Base64.")
+        elif encoding in ("utf-8", "utf8"):
+            content = body["content"].encode()
+        else:
+            return _error(422, f"encoding must be utf-8 or base64, not {encoding}")
+        with store.lock:
+            sha = repo.put_blob(content)
+        return jsonify({"sha": sha, "url": f"{request.host_url}repos/{owner}/{name}/git/blobs/{sha}"}), 201
+
+    @app.get("/repos/<owner>/<name>/git/blobs/<sha>")
+    def git_get_blob(owner: str, name: str, sha: str) -> Any:
+        repo = repo_or_404(owner, name)
+        if sha not in repo.blobs:
+            return _error(404, "Not Found")
+        content = repo.blobs[sha]
+        return jsonify({"sha": sha, "node_id": f"B_{sha[:12]}", "size": len(content),
+                        "url": f"{request.host_url}repos/{owner}/{name}/git/blobs/{sha}",
+                        "content": base64.encodebytes(content).decode(), "encoding": "base64"})
+
+    @app.get("/repos/<owner>/<name>/git/trees/<sha>")
+    def git_get_tree(owner: str, name: str, sha: str) -> Any:
+        repo = repo_or_404(owner, name)
+        with store.lock:
+            if sha in repo.commits:  # GitHub accepts a commit (or branch) where a tree is expected
+                sha = repo.commits[sha].tree
+            if sha not in repo.trees:
+                return _error(404, "Not Found")
+            recursive = request.args.get("recursive") not in (None, "", "0", "false")
+            if recursive:
+                listed = repo.walk(sha)
+            else:
+                listed = [(e.name, e) for e in repo.trees[sha]]
+            truncated = False
+            if recursive and store.truncate_trees_at is not None and len(listed) > store.truncate_trees_at:
+                listed, truncated = listed[: store.truncate_trees_at], True
+            items = [_tree_item(repo, path, entry) for path, entry in listed]
+        return jsonify({"sha": sha, "url": f"{request.host_url}repos/{owner}/{name}/git/trees/{sha}",
+                        "tree": items, "truncated": truncated})
+
+    @app.post("/repos/<owner>/<name>/git/trees")
+    def git_create_tree(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        body = request.get_json(force=True)
+        if not isinstance(body, dict) or not isinstance(body.get("tree"), list):
+            return _error(422, "Invalid request.\n\n\"tree\" wasn't supplied.")
+        with store.lock:
+            base_tree = body.get("base_tree")
+            if base_tree is not None and base_tree not in repo.trees:
+                return _error(422, "Invalid request.\n\nbase_tree is not a valid tree oid.")
+            changes: dict[str, TreeEntry | None] = {}
+            for item in body["tree"]:
+                path, mode, kind = item.get("path"), item.get("mode"), item.get("type", "blob")
+                if not isinstance(path, str) or not path or path.startswith("/") or mode not in (
+                        "100644", "100755", "040000", "160000", "120000"):
+                    return _error(422, f"Invalid tree entry {item!r}")
+                if "content" in item and item["content"] is not None:
+                    sha = repo.put_blob(str(item["content"]).encode())
+                elif "sha" in item and item["sha"] is None:
+                    if base_tree is None:
+                        return _error(422, "A path can only be deleted from a base_tree.")
+                    changes[path] = None
+                    continue
+                else:
+                    sha = item.get("sha")
+                    known = repo.blobs if kind == "blob" else repo.trees
+                    if sha not in known:
+                        return _error(422, f"Invalid request.\n\n{sha} is not a valid {kind} oid.")
+                changes[path] = TreeEntry(path.rsplit("/", 1)[-1], mode, kind, sha)
+            sha = repo.build_tree(base_tree, changes)
+            items = [_tree_item(repo, e.name, e) for e in repo.trees[sha]]
+        return jsonify({"sha": sha, "url": f"{request.host_url}repos/{owner}/{name}/git/trees/{sha}",
+                        "tree": items, "truncated": False}), 201
+
+    @app.get("/repos/<owner>/<name>/git/commits/<sha>")
+    def git_get_commit(owner: str, name: str, sha: str) -> Any:
+        repo = repo_or_404(owner, name)
+        if sha not in repo.commits:
+            return _error(404, "Not Found")
+        return jsonify(_commit_body(repo, repo.commits[sha]))
+
+    @app.post("/repos/<owner>/<name>/git/commits")
+    def git_create_commit(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        body = request.get_json(force=True)
+        if not isinstance(body, dict) or not isinstance(body.get("message"), str) or not body.get("tree"):
+            return _error(422, "Invalid request.\n\n\"message\" and \"tree\" are required.")
+        with store.lock:
+            if body["tree"] not in repo.trees:
+                return _error(422, "Tree SHA does not exist")
+            parents = body.get("parents", [])
+            if any(p not in repo.commits for p in parents):
+                return _error(422, "Parent SHA does not exist or is not a commit object")
+            sha = repo.put_commit(body["tree"], parents, body["message"], body.get("author"))
+            commit = repo.commits[sha]
+        return jsonify(_commit_body(repo, commit)), 201
+
+    @app.get("/repos/<owner>/<name>/git/ref/<path:ref>")
+    @app.get("/repos/<owner>/<name>/git/refs/<path:ref>")
+    def git_get_ref(owner: str, name: str, ref: str) -> Any:
+        repo = repo_or_404(owner, name)
+        full = f"refs/{ref}"
+        if full not in repo.refs:
+            return _error(404, "Not Found")
+        return jsonify(_ref_body(repo, full))
+
+    @app.post("/repos/<owner>/<name>/git/refs")
+    def git_create_ref(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        body = request.get_json(force=True)
+        ref, sha = (body or {}).get("ref", ""), (body or {}).get("sha")
+        if not isinstance(ref, str) or not ref.startswith("refs/") or ref.count("/") < 2:
+            return _error(422, "Reference name must start with 'refs/' and have at least two slashes.")
+        with store.lock:
+            if ref in repo.refs:
+                return _error(422, "Reference already exists")
+            if sha not in repo.commits:
+                return _error(422, "Object does not exist")
+            repo.refs[ref] = sha
+        return jsonify(_ref_body(repo, ref)), 201
+
+    @app.patch("/repos/<owner>/<name>/git/refs/<path:ref>")
+    def git_update_ref(owner: str, name: str, ref: str) -> Any:
+        repo = repo_or_404(owner, name)
+        body = request.get_json(force=True) or {}
+        full = f"refs/{ref}"
+        if store._before_ref_update:
+            store._before_ref_update.pop(0)()
+        with store.lock:
+            if full not in repo.refs:
+                return _error(422, "Reference does not exist")
+            sha = body.get("sha")
+            if sha not in repo.commits:
+                return _error(422, "Object does not exist")
+            branch = full.removeprefix("refs/heads/")
+            if full.startswith("refs/heads/") and branch in repo.protected:
+                return _error(422, f"Protected branch update failed for {full}.")
+            if not body.get("force") and not repo.is_ancestor(repo.refs[full], sha):
+                return _error(422, "Update is not a fast forward")
+            repo.refs[full] = sha
+        return jsonify(_ref_body(repo, full))
+
+    @app.delete("/repos/<owner>/<name>/git/refs/<path:ref>")
+    def git_delete_ref(owner: str, name: str, ref: str) -> Any:
+        repo = repo_or_404(owner, name)
+        with store.lock:
+            if repo.refs.pop(f"refs/{ref}", None) is None:
+                return _error(422, "Reference does not exist")
+        return "", 204
+
+    @app.get("/repos/<owner>/<name>/branches/<path:branch>")
+    def git_get_branch(owner: str, name: str, branch: str) -> Any:
+        repo = repo_or_404(owner, name)
+        with store.lock:
+            sha = repo.refs.get(f"refs/heads/{branch}")
+            if sha is None:
+                return _error(404, "Branch not found")
+            commit = repo.commits[sha]
+            base = f"{request.host_url}repos/{owner}/{name}"
+            return jsonify({
+                "name": branch,
+                "commit": {
+                    "sha": sha, "url": f"{base}/commits/{sha}",
+                    "commit": {"message": commit.message, "author": commit.author, "committer": commit.committer,
+                               "tree": {"sha": commit.tree, "url": f"{base}/git/trees/{commit.tree}"}},
+                    "parents": [{"sha": p} for p in commit.parents],
+                },
+                "protected": branch in repo.protected,
+                "protection_url": f"{base}/branches/{branch}/protection",
+            })
+
+    @app.get("/repos/<owner>/<name>/pulls")
+    def git_list_pulls(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        head, state = request.args.get("head"), request.args.get("state", "open")
+        pulls = [p for p in repo.pulls if (state == "all" or p["state"] == state)
+                 and (head is None or head in (p["head"]["ref"], p["head"]["label"]))]
+        return jsonify(pulls)
+
+    @app.post("/repos/<owner>/<name>/pulls")
+    def git_create_pull(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        body = request.get_json(force=True) or {}
+        head, base_branch = body.get("head"), body.get("base")
+        with store.lock:
+            if f"refs/heads/{head}" not in repo.refs or f"refs/heads/{base_branch}" not in repo.refs:
+                return _error(422, "Validation Failed: head or base does not exist")
+            if any(p["head"]["ref"] == head and p["state"] == "open" for p in repo.pulls):
+                return _error(422, f"A pull request already exists for {owner}:{head}.")
+            number = next(store._pull_numbers)
+            pull = {
+                "number": number, "state": "open", "title": body.get("title", ""), "body": body.get("body"),
+                "html_url": f"https://github.test/{owner}/{name}/pull/{number}",
+                "url": f"{request.host_url}repos/{owner}/{name}/pulls/{number}",
+                "head": {"ref": head, "label": f"{owner}:{head}", "sha": repo.refs[f"refs/heads/{head}"]},
+                "base": {"ref": base_branch, "label": f"{owner}:{base_branch}"},
+            }
+            repo.pulls.append(pull)
+        return jsonify(pull), 201

@@ -1,0 +1,26 @@
+"""Project sync: a project's files pushed into a GitHub repository as one commit, with conflict checks."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register pages, API, nav entry, metrics and demo data for project sync."""
+    from webapp.cli import add_seeder
+    from webapp.core.metrics import add_scrape_collector
+    from webapp.core.nav import NavItem, add_nav
+    from webapp.extensions import api
+    from webapp.sync import api as sync_api
+    from webapp.sync import (
+        models,  # noqa: F401  (tables known to migrations)
+        views,
+    )
+    from webapp.sync.demo import seed_demo_projects
+    from webapp.sync.stats import collect_sync_figures
+
+    app.register_blueprint(views.bp)
+    api.register_blueprint(sync_api.blp)
+    add_nav(app, NavItem("Projects", "sync.projects", order=60))
+    add_scrape_collector(app, collect_sync_figures)
+    add_seeder(app, "project sync", seed_demo_projects)

@@ -1,0 +1,89 @@
+"""Limits shared by every worker through Redis: the content-creation budget and the branch lock.
+
+GitHub's secondary limits allow about 80 content-creating requests a minute and 500 an hour per
+installation. Each write takes a slot from fixed windows kept in Redis, so all workers together
+stay under them; a run that finds no slot waits (re-enqueued for when the window opens) instead
+of being throttled half-way.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import current_app
+
+from webapp.core.jobs import redis_connection
+
+# KEYS: minute window, hour window. ARGV: n, per-minute limit, per-hour limit, minute ttl, hour ttl.
+# Returns 0 when the slots were taken, else the number of seconds until a window has room.
+_TAKE = """
+local m = tonumber(redis.call('GET', KEYS[1]) or '0')
+local h = tonumber(redis.call('GET', KEYS[2]) or '0')
+local n = tonumber(ARGV[1])
+if m + n > tonumber(ARGV[2]) then return tonumber(ARGV[4]) end
+if h + n > tonumber(ARGV[3]) then return tonumber(ARGV[5]) end
+redis.call('INCRBY', KEYS[1], n)
+redis.call('EXPIRE', KEYS[1], 61)
+redis.call('INCRBY', KEYS[2], n)
+redis.call('EXPIRE', KEYS[2], 3601)
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class BudgetExhausted(Exception):
+    """No room in the installation's write budget; `retry_after` seconds until there is."""
+
+    def __init__(self, installation_id: int, retry_after: int) -> None:
+        super().__init__(f"installation {installation_id} used its GitHub write budget; retry in {retry_after}s")
+        self.retry_after = retry_after
+
+
+class BranchBusy(Exception):
+    """Another sync holds the lock of this repository and branch."""
+
+
+def _keys(installation_id: int, now: float) -> tuple[str, str]:
+    minute, hour = int(now // 60), int(now // 3600)
+    return (f"gantry:sync:budget:{installation_id}:m:{minute}", f"gantry:sync:budget:{installation_id}:h:{hour}")
+
+
+def take(installation_id: int, slots: int) -> None:
+    """Take `slots` content-creating requests from the installation's budget, or raise BudgetExhausted."""
+    now = time.time()
+    per_minute = int(current_app.config["SYNC_WRITES_PER_MINUTE"])
+    per_hour = int(current_app.config["SYNC_WRITES_PER_HOUR"])
+    wait = int(redis_connection().eval(  # type: ignore[no-untyped-call]
+        _TAKE, 2, *_keys(installation_id, now), slots, per_minute, per_hour,
+        60 - int(now % 60) or 1, 3600 - int(now % 3600) or 1,
+    ))
+    if wait:
+        raise BudgetExhausted(installation_id, wait)
+
+
+def used(installation_id: int) -> dict[str, int]:
+    """Writes counted in the current minute and hour windows (for status pages)."""
+    minute_key, hour_key = _keys(installation_id, time.time())
+    values = redis_connection().mget([minute_key, hour_key])
+    return {"minute": int(values[0] or 0), "hour": int(values[1] or 0)}
+
+
+@contextmanager
+def branch_lock(repository_id: int, branch: str, ttl: int) -> Iterator[None]:
+    """Hold the one-sync-at-a-time lock of a repository and branch, or raise BranchBusy."""
+    key = f"gantry:sync:lock:{repository_id}:{branch}"
+    token = uuid.uuid4().hex
+    connection = redis_connection()
+    if not connection.set(key, token, nx=True, ex=ttl):
+        raise BranchBusy(f"another sync of {branch} is running")
+    try:
+        yield
+    finally:
+        connection.eval(_RELEASE, 1, key, token)  # type: ignore[no-untyped-call]

@@ -1,0 +1,171 @@
+"""Processing a stored delivery: handlers in one transaction, results, retries, idempotency, the sweep."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tasks.webhooks import process_delivery, sweep_pending_deliveries
+from tests.webhooks.conftest import TEST_EVENT
+from webapp.core import audit, jobs
+from webapp.core.audit import AuditEvent
+from webapp.webhooks import service
+from webapp.webhooks.intake import job_id_for
+from webapp.webhooks.models import WebhookDelivery
+from webapp.webhooks.router import after_commit
+from webapp.webhooks.service import DeliveryFailed
+
+
+def audit_actions(db, action):
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(AuditEvent.target_id).where(AuditEvent.action == action)))
+
+
+def reload(db, row):
+    db.session.expire_all()
+    return db.session.get(WebhookDelivery, row.id)
+
+
+def test_handlers_run_once_and_their_results_are_stored(db, run_jobs, handlers, deliver):
+    calls = []
+    committed_when_called = []
+
+    def first(event):
+        calls.append(("first", event.delivery_id, event.action, event.payload["action"]))
+        audit.record("test.handled", "webhook_delivery", event.delivery_pk)
+        after_commit(lambda: committed_when_called.append(audit_actions(db, "test.handled")))
+        return "launched runner 7"
+
+    def second(event):
+        calls.append(("second", event.delivery_id, event.action, event.payload["action"]))
+        return None
+
+    handlers(TEST_EVENT, first, name="tests.first")
+    handlers(TEST_EVENT, second, name="tests.second", actions={"poked"})
+    handlers(TEST_EVENT, lambda e: calls.append("never"), name="tests.other_action", actions={"other"})
+    row = deliver()
+
+    run_jobs()
+
+    row = reload(db, row)
+    assert row.status == "handled" and row.error is None and row.attempts == 1
+    assert row.result == {"handlers": {"tests.first": "launched runner 7", "tests.second": None}}
+    assert calls == [("first", row.delivery_id, "poked", "poked"), ("second", row.delivery_id, "poked", "poked")]
+    assert committed_when_called == [[str(row.id)]]  # after_commit ran once, after the commit
+
+    assert process_delivery(row.id) == "handled"  # a second job for the same delivery does nothing
+    assert len(calls) == 2
+    assert audit_actions(db, "test.handled") == [str(row.id)]
+
+
+def test_event_without_handler_is_ignored(db, run_jobs, deliver):
+    row = deliver(event="gantry_nobody_listens")
+
+    run_jobs()
+
+    row = reload(db, row)
+    assert (row.status, row.error, row.result) == ("ignored", None, {"handlers": {}})
+
+
+def test_failing_handler_rolls_back_everything_retries_then_fails(app, db, handlers, deliver, monkeypatch):
+    monkeypatch.setitem(app.config, "WEBHOOK_MAX_ATTEMPTS", 3)
+    seen_after_commit = []
+
+    def writes(event):
+        audit.record("test.handled", "webhook_delivery", event.delivery_pk)
+        after_commit(lambda: seen_after_commit.append(event.delivery_id))
+        return "wrote"
+
+    def breaks(event):
+        raise RuntimeError("ECS said no")
+
+    handlers(TEST_EVENT, writes, name="tests.writes")
+    handlers(TEST_EVENT, breaks, name="tests.breaks")
+    row = deliver()
+
+    for attempt in (1, 2):
+        with pytest.raises(DeliveryFailed, match="tests.breaks: RuntimeError: ECS said no"):
+            process_delivery(row.id)
+        current = reload(db, row)
+        assert (current.status, current.attempts) == ("retrying", attempt)
+        assert current.error == "tests.breaks: RuntimeError: ECS said no"
+    with pytest.raises(DeliveryFailed):
+        process_delivery(row.id)
+
+    row = reload(db, row)
+    assert (row.status, row.attempts, row.result) == ("failed", 3, None)
+    assert row.processed_at is not None
+    assert audit_actions(db, "test.handled") == []  # the other handler's work was rolled back each time
+    assert seen_after_commit == []
+    assert process_delivery(row.id) == "failed"  # final: RQ's leftover retries do nothing
+
+
+def test_failed_job_is_retried_by_rq_with_back_off(app, db, run_jobs, handlers, deliver):
+    def breaks(event):
+        raise ValueError("not yet")
+
+    handlers(TEST_EVENT, breaks, name="tests.breaks")
+    row = deliver()
+
+    run_jobs()
+
+    assert reload(db, row).status == "retrying"
+    assert jobs.job_status(job_id_for(row.delivery_id)) == "scheduled"  # RQ retries it after a back-off
+    assert service.enqueue_pending(older_than=0) == 0  # the sweep leaves a scheduled retry alone
+
+
+def test_reprocess_runs_a_final_delivery_again(db, run_jobs, handlers, deliver, make_user):
+    calls = []
+    handlers(TEST_EVENT, lambda e: calls.append(e.delivery_id) or "ok", name="tests.count")
+    row = deliver()
+    run_jobs()
+    admin = make_user("admin")
+
+    service.reprocess(admin, row.id, actor=admin)
+    assert reload(db, row).status == "received"
+    run_jobs()
+
+    row = reload(db, row)
+    assert (row.status, row.attempts) == ("handled", 1)
+    assert calls == [row.delivery_id, row.delivery_id]
+    assert audit_actions(db, "webhook.reprocess") == [str(row.id)]
+
+
+def test_sweep_queues_only_old_unprocessed_deliveries(app, db, run_jobs, deliver, monkeypatch, handlers):
+    handlers(TEST_EVENT, lambda e: "ok", name="tests.ok")
+    stuck = deliver()
+    done = deliver()
+    run_jobs()
+    # `stuck` was stored while Redis was away: its job never existed.
+    db.session.execute(sa.update(WebhookDelivery).where(WebhookDelivery.id == stuck.id).values(status="received",
+                                                                                                  attempts=0))
+    db.session.commit()
+    jobs.redis_connection().delete(f"rq:job:{job_id_for(stuck.delivery_id)}")
+
+    monkeypatch.setitem(app.config, "WEBHOOK_SWEEP_AFTER_SECONDS", 3600)
+    assert sweep_pending_deliveries() == 0  # younger than the threshold
+    monkeypatch.setitem(app.config, "WEBHOOK_SWEEP_AFTER_SECONDS", 0)
+    assert sweep_pending_deliveries() == 1
+    run_jobs()
+
+    assert reload(db, stuck).status == "handled"
+    assert reload(db, done).attempts == 1
+    assert sweep_pending_deliveries() == 0
+
+
+def test_sweep_skips_a_delivery_a_worker_is_processing(app, db, deliver):
+    row = deliver()
+    jobs.redis_connection().delete(f"rq:job:{job_id_for(row.delivery_id)}")
+    # Another worker holds the row's lock while its handlers run.
+    with db.engine.connect() as other:
+        other.execute(sa.text("SELECT id FROM webhook_deliveries WHERE id = :id FOR UPDATE"), {"id": row.id})
+        assert service.enqueue_pending(older_than=0) == 0
+        other.rollback()
+    assert service.enqueue_pending(older_than=0) == 1
+
+
+def test_periodic_jobs_are_declared():
+    from tasks.schedule import PERIODIC_JOBS
+
+    names = {job.name for job in PERIODIC_JOBS}
+    assert {"webhooks.sweep", "webhooks.redeliver"} <= names

@@ -21,3 +21,7 @@ PERIODIC_JOBS.extend(REPOS_PERIODIC)
 from tasks.sync import PERIODIC as SYNC_PERIODIC  # noqa: E402
 
 PERIODIC_JOBS.extend(SYNC_PERIODIC)
+
+from tasks.forwarding import PERIODIC as FORWARDING_PERIODIC  # noqa: E402
+
+PERIODIC_JOBS.extend(FORWARDING_PERIODIC)

@@ -99,14 +99,17 @@ def enqueue_sends(delivery_ids: list[int]) -> int:
     from tasks.forwarding import send_delivery
     from webapp.core.jobs import enqueue
 
-    attempts = dict(db.session.execute(
-        select(ForwardDelivery.id, ForwardDelivery.attempt_count).where(ForwardDelivery.id.in_(delivery_ids))
-    ).all()) if delivery_ids else {}
+    attempts: dict[int, int] = {}
+    if delivery_ids:
+        rows = db.session.execute(
+            select(ForwardDelivery.id, ForwardDelivery.attempt_count).where(ForwardDelivery.id.in_(delivery_ids))
+        )
+        attempts = {row.id: row.attempt_count for row in rows}
     queued = 0
     for delivery_id in delivery_ids:
         number = attempts.get(delivery_id, 0) + 1
         try:
-            enqueue(send_delivery, delivery_id, job_id=f"forwarding:send:{delivery_id}:{number}", retry=None)
+            enqueue(send_delivery, delivery_id, job_id=f"forwarding-send-{delivery_id}-{number}", retry=None)
             queued += 1
         except RedisError:
             log.warning("forward delivery %s not queued (Redis unavailable); the sweep will send it", delivery_id)

@@ -8,6 +8,7 @@ trickles bytes cannot hold a worker past the total timeout.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
@@ -78,10 +79,8 @@ def post(
         timed_out.set()
         sock = conn.sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     watchdog = threading.Timer(total_timeout, _expire)
     watchdog.daemon = True

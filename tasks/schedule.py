@@ -25,3 +25,7 @@ PERIODIC_JOBS.extend(SYNC_PERIODIC)
 from tasks.forwarding import PERIODIC as FORWARDING_PERIODIC  # noqa: E402
 
 PERIODIC_JOBS.extend(FORWARDING_PERIODIC)
+
+from tasks.runners import PERIODIC as RUNNERS_PERIODIC  # noqa: E402
+
+PERIODIC_JOBS.extend(RUNNERS_PERIODIC)

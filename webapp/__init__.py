@@ -12,6 +12,7 @@ from webapp.config import PROJECT_ROOT, load_settings
 CAPABILITY_MODULES: tuple[str, ...] = (
     "webapp.repos",
     "webapp.webhooks",
+    "webapp.runners",
     "webapp.forwarding",
     "webapp.builds",
     "webapp.releases",

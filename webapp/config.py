@@ -145,7 +145,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "AWS_REGION": env.get("AWS_REGION", "us-east-1").strip() or "us-east-1",
         "RUNNERS_SSM_PREFIX": "/" + env.get("RUNNERS_SSM_PREFIX", "/gantry/runners").strip().strip("/"),
         "RUNNERS_SSM_KMS_KEY_ID": env.get("RUNNERS_SSM_KMS_KEY_ID", "").strip(),
-        "RUNNERS_RECONCILE_SECONDS": _int(env, "RUNNERS_RECONCILE_SECONDS", 30),
         "RUNNERS_REQUEUE_AFTER_SECONDS": _int(env, "RUNNERS_REQUEUE_AFTER_SECONDS", 300),
         "RUNNERS_LAUNCH_MAX_ATTEMPTS": _int(env, "RUNNERS_LAUNCH_MAX_ATTEMPTS", 5),
         # Project sync

@@ -84,7 +84,7 @@ def test_failing_handler_rolls_back_everything_retries_then_fails(app, db, handl
     row = deliver()
 
     for attempt in (1, 2):
-        with pytest.raises(DeliveryFailed, match="tests.breaks: RuntimeError: ECS said no"):
+        with pytest.raises(DeliveryFailed, match=r"tests\.breaks: RuntimeError: ECS said no"):
             process_delivery(row.id)
         current = reload(db, row)
         assert (current.status, current.attempts) == ("retrying", attempt)

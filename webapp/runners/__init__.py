@@ -1,0 +1,48 @@
+"""Ephemeral GitHub Actions runners on AWS ECS: pools, the job ledger, scaler and reconciler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def check_ecs() -> dict[str, Any]:
+    """/status: can Gantry reach the ECS clusters its runner pools launch into?"""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.integrations.ecs import aws
+    from webapp.runners.models import RunnerPool
+
+    targets = sorted(set(db.session.execute(select(RunnerPool.region, RunnerPool.cluster)).tuples()))
+    if not targets:
+        return {"ok": True, "pools": 0, "note": "no runner pools yet"}
+    missing = [f"{cluster} ({region})" for region, cluster in targets
+               if (aws().describe_cluster(region, cluster) or {}).get("status") != "ACTIVE"]
+    result: dict[str, Any] = {"ok": not missing, "clusters": len(targets)}
+    if missing:
+        result["error"] = f"not active: {', '.join(missing)}"
+    return result
+
+
+def init_app(app: Flask) -> None:
+    """Register pages, API, the workflow_job handler, status check, figures and demo data."""
+    from webapp.cli import add_seeder
+    from webapp.core.metrics import add_scrape_collector
+    from webapp.core.nav import NavItem, add_nav
+    from webapp.extensions import api
+    from webapp.ops.service import add_status_check
+    from webapp.runners import api as runners_api
+    from webapp.runners import figures, models, views  # noqa: F401  (models: tables known to migrations)
+    from webapp.runners.demo import seed_runners
+    from webapp.runners.service import on_workflow_job
+    from webapp.webhooks.router import register_handler
+
+    app.register_blueprint(views.bp)
+    api.register_blueprint(runners_api.blp)
+    add_nav(app, NavItem("Runners", "runners.pools", order=40))
+    register_handler(app, "workflow_job", on_workflow_job)
+    add_status_check(app, "ecs", check_ecs)
+    add_scrape_collector(app, figures.collect_metrics)
+    add_seeder(app, "runners", seed_runners)

@@ -15,7 +15,7 @@ def publish_release(release_id: int) -> str:
     try:
         return service.run_publish(release_id)
     except GitHubRateLimited as exc:
-        enqueue(publish_release, release_id, job_id=f"releases:publish:{release_id}:later",
+        enqueue(publish_release, release_id, job_id=f"releases-publish-{release_id}-later",
                 delay=timedelta(seconds=max(1, int(exc.retry_after or 60))))
         return "rate limited; retrying later"
 
@@ -28,7 +28,7 @@ def mirror_deployment(deployment_id: int) -> str:
     try:
         return deployments.run_mirror(deployment_id)
     except GitHubRateLimited as exc:
-        enqueue(mirror_deployment, deployment_id, job_id=f"releases:mirror:{deployment_id}:later",
+        enqueue(mirror_deployment, deployment_id, job_id=f"releases-mirror-{deployment_id}-later",
                 delay=timedelta(seconds=max(1, int(exc.retry_after or 60))))
         return "rate limited; retrying later"
 

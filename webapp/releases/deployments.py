@@ -359,7 +359,7 @@ def enqueue_mirror(deployment_ids: list[int]) -> None:
 
     for deployment_id in dict.fromkeys(deployment_ids):
         try:
-            enqueue(mirror_deployment, deployment_id, job_id=f"releases:mirror:{deployment_id}", queue="default")
+            enqueue(mirror_deployment, deployment_id, job_id=f"releases-mirror-{deployment_id}", queue="default")
         except Exception:  # Redis away: the sweep finds deployments GitHub has not heard about
             log.warning("mirror of deployment %s not enqueued; the sweep will", deployment_id, exc_info=True)
 

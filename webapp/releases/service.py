@@ -354,7 +354,7 @@ def enqueue_publish(release_id: int) -> None:
     from webapp.core.jobs import enqueue
 
     try:
-        enqueue(publish_release, release_id, job_id=f"releases:publish:{release_id}", queue="default")
+        enqueue(publish_release, release_id, job_id=f"releases-publish-{release_id}", queue="default")
     except Exception:  # Redis away: the sweep enqueues releases left "publishing"
         log.warning("publish of release %s not enqueued; the sweep will", release_id, exc_info=True)
 

@@ -80,6 +80,7 @@ def _init_login(app: Flask, login_manager: Any) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from webapp import ops
     from webapp.auth import api as auth_api
     from webapp.auth import views as auth_views
     from webapp.extensions import api
@@ -90,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_views.bp)
     api.register_blueprint(auth_api.blp)
     dashboard.init_app(app)
+    ops.init_app(app)
 
     import importlib
 

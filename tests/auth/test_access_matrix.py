@@ -13,7 +13,7 @@ from webapp.auth.models import ROLE_RANK
 API_ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, int]] = [
     ("GET", "/api/v1/me", "viewer", "read", None, 200),
     ("GET", "/api/v1/users", "admin", "admin", None, 200),
-    ("POST", "/api/v1/users", "admin", "admin", {"username": "newcomer", "password": "long-enough-pw"}, 201),
+    ("POST", "/api/v1/users", "admin", "admin", {"username": "newcomer{n}", "password": "long-enough-pw"}, 201),
     ("GET", "/api/v1/users/{user}", "admin", "admin", None, 200),
     ("PATCH", "/api/v1/users/{user}", "admin", "admin", {"display_name": "Renamed"}, 200),
     ("DELETE", "/api/v1/users/{user}", "admin", "admin", None, 204),
@@ -37,31 +37,39 @@ def expected_status(kind: str, role: str, scope: str, success: int) -> int:
     return success
 
 
-@pytest.mark.parametrize("kind", list(CALLERS))
 @pytest.mark.parametrize(("method", "template", "role", "scope", "body", "success"), API_ROUTES,
                          ids=[f"{r[0]} {r[1]}" for r in API_ROUTES])
-def test_api_access(client, make_user, credentials, db, kind, method, template, role, scope, body, success):
+def test_api_access(client, make_user, credentials, db, method, template, role, scope, body, success):
+    """Each kind of caller in turn, each against fresh targets; every wrong answer is listed."""
     from webapp.auth import service
 
-    headers, caller = credentials(kind)
-    target = make_user("viewer")
-    key_owner = caller if caller is not None else target
-    key, _ = service.create_api_key(key_owner, name="target", scopes=["read"], actor="test")
-    path = template.format(user=target.id, key=key.id)
+    wrong = []
+    for n, kind in enumerate(CALLERS):
+        headers, caller = credentials(kind)
+        target = make_user("viewer")
+        key_owner = caller if caller is not None else target
+        key, _ = service.create_api_key(key_owner, name="target", scopes=["read"], actor="test")
+        path = template.format(user=target.id, key=key.id)
+        sent = {k: (v.format(n=n) if isinstance(v, str) else v) for k, v in (body or {}).items()} or None
 
-    response = client.open(path, method=method, headers=headers, json=body)
+        response = client.open(path, method=method, headers=headers, json=sent)
 
-    want = expected_status(kind, role, scope, success)
-    assert response.status_code == want, response.get_data(as_text=True)
-    if want >= 400:
-        assert response.is_json and response.json["code"], response.get_data(as_text=True)
-        db.session.expire_all()
-        # nothing changed behind a refusal
-        assert service.find_user("newcomer") is None
-        assert service.get_user(target.id).display_name == target.username
-        assert service.get_api_key(key.id, visible_to=key_owner).revoked_at is None
-    if want == 401:
-        assert response.json["code"] in ("unauthorized", "invalid_credentials")
+        want = expected_status(kind, role, scope, success)
+        if response.status_code != want:
+            wrong.append(f"{kind}: {response.status_code}, wanted {want}: {response.get_data(as_text=True)[:200]}")
+            continue
+        if want >= 400:
+            db.session.expire_all()
+            changed = (
+                not response.is_json or not response.json.get("code"),
+                service.find_user(f"newcomer{n}") is not None,
+                service.get_user(target.id).display_name != target.username,
+                service.get_api_key(key.id, visible_to=key_owner).revoked_at is not None,
+                want == 401 and response.json["code"] not in ("unauthorized", "invalid_credentials"),
+            )
+            if any(changed):
+                wrong.append(f"{kind}: refused but {changed}")
+    assert wrong == []
 
 
 def test_refusals_name_what_is_missing(client, credentials):
@@ -185,17 +193,20 @@ def test_pages_send_anonymous_people_to_sign_in(client, path, role):
     assert response.headers["HX-Redirect"].startswith("/login?next=")
 
 
-@pytest.mark.parametrize("who", ["viewer", "maintainer", "admin"])
 @pytest.mark.parametrize(("path", "role"), PAGES)
-def test_page_access_by_role(login_as, client, path, role, who):
-    login_as(who)
-    response = client.get(path)
-    if ROLE_RANK[who] >= ROLE_RANK[role]:
-        assert response.status_code == 200
-        assert response.mimetype == "text/html"
-    else:
-        assert response.status_code == 403
-        assert b"This needs the admin role" in response.data
+def test_page_access_by_role(client, make_user, path, role):
+    from tests.conftest import Browser
+
+    for who in ("viewer", "maintainer", "admin"):
+        client.delete_cookie("session")
+        Browser(client).login(make_user(who).username)
+        response = client.get(path)
+        if ROLE_RANK[who] >= ROLE_RANK[role]:
+            assert response.status_code == 200, who
+            assert response.mimetype == "text/html"
+        else:
+            assert response.status_code == 403, who
+            assert b"This needs the admin role" in response.data
 
 
 @pytest.mark.parametrize(("path", "data"), [

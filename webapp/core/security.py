@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
@@ -69,6 +70,7 @@ def _same_origin_only() -> None:
     """rq-dashboard's own scripts send no CSRF token: require the browser's Origin to be ours."""
     from werkzeug.exceptions import Forbidden
 
-    origin = request.headers.get("Origin") or request.headers.get("Referer") or ""
-    if not origin.startswith(request.host_url.rstrip("/")):
+    origin = urlsplit(request.headers.get("Origin") or request.headers.get("Referer") or "")
+    # Scheme and host compared whole: a prefix test would let https://gantry.example.com.evil.net in.
+    if (origin.scheme, origin.netloc) != (request.scheme, request.host):
         raise Forbidden("Cross-site requests to the queue dashboard are refused.")

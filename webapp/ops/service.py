@@ -7,13 +7,14 @@ returns a dict with at least `ok` (bool) and runs in the app context.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import text
 
 from webapp.core import jobs
+from webapp.core.metrics import Metric, gauge
 from webapp.extensions import db
 
 EXTENSION_KEY = "gantry.status_checks"
@@ -83,3 +84,13 @@ def system_status() -> dict[str, Any]:
         "components": components,
         "queues": queues,
     }
+
+
+def queue_metrics() -> Iterable[Metric]:
+    """Queue depths, failed and running jobs and live workers, read from Redis when /metrics is scraped."""
+    depths = jobs.queue_depths()
+    yield gauge("gantry_queue_depth", "Jobs waiting in each queue", ["queue"],
+                [([name], depth) for name, depth in depths.items()])
+    yield gauge("gantry_queue_failed_jobs", "Jobs in the failed registries", [], [([], jobs.failed_job_count())])
+    yield gauge("gantry_queue_running_jobs", "Jobs being worked on", [], [([], jobs.started_job_count())])
+    yield gauge("gantry_workers", "RQ workers seen in Redis", [], [([], len(jobs.workers_seen()))])

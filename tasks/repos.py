@@ -23,7 +23,7 @@ def reconcile_installations() -> dict[str, int] | str:
     try:
         return mirror.reconcile_installations()
     except GitHubRateLimited as exc:
-        _later(reconcile_installations, "repos.reconcile:retry", exc)
+        _later(reconcile_installations, "repos-reconcile-retry", exc)
         return f"rate limited; again in {exc.retry_after:.0f}s"
 
 
@@ -34,7 +34,7 @@ def sync_user_access(user_id: int) -> dict[str, int] | str | None:
     try:
         return access_sync.sync_user_access(user_id)
     except GitHubRateLimited as exc:
-        _later(sync_user_access, f"repos.access:{user_id}:retry", exc, user_id)
+        _later(sync_user_access, f"repos-access-{user_id}-retry", exc, user_id)
         return f"rate limited; again in {exc.retry_after:.0f}s"
 
 
@@ -44,7 +44,7 @@ def sync_all_user_access() -> int:
 
     users = access_sync.users_with_tokens()
     for user_id in users:
-        enqueue(sync_user_access, user_id, job_id=f"repos.access:{user_id}", queue="low")
+        enqueue(sync_user_access, user_id, job_id=f"repos-access-{user_id}", queue="low")
     return len(users)
 
 
@@ -54,6 +54,6 @@ def _later(func: Any, job_id: str, exc: GitHubRateLimited, *args: Any) -> None:
 
 
 PERIODIC: list[Periodic] = [
-    Periodic("repos.reconcile", reconcile_installations, every=RECONCILE_EVERY),
-    Periodic("repos.access", sync_all_user_access, every=ACCESS_SYNC_EVERY),
+    Periodic("repos-reconcile", reconcile_installations, every=RECONCILE_EVERY),
+    Periodic("repos-access", sync_all_user_access, every=ACCESS_SYNC_EVERY),
 ]

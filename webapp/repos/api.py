@@ -89,7 +89,7 @@ class ReconcileView(MethodView):
         """Queue a full reconcile of installations and repositories against GitHub"""
         from tasks.repos import reconcile_installations
 
-        job = enqueue(reconcile_installations, job_id="repos.reconcile:manual", queue="default")
+        job = enqueue(reconcile_installations, job_id="repos-reconcile-manual", queue="default")
         return {"job_id": job.id}
 
 

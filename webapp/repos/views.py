@@ -80,7 +80,7 @@ def disconnect() -> Any:
 def reconcile() -> Any:
     from tasks.repos import reconcile_installations
 
-    enqueue(reconcile_installations, job_id="repos.reconcile:manual", queue="default")
+    enqueue(reconcile_installations, job_id="repos-reconcile-manual", queue="default")
     flash("Installations and repositories will be compared with GitHub in a moment.", "success")
     return redirect(url_for("repos.connection"))
 

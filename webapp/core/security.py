@@ -51,6 +51,19 @@ def init_app(app: Flask) -> None:
         csrf.protect()
         return None
 
+    @app.before_request
+    def api_bodies_are_json() -> None:
+        # Without this a form or text body would parse as "no fields" and answer a misleading 422.
+        if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith("/api/"):
+            return
+        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+        if has_body and not request.is_json:
+            from webapp.core.errors import UnsupportedMediaType
+
+            raise UnsupportedMediaType(
+                f"The API takes JSON bodies (Content-Type: application/json), not {request.mimetype or 'untyped data'}."
+            )
+
     @app.after_request
     def security_headers(response: Response) -> Response:
         csp = DOCS_CSP if request.path.startswith(DOCS_PATHS) else PAGE_CSP

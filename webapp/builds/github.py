@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from webapp.builds import cache
 from webapp.builds.catalogue import GITHUB_CONCLUSION_CODES, GITHUB_STATUS_CODES
-from webapp.builds.models import Build, GithubBuildMapping
-from webapp.builds.service import add_build, add_failure, apply_state
+from webapp.builds.models import GithubBuildMapping
+from webapp.builds.service import add_build, add_failure, apply_state, lock_build
 from webapp.core.errors import Conflict
 from webapp.extensions import db
 from webapp.repos.models import Repository
@@ -81,9 +81,7 @@ def on_workflow_run(event: WebhookEvent) -> str | None:
     except Conflict as exc:
         log.warning("workflow run %s not recorded: %s", build_id, exc.message)
         return f"not recorded: {exc.message}"
-    build = db.session.scalar(select(Build).where(Build.id == build.id).with_for_update(of=Build)
-                              .execution_options(populate_existing=True))
-    assert build is not None
+    build = lock_build(build.id)
     status, conclusion = run.get("status"), run.get("conclusion")
     message = f"GitHub Actions run {status}" + (f": {conclusion}" if conclusion else "")
     occurred_at = _time(run.get("updated_at")) if status == "completed" else (

@@ -80,14 +80,22 @@ def get_build(build_uuid: uuid_module.UUID | str, principal: Any) -> Build:
 
 def _locked_build(build_uuid: uuid_module.UUID | str, principal: Any) -> Build:
     """The build with its row locked until commit, so concurrent updates apply one after another."""
-    stmt = (
-        restrict_visible(select(Build).where(Build.uuid == _uuid(build_uuid)), principal)
-        .with_for_update(of=Build)
-        .execution_options(populate_existing=True)
-    )
-    build = db.session.scalar(stmt)
-    if build is None:
+    build_id = db.session.scalar(
+        restrict_visible(select(Build.id).where(Build.uuid == _uuid(build_uuid)), principal).with_for_update())
+    if build_id is None:
         raise NotFound(f"Build {build_uuid} does not exist or you have no access to it.")
+    return lock_build(build_id)
+
+
+def lock_build(build_id: int) -> Build:
+    """Lock a build's row until commit and load it fresh.
+
+    The lock is taken by a query without joins: PostgreSQL re-checks a locked row that changed
+    meanwhile against the query's joins, which would drop the joined current state.
+    """
+    db.session.execute(select(Build.id).where(Build.id == build_id).with_for_update())
+    build = db.session.scalar(select(Build).where(Build.id == build_id).execution_options(populate_existing=True))
+    assert build is not None
     return build
 
 

@@ -44,10 +44,10 @@ def _list(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
-def _persisted_secret(name: str, make: Any) -> str:
+def _persisted_secret(name: str, make: Any, instance_dir: Path) -> str:
     """A development secret generated once and kept under instance/ so restarts keep sessions."""
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    path = INSTANCE_DIR / name
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    path = instance_dir / name
     if path.exists():
         return path.read_text().strip()
     value = str(make())
@@ -68,8 +68,12 @@ def _check_fernet_keys(keys: list[str]) -> None:
             ) from exc
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Build the Flask config from environment variables, failing fast on unsafe production values."""
+def load_settings(env: Mapping[str, str] | None = None, instance_dir: Path | None = None) -> dict[str, Any]:
+    """Build the Flask config from environment variables, failing fast on unsafe production values.
+
+    `instance_dir` (default: instance/ in the project) holds the development keys and SQLite file.
+    """
+    instance_dir = instance_dir or INSTANCE_DIR
     if env is None:
         try:
             from dotenv import load_dotenv
@@ -87,7 +91,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     secret_key = env.get("SECRET_KEY", "")
     encryption_keys = _list(env.get("ENCRYPTION_KEYS"))
     if production:
-        if secret_key in WEAK_SECRETS or len(secret_key) < MIN_SECRET_KEY_LENGTH:
+        if secret_key in WEAK_SECRETS or len(secret_key) < MIN_SECRET_KEY_LENGTH or len(set(secret_key)) < 10:
             raise ConfigError(
                 f"SECRET_KEY is missing or weak: set at least {MIN_SECRET_KEY_LENGTH} random characters "
                 "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
@@ -96,16 +100,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
             raise ConfigError("ENCRYPTION_KEYS is required in production (comma-separated Fernet keys)")
     else:
         if not secret_key:
-            secret_key = _persisted_secret("secret_key", lambda: secrets.token_urlsafe(48))
+            secret_key = _persisted_secret("secret_key", lambda: secrets.token_urlsafe(48), instance_dir)
         if not encryption_keys:
-            encryption_keys = [_persisted_secret("encryption_key", lambda: Fernet.generate_key().decode())]
+            encryption_keys = [
+                _persisted_secret("encryption_key", lambda: Fernet.generate_key().decode(), instance_dir)
+            ]
     _check_fernet_keys(encryption_keys)
 
-    database_url = env.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'gantry.db'}"
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'gantry.db'}"
     if database_url.startswith("postgres://"):
         database_url = "postgresql://" + database_url[len("postgres://") :]
     if database_url.startswith("sqlite:///") and not production:
-        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        instance_dir.mkdir(parents=True, exist_ok=True)
     redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     base_url = env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
 

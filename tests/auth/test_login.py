@@ -48,7 +48,7 @@ def test_session_cookie_is_http_only_and_same_site(client, make_user):
 def test_production_cookies_are_secure():
     from webapp.config import load_settings
 
-    settings = load_settings({"ENVIRONMENT": "production", "SECRET_KEY": "x" * 48,
+    settings = load_settings({"ENVIRONMENT": "production", "SECRET_KEY": "Zq8-vLr2_Yp0TnWm4KcX7sHd1JfGa9Bu",
                               "ENCRYPTION_KEYS": "9zlJdpYpZ3f2GZ0pKk6Z2o6QbqSWgGmNDSRrbT3QJqg="})
     assert settings["SESSION_COOKIE_SECURE"] and settings["REMEMBER_COOKIE_SECURE"]
 

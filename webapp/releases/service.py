@@ -50,6 +50,14 @@ def _commit(message: str) -> None:
         raise Conflict(message) from exc
 
 
+def _flush(message: str) -> None:
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict(message) from exc
+
+
 # --- environments --------------------------------------------------------------------------
 
 
@@ -133,7 +141,7 @@ def create_environment(who: Any, repository_id: int, data: dict[str, Any], *, ac
     env = Environment(repository_id=repository_id, position=(last or 0) + (1 if last is not None else 0))
     _apply_environment_fields(env, {"name": "", **data})
     db.session.add(env)
-    db.session.flush()
+    _flush(f"The environment {env.name!r} already exists in this repository.")
     audit.record("environment.create", "environment", env.id, actor=actor,
                  details={"repository_id": repository_id, "name": env.name})
     _commit(f"The environment {env.name!r} already exists in this repository.")
@@ -266,7 +274,7 @@ def create_release(who: Any, repository_id: int, *, target: str, version: str | 
         build_uuids=links, status="draft", created_by_id=getattr(actor, "id", None),
     )
     db.session.add(release)
-    db.session.flush()
+    _flush(f"Release {release.version} already exists in this repository.")
     audit.record("release.create", "release", release.id, actor=actor,
                  details={"repository_id": repository_id, "version": release.version,
                           "target": release.target, "target_sha": release.target_sha})

@@ -214,8 +214,22 @@ def _environment_form() -> dict[str, Any]:
     }
 
 
+def _form_errors(errors: dict[str, Any] | None) -> dict[str, Any]:
+    """Freeze window errors ("freeze_windows.0.timezone") shown under the one textarea, by line."""
+    shown: dict[str, Any] = {}
+    for key, messages in (errors or {}).items():
+        if key.startswith("freeze_windows."):
+            _, index, field = key.split(".", 2)
+            shown.setdefault("freeze_windows", []).extend(
+                f"line {int(index) + 1}, {field.replace('_', ' ')}: {m}" for m in messages)
+        else:
+            shown[key] = messages
+    return shown
+
+
 def _environments_page(repo_id: int, *, status: int = 200, error: str | None = None,
                        errors: dict[str, Any] | None = None, editing: int | None = None) -> Any:
+    errors = _form_errors(errors)
     repo = get_visible_repository(_who(), repo_id)
     envs = service.environments_of(repo_id)
     return render("releases/environments.html", "environments_panel", status_code=status, repo=repo,
@@ -224,19 +238,20 @@ def _environments_page(repo_id: int, *, status: int = 200, error: str | None = N
                   form=request.form, editing=editing)
 
 
-@bp.route("/repos/<int:repo_id>/environments", methods=["GET", "POST"])
+@bp.route("/repos/<int:repo_id>/environments")
 @page_requires("viewer")
 def environments(repo_id: int) -> Any:
-    if request.method == "POST":
-        principal = _who()
-        if not principal.has_role("maintainer"):
-            return _environments_page(repo_id, status=403, error="This needs the maintainer role.")
-        try:
-            service.create_environment(principal, repo_id, _environment_form(), actor=actor())
-        except GantryError as exc:
-            return _environments_page(repo_id, status=exc.status, error=exc.message, errors=exc.errors)
-        return _environments_page(repo_id, status=201)
     return _environments_page(repo_id)
+
+
+@bp.route("/repos/<int:repo_id>/environments", methods=["POST"])
+@page_requires("maintainer")
+def create_environment(repo_id: int) -> Any:
+    try:
+        service.create_environment(_who(), repo_id, _environment_form(), actor=actor())
+    except GantryError as exc:
+        return _environments_page(repo_id, status=exc.status, error=exc.message, errors=exc.errors)
+    return _environments_page(repo_id, status=201)
 
 
 @bp.route("/repos/<int:repo_id>/environments/<int:environment_id>", methods=["POST"])

@@ -1,0 +1,128 @@
+"""The pages: releases per repository, preview and cut, the release page and its pipeline, settings, figures."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from tests.releases.helpers import environment, published_release
+
+
+def test_preview_then_cut_from_the_repository_page(browser: Any, login_as: Any, grant: Any, commit: Any,
+                                                   fake_github: Any, db: Any) -> None:
+    user = login_as("maintainer")
+    grant(user)
+    commit("feat(ui): dark mode", "fix: crash")
+    page = browser.get("/repos/1001/releases")
+    assert page.status_code == 200 and "New release" in page.get_data(as_text=True)
+    preview = browser.post("/repos/1001/releases/preview", {"target": "main"}, htmx=True)
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and "v0.1.0" in html and "Features" in html and "dark mode" in html
+    assert "<html" not in html  # a fragment
+    assert not fake_github.calls("POST", r"^/repos/")
+    cut = browser.post("/repos/1001/releases", {"target": "main", "version": "0.1.0", "title": "First"}, htmx=True)
+    assert cut.status_code == 204 and re.match(r"/releases/\d+$", cut.headers["HX-Redirect"])
+    release_page = browser.get(cut.headers["HX-Redirect"]).get_data(as_text=True)
+    assert "First" in release_page and "Publish to GitHub" in release_page and "dark mode" in release_page
+
+
+def test_bad_input_is_shown_inline(browser: Any, login_as: Any, grant: Any, commit: Any) -> None:
+    grant(login_as("maintainer"))
+    commit("feat: x")
+    answer = browser.post("/repos/1001/releases/preview", {"target": "nope"}, htmx=True)
+    assert answer.status_code == 422 and "is not a branch, tag or commit" in answer.get_data(as_text=True)
+    bad_version = browser.post("/repos/1001/releases", {"target": "main", "version": "banana"}, htmx=True)
+    assert bad_version.status_code == 422 and "not a semantic version" in bad_version.get_data(as_text=True)
+
+
+def test_release_page_pipeline_and_actions(browser: Any, login_as: Any, grant: Any, commit: Any, make_user: Any,
+                                          db: Any) -> None:
+    sha = commit("feat: x")[-1]
+    author = make_user("maintainer", username="author")
+    dev = environment("dev", 0, required_approvals=1)
+    environment("production", 1)
+    release = published_release("1.0.0", sha, author)
+    release_id, dev_id = release.id, dev.id
+    me = login_as("maintainer")
+    grant(me)
+    page = browser.get(f"/releases/{release_id}").get_data(as_text=True)
+    assert 'hx-trigger="every 5s"' in page and "Promote to dev" in page and "Promote to production" not in page
+    promoted = browser.post(f"/releases/{release_id}/environments/{dev_id}/promote", {}, htmx=True)
+    html = promoted.get_data(as_text=True)
+    assert promoted.status_code == 200 and "pending approval" in html and "Approve" in html
+    from webapp.releases.models import Deployment
+
+    deployment_id = db.session.query(Deployment.id).scalar()
+    approved = browser.post(f"/releases/{release_id}/deployments/{deployment_id}/approve", {"comment": "ok"},
+                            htmx=True)
+    assert approved.status_code == 200 and "queued" in approved.get_data(as_text=True)
+    again = browser.post(f"/releases/{release_id}/environments/{dev_id}/promote", {}, htmx=True)
+    assert again.status_code == 409 and "already on its way" in again.get_data(as_text=True)
+    fragment = browser.get(f"/releases/{release_id}?part=pipeline", htmx=True).get_data(as_text=True)
+    assert "<html" not in fragment and "stage-" in fragment
+
+
+def test_viewers_see_pages_without_actions(browser: Any, login_as: Any, grant: Any, commit: Any,
+                                           make_user: Any) -> None:
+    sha = commit("feat: x")[-1]
+    environment("dev", 0)
+    release_id = published_release("1.0.0", sha, make_user("maintainer")).id
+    grant(login_as("viewer"), permission="read")
+    page = browser.get(f"/releases/{release_id}").get_data(as_text=True)
+    assert "1.0.0" in page and "Promote to" not in page and "Publish to GitHub" not in page
+    assert browser.post(f"/releases/{release_id}/publish", {}).status_code == 403
+    assert "New release" not in browser.get("/repos/1001/releases").get_data(as_text=True)
+
+
+def test_environment_settings_page(browser: Any, login_as: Any, grant: Any, repo: Any, make_user: Any,
+                                   db: Any) -> None:
+    grant(login_as("maintainer"))
+    make_user("admin", username="boss")
+    created = browser.post("/repos/1001/environments", {
+        "name": "production", "required_approvals": "2", "approver_role": "admin", "approvers": "boss",
+        "freeze_windows": "0 18 * * 5 | 3600 | Europe/London | weekend", "auto_promote": "1"}, htmx=True)
+    html = created.get_data(as_text=True)
+    assert created.status_code == 201 and "production" in html and "boss" in html and "weekend" in html
+    from webapp.releases.models import Environment
+
+    env = db.session.query(Environment).one()
+    assert env.freeze_windows == [{"cron": "0 18 * * 5", "duration_minutes": 3600, "timezone": "Europe/London",
+                                   "reason": "weekend"}]
+    bad = browser.post("/repos/1001/environments", {"name": "qa", "freeze_windows": "0 18 * * 5 | 60 | Nowhere/City"},
+                       htmx=True)
+    assert bad.status_code == 422 and "IANA time zone" in bad.get_data(as_text=True)
+    unknown = browser.post("/repos/1001/environments", {"name": "qa", "approvers": "ghost"}, htmx=True)
+    assert unknown.status_code == 422 and "no user named ghost" in unknown.get_data(as_text=True)
+    duplicate = browser.post("/repos/1001/environments", {"name": "production"}, htmx=True)
+    assert duplicate.status_code == 409
+
+
+def test_delivery_figures_are_drawn_as_svg(browser: Any, login_as: Any, grant: Any, commit: Any, make_user: Any,
+                                           db: Any, client: Any, make_key: Any) -> None:
+    from webapp.core.models import utcnow
+    from webapp.releases.models import Deployment
+
+    sha = commit("feat: x")[-1]
+    prod = environment("production", 0)
+    author = make_user("maintainer")
+    now = utcnow()
+    v1 = published_release("1.0.0", sha, author, commit_dates=[(now - timedelta(days=3)).isoformat()])
+    v2 = published_release("1.1.0", sha, author, commit_dates=[(now - timedelta(days=2)).isoformat()])
+    db.session.add_all([
+        Deployment(repository_id=1001, release_id=v1.id, environment_id=prod.id, status="succeeded",
+                   finished_at=now - timedelta(days=2)),
+        Deployment(repository_id=1001, release_id=v2.id, environment_id=prod.id, status="failed",
+                   finished_at=now - timedelta(days=1)),
+        Deployment(repository_id=1001, release_id=v1.id, environment_id=prod.id, status="succeeded",
+                   finished_at=now - timedelta(hours=20)),
+    ])
+    db.session.commit()
+    user = login_as("viewer")
+    grant(user, permission="read")
+    page = browser.get("/repos/1001/delivery").get_data(as_text=True)
+    assert page.count("<svg") == 4 and "Change failure rate" in page and "33.3 %" in page
+    figures = client.get("/api/v1/repos/1001/delivery-figures", headers=make_key(user, "read")).json
+    assert figures["totals"]["deployments"] == 3 and figures["totals"]["change_failure_rate"] == 33.3
+    assert figures["totals"]["time_to_restore_hours"] == 4.0
+    assert figures["totals"]["lead_time_hours"] is not None and len(figures["weeks"]) == 12

@@ -44,8 +44,8 @@ class TargetsView(MethodView):
     @blp.response(201, ForwardTargetWithSecretSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a forward target; the signing secret is in this answer only"""
-        target, secret = service.create_target(g.principal, body, actor=g.principal.user)
-        return {**ForwardTargetSchema().dump(target), "secret": secret}
+        target, _ = service.create_target(g.principal, body, actor=g.principal.user)
+        return target
 
 
 @blp.route("/targets/<int:target_id>")
@@ -77,9 +77,9 @@ class RotateSecretView(MethodView):
     @blp.response(200, ForwardTargetWithSecretSchema)
     def post(self, body: dict[str, Any], target_id: int) -> Any:
         """Rotate the signing secret; the old one keeps signing too for 24 hours"""
-        target, secret = service.rotate_secret(g.principal, target_id, actor=g.principal.user,
-                                               new_secret=body.get("secret"))
-        return {**ForwardTargetSchema().dump(target), "secret": secret}
+        target, _ = service.rotate_secret(g.principal, target_id, actor=g.principal.user,
+                                          new_secret=body.get("secret"))
+        return target
 
 
 @blp.route("/targets/<int:target_id>/recover")

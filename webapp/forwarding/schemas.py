@@ -32,6 +32,8 @@ class ForwardTargetSchema(ma.Schema):
 
 
 class ForwardTargetWithSecretSchema(ForwardTargetSchema):
+    """Only in the answers to create and rotate: the secret is never shown again."""
+
     secret = ma.fields.String(metadata={"description": "The signing secret. Shown once: store it now."})
 
 

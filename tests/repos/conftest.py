@@ -1,0 +1,46 @@
+"""Fixtures for repository tests: the fake's world mirrored, users with GitHub identities and access."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from webapp.extensions import db as _db
+from webapp.repos.models import GitHubAccount, RepositoryAccess
+
+INFRAJET, WIDGETS, DOTFILES = 1001, 1002, 1003
+
+
+@pytest.fixture
+def mirrored(app: Any, fake_github: Any) -> Any:
+    """Installations 101/102 and their three repositories mirrored from the fake."""
+    from webapp.repos.mirror import reconcile_installations
+
+    reconcile_installations()
+    fake_github.requests.clear()
+    return fake_github
+
+
+@pytest.fixture
+def grant(app: Any) -> Callable[..., None]:
+    def grant(user: Any, repository_id: int, permission: str = "read") -> None:
+        _db.session.merge(RepositoryAccess(user_id=user.id, repository_id=repository_id, permission=permission))
+        _db.session.commit()
+
+    return grant
+
+
+@pytest.fixture
+def github_user(app: Any, make_user: Any, fake_github: Any) -> Callable[..., Any]:
+    """A Gantry user linked to a GitHub login of the fake, with a valid OAuth token."""
+
+    def make(role: str = "maintainer", login: str = "octocat") -> Any:
+        user = make_user(role)
+        _db.session.add(GitHubAccount(user_id=user.id, github_id=fake_github.state.users[login]["id"], login=login,
+                                      access_token=fake_github.user_token(login), token_scopes="read:user"))
+        _db.session.commit()
+        return user
+
+    return make

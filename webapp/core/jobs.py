@@ -8,6 +8,7 @@ periodic jobs declared as data.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -145,7 +146,8 @@ class Periodic:
 
     @property
     def job_id(self) -> str:
-        return f"periodic:{self.name}"
+        # RQ accepts only letters, digits, "_" and "-" in job ids ("periodic:x" or "a.b" raise).
+        return "periodic-" + re.sub(r"[^A-Za-z0-9_-]", "-", self.name)
 
 
 def enqueue_due_periodic(jobs: Sequence[Periodic], connection: Redis) -> list[str]:
@@ -193,9 +195,11 @@ class GantryWorker(SimpleWorker):
     """An RQ worker that runs jobs inside the app context, with the request id of whoever asked."""
 
     app: Flask | None = None
+    jobs_performed: int = 0  # RQ's own counters live in Redis and are not read back reliably
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         token = request_id_var.set((job.meta or {}).get("request_id") or f"job-{job.id}")
+        self.jobs_performed += 1
         try:
             return super().perform_job(job, queue)
         finally:
@@ -217,4 +221,4 @@ def run_jobs_now(app: Flask, queues: Sequence[str] = QUEUE_NAMES, max_jobs: int 
     """Work every queued job in this process and return (burst); used by tests, CLI and benches."""
     worker = make_worker(app, queues)
     worker.work(burst=True, with_scheduler=False, max_jobs=max_jobs, logging_level="WARNING")
-    return worker.successful_job_count + worker.failed_job_count
+    return worker.jobs_performed

@@ -58,7 +58,8 @@ class FakeAws:
             return []
         found: list[dict[str, Any]] = []
         for start in range(0, len(arns), 100):
-            found.extend(self.ecs.describe_tasks(cluster=self.cluster, tasks=arns[start:start + 100])["tasks"])
+            found.extend(self.ecs.describe_tasks(cluster=self.cluster, tasks=arns[start:start + 100],
+                                                 include=["TAGS"])["tasks"])
         return found
 
     def stop(self, arn: str, reason: str = "Essential container in task exited") -> None:

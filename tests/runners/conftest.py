@@ -8,6 +8,7 @@ import itertools
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +25,14 @@ PAYLOAD_FILES = {
     "completed": "completed.success.with-organization.json",
 }
 _job_ids = itertools.count(7_000_000)
+# Payload times: queued at BASE, started 42 s later, completed 5 minutes after BASE.
+BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+STARTED = BASE + timedelta(seconds=42)
+COMPLETED = BASE + timedelta(minutes=5)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def workflow_job(action: str, job_id: int, *, labels: list[str] | None = None, repo_id: int = 1001,
@@ -34,15 +43,15 @@ def workflow_job(action: str, job_id: int, *, labels: list[str] | None = None, r
     wj = payload["workflow_job"]
     wj.update({"id": job_id, "run_attempt": attempt, "status": action,
                "labels": labels if labels is not None else ["self-hosted", "linux"],
-               "created_at": "2026-11-25T10:00:00Z", "started_at": "2026-11-25T10:00:00Z"})
+               "created_at": _iso(BASE), "started_at": _iso(BASE)})
     if action in ("in_progress", "completed"):
-        wj["started_at"] = "2026-11-25T10:00:42Z"
+        wj["started_at"] = _iso(STARTED)
         wj["runner_name"] = runner_name
         wj["runner_id"] = 77 if runner_name else None
     else:
         wj["runner_name"] = wj["runner_id"] = None
     if action == "completed":
-        wj["completed_at"] = "2026-11-25T10:05:00Z"
+        wj["completed_at"] = _iso(COMPLETED)
         wj["conclusion"] = "success"
     payload["action"] = action
     payload["repository"] = {**payload["repository"], "id": repo_id, "full_name": full_name}
@@ -93,6 +102,8 @@ def make_pool(app: Flask, db: Any, world: dict[str, Any]) -> Callable[..., Any]:
         pool = RunnerPool(**values)
         db.session.add(pool)
         db.session.commit()
+        db.session.refresh(pool)
+        db.session.expunge(pool)  # a plain record: workers in this thread end the session
         return pool
 
     return make

@@ -8,6 +8,7 @@ each pool may name its own). Credentials come from boto3's usual chain. Errors s
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -266,6 +267,10 @@ class Aws:
 
 
 def init_app(app: Flask) -> None:
+    # botocore's DEBUG records carry request and response bodies, and a put_parameter body is a
+    # runner's JIT config: keep those loggers at INFO whatever LOG_LEVEL says.
+    for name in ("botocore", "boto3", "s3transfer"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger(name).getEffectiveLevel()))
     app.extensions[EXTENSION_KEY] = Aws(app.config.get("AWS_ENDPOINT_URL", ""),
                                         app.config.get("AWS_REGION", "us-east-1"))
 

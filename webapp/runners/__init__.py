@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
     from webapp.core.metrics import add_scrape_collector
     from webapp.core.nav import NavItem, add_nav
     from webapp.extensions import api
+    from webapp.integrations import ecs
     from webapp.ops.service import add_status_check
     from webapp.runners import api as runners_api
     from webapp.runners import figures, models, views  # noqa: F401  (models: tables known to migrations)
@@ -39,6 +40,7 @@ def init_app(app: Flask) -> None:
     from webapp.runners.service import on_workflow_job
     from webapp.webhooks.router import register_handler
 
+    ecs.init_app(app)
     app.register_blueprint(views.bp)
     api.register_blueprint(runners_api.blp)
     add_nav(app, NavItem("Runners", "runners.pools", order=40))

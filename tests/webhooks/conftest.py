@@ -19,9 +19,13 @@ TEST_EVENT = "gantry_test"  # an event no capability handles, so tests choose it
 
 @pytest.fixture
 def handlers(app: Flask) -> Iterator[Callable[..., None]]:
-    """Register router handlers for this test only: handlers("gantry_test", fn, actions={"x"})."""
+    """Only the handlers this test registers: handlers("gantry_test", fn, actions={"x"}).
+
+    The capabilities' own handlers (some listen to every event) are set aside until the test ends.
+    """
     registry = app.extensions.setdefault(EXTENSION_KEY, {})
     saved = {event: list(items) for event, items in registry.items()}
+    registry.clear()
 
     def add(event: str, fn: Callable[..., Any], **kwargs: Any) -> None:
         register_handler(app, event, fn, **kwargs)

@@ -58,7 +58,7 @@ def test_handlers_run_once_and_their_results_are_stored(db, run_jobs, handlers, 
     assert audit_actions(db, "test.handled") == [str(row.id)]
 
 
-def test_event_without_handler_is_ignored(db, run_jobs, deliver):
+def test_event_without_handler_is_ignored(db, run_jobs, deliver, handlers):
     row = deliver(event="gantry_nobody_listens")
 
     run_jobs()
@@ -153,7 +153,7 @@ def test_sweep_queues_only_old_unprocessed_deliveries(app, db, run_jobs, deliver
     assert sweep_pending_deliveries() == 0
 
 
-def test_sweep_skips_a_delivery_a_worker_is_processing(app, db, deliver):
+def test_sweep_skips_a_delivery_a_worker_is_processing(app, db, deliver, handlers):
     row = deliver()
     jobs.redis_connection().delete(f"rq:job:{job_id_for(row.delivery_id)}")
     # Another worker holds the row's lock while its handlers run.

@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -34,6 +35,8 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 SIGNATURE_PREFIX = "sha256="
 DELIVERY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$")
 EVENT_RE = re.compile(r"^[a-z_]{1,100}$")
+SECRET_CACHE_KEY = "gantry.webhook_secret"
+SECRET_CACHE_SECONDS = 60
 JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")  # RQ job ids allow letters, digits, "_" and "-"
 
 
@@ -52,12 +55,24 @@ class Intake:
     queued: bool
 
 
-def app_webhook_secret() -> str | None:
-    """The GitHub App's webhook secret (environment first, then what the manifest flow stored)."""
+def app_webhook_secret(*, refresh: bool = False) -> str | None:
+    """The GitHub App's webhook secret: GITHUB_WEBHOOK_SECRET, else what the manifest flow stored.
+
+    The stored secret is kept in memory for SECRET_CACHE_SECONDS so that the intake does not read
+    (and decrypt) it for every delivery; a signature that does not match reads it again.
+    """
+    configured = current_app.config.get("GITHUB_WEBHOOK_SECRET")
+    if configured:  # the environment overrides the stored App settings (webapp/repos/app_config.py)
+        return str(configured)
+    cache: dict[str, Any] = current_app.extensions.setdefault(SECRET_CACHE_KEY, {})
+    if not refresh and cache and time.monotonic() - cache["read_at"] < SECRET_CACHE_SECONDS:
+        return cache["secret"]  # type: ignore[no-any-return]
     from webapp.repos.app_config import get_app_settings
 
     settings = get_app_settings()
-    return settings.webhook_secret if settings is not None and settings.webhook_secret else None
+    secret = settings.webhook_secret if settings is not None and settings.webhook_secret else None
+    cache.update(secret=secret, read_at=time.monotonic())
+    return secret
 
 
 def hook_webhook_secret(hook_id: int) -> str | None:
@@ -72,33 +87,32 @@ def sign(secret: str, body: bytes) -> str:
     return SIGNATURE_PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def verify_signature(body: bytes, signature: str | None, hook_id: int | None) -> str:
-    """Which secret signed `body` ("hook" or "app"); Unauthorized when none did.
+def _signed_with(secret: str | None, body: bytes, signature: str) -> bool:
+    return bool(secret) and constant_time_equals(sign(str(secret), body), signature)
 
-    A repository hook Gantry set up has its own secret; everything else is signed with the App's.
-    Both are tried when a hook id is given, each compared in constant time.
+
+def verify_signature(body: bytes, signature: str | None, hook_id: int | None) -> str:
+    """Which secret signed `body` ("app" or "hook"); Unauthorized when none did.
+
+    Most deliveries come from the App, so its secret is tried first, without touching the
+    database; a repository hook Gantry set up (X-GitHub-Hook-ID) has its own secret, looked up
+    only when the App's does not match. Every comparison is constant-time.
     """
     if not signature or not signature.startswith(SIGNATURE_PREFIX):
         raise Unauthorized("Missing or malformed X-Hub-Signature-256 header.", code="signature_missing")
-    candidates: list[tuple[str, str]] = []
-    if hook_id is not None:
-        secret = hook_webhook_secret(hook_id)
-        if secret:
-            candidates.append(("hook", secret))
     app_secret = app_webhook_secret()
-    if app_secret:
-        candidates.append(("app", app_secret))
-    if not candidates:
+    if _signed_with(app_secret, body, signature):
+        return "app"
+    hook_secret = hook_webhook_secret(hook_id) if hook_id is not None else None
+    if _signed_with(hook_secret, body, signature):
+        return "hook"
+    fresh = app_webhook_secret(refresh=True)  # the stored secret may have changed since it was cached
+    if fresh != app_secret and _signed_with(fresh, body, signature):
+        return "app"
+    if not fresh and not hook_secret:
         raise Unauthorized("No webhook secret is configured, so no signature can be checked.",
                            code="signature_unverifiable")
-    matched = None
-    for kind, secret in candidates:
-        # Compare against every candidate, so timing does not tell which secret was close.
-        if constant_time_equals(sign(secret, body), signature) and matched is None:
-            matched = kind
-    if matched is None:
-        raise Unauthorized("The signature does not match the body.", code="signature_mismatch")
-    return matched
+    raise Unauthorized("The signature does not match the body.", code="signature_mismatch")
 
 
 def check_size(content_length: int | None) -> None:
@@ -168,7 +182,11 @@ def _nested_int(payload: dict[str, Any], key: str) -> int | None:
 
 
 def _insert_new(values: dict[str, Any]) -> int | None:
-    """Insert the row unless its delivery id is known; the new row's id, or None for a duplicate."""
+    """Insert and commit the row unless its delivery id is known; the new row's id, or None.
+
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING on an autocommit connection: the row is
+    durable when the statement returns, in one round trip instead of BEGIN/INSERT/COMMIT.
+    """
     dialect = db.engine.dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
@@ -181,7 +199,9 @@ def _insert_new(values: dict[str, Any]) -> int | None:
         stmt = sqlite.insert(WebhookDelivery).values(**values).on_conflict_do_nothing(index_elements=["delivery_id"])
     else:  # pragma: no cover - Gantry runs on PostgreSQL, or SQLite locally
         stmt = insert(WebhookDelivery).values(**values)
-    result: int | None = db.session.execute(stmt.returning(WebhookDelivery.id)).scalar_one_or_none()
+    with db.engine.connect() as connection:
+        result: int | None = connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+            stmt.returning(WebhookDelivery.id)).scalar_one_or_none()
     return result
 
 
@@ -224,7 +244,6 @@ def receive(
             "status": RECEIVED,
             "attempts": 0,
         })
-        db.session.commit()
     except DBAPIError as exc:
         db.session.rollback()
         log.error("webhook delivery %s not stored: database unavailable (%s)", delivery_id,

@@ -270,7 +270,13 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
 
     @app.get("/repos/<owner>/<repo>")
     def get_repo(owner: str, repo: str) -> Any:
-        return json_response(require_repo_access(owner, repo))
+        found = copy.deepcopy(require_repo_access(owner, repo))
+        login = user_login()
+        if login is not None:  # GitHub tells a user what they may do in the repository
+            found["permissions"] = PERMISSION_FLAGS[state().permissions[login][found["id"]]]
+        else:
+            found.pop("permissions", None)
+        return json_response(found)
 
     @app.get("/repos/<owner>/<repo>/commits")
     def list_commits(owner: str, repo: str) -> Any:

@@ -158,15 +158,10 @@ def test_request_id_is_generated_or_validated(client):
     assert hostile.headers["X-Request-ID"] != "x\" onmouseover=alert(1) " * 3
 
 
-def test_redis_down_raises_for_the_caller_to_handle(app):
+def test_redis_down_raises_for_the_caller_to_handle(build_app):
     import redis
 
-    from tests.conftest import make_test_app
-    from webapp.extensions import limiter
-
-    saved = dict(vars(limiter))
-    broken = make_test_app(REDIS_URL="redis://127.0.0.1:1/0")
-    vars(limiter).update(saved)
+    broken = build_app(REDIS_URL="redis://127.0.0.1:1/0")
     with broken.app_context(), pytest.raises(redis.exceptions.ConnectionError):
         jobs.enqueue(remember, "x", job_id="lost")
 

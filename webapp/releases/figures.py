@@ -71,6 +71,7 @@ def delivery_figures(who: Any, repository_id: int, environment_id: int | None = 
                      at: datetime | None = None) -> dict[str, Any]:
     """The four figures for the last WEEKS weeks, as charts and totals."""
     envs = service.list_environments(who, repository_id)
+    env: Environment | None
     if environment_id is not None:
         env = service.get_environment(who, environment_id, repository_id)
     else:
@@ -103,7 +104,10 @@ def delivery_figures(who: Any, repository_id: int, environment_id: int | None = 
             return None
         return (following - d.finished_at).total_seconds() / 3600
 
-    freq, lead, cfr, ttr = [], [], [], []
+    freq: list[float | None] = []
+    lead: list[float | None] = []
+    cfr: list[float | None] = []
+    ttr: list[float | None] = []
     all_lead: list[float] = []
     all_restore: list[float] = []
     for week in weeks:

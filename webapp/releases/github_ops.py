@@ -13,6 +13,8 @@ from webapp.core.errors import Conflict, ValidationFailed
 from webapp.integrations.github import GitHubError, github
 from webapp.repos.models import Repository
 
+FIRST_RELEASE_PAGES = 3  # a first release's notes cover at most its 300 newest commits
+
 
 def _installation(repo: Repository) -> int:
     if repo.installation_id is None:
@@ -38,11 +40,14 @@ def resolve_commit(repo: Repository, ref: str) -> dict[str, Any]:
 
 def commits_between(repo: Repository, base_sha: str | None, head_sha: str) -> tuple[list[dict[str, Any]], str | None]:
     """The commits after `base_sha` up to `head_sha`, oldest first, and the compare page's URL."""
-    if base_sha is None:
-        commits = github().paginate_installation(_installation(repo), f"/repos/{repo.full_name}/commits",
-                                                 params={"sha": head_sha, "per_page": 100})
-        return list(reversed(commits)), None
     commits: list[dict[str, Any]] = []
+    if base_sha is None:  # a first release: the newest FIRST_RELEASE_PAGES pages of history
+        for number in range(1, FIRST_RELEASE_PAGES + 1):
+            batch = _call(repo, "GET", "/commits", params={"sha": head_sha, "per_page": 100, "page": number}) or []
+            commits.extend(batch)
+            if len(batch) < 100:
+                break
+        return list(reversed(commits)), None
     page = 1
     html_url = None
     while True:

@@ -62,10 +62,11 @@ def seed_demo(admin: Any) -> None:
     previous = None
     for i in range(8):
         cut_at = now - timedelta(days=80 - i * 10)
-        commits = [{"sha": _sha(i, j), "commit": {"message": DEMO_COMMITS[(i + j) % len(DEMO_COMMITS)],
-                                                  "author": {"name": "demo", "date": (cut_at - timedelta(hours=30 - j))
-                                                             .isoformat()}}, "parents": []}
-                   for j in range(3)]
+        commits: list[dict[str, Any]] = [
+            {"sha": _sha(i, j), "parents": [],
+             "commit": {"message": DEMO_COMMITS[(i + j) % len(DEMO_COMMITS)],
+                        "author": {"name": "demo", "date": (cut_at - timedelta(hours=30 - j)).isoformat()}}}
+            for j in range(3)]
         notes = summarise(commits, previous)
         version = notes.suggested_version if previous else "1.0.0"
         release = Release(

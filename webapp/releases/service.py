@@ -205,9 +205,9 @@ def preview_release(who: Any, repository_id: int, target: str, version: str | No
     head = github_ops.resolve_commit(repo, target)
     previous = latest_release(repository_id)
     base_sha = previous.target_sha if previous else None
-    if base_sha == head["sha"]:
-        commits, compare_url = [], None
-    else:
+    commits: list[dict[str, Any]] = []
+    compare_url: str | None = None
+    if base_sha != head["sha"]:
         commits, compare_url = github_ops.commits_between(repo, base_sha, head["sha"])
     notes = summarise(commits, previous.version if previous else None)
     chosen = str(parse_version(version)) if version else notes.suggested_version

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -40,9 +40,9 @@ def cached(name: str, scope: str, params: dict[str, Any], compute: Callable[[], 
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
     try:
         redis = redis_connection()
-        generation = int(redis.get(GENERATION_KEY) or 0)
+        generation = int(cast(bytes | None, redis.get(GENERATION_KEY)) or 0)
         key = f"gantry:builds:dash:{generation}:{name}:{scope}:{digest}"
-        raw = redis.get(key)
+        raw = cast(bytes | None, redis.get(key))
     except RedisError:
         return compute()
     if raw is not None:

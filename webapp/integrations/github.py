@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from flask import Flask, current_app
@@ -176,7 +176,7 @@ class GitHubService:
         if not raw:
             return None
         try:
-            data: dict[str, Any] = json.loads(crypto().decrypt(raw.decode()))
+            data: dict[str, Any] = json.loads(crypto().decrypt(cast(bytes, raw).decode()))
         except ValueError:
             return None
         if _epoch(data.get("expires_at")) - time.time() <= TOKEN_REFRESH_MARGIN:
@@ -290,7 +290,7 @@ class GitHubService:
             if response.status_code < 400:
                 body = _decode(response)
                 if links is not None:
-                    links.update({rel: str(link.get("url", "")) for rel, link in response.links.items()})
+                    links.update({str(rel): str(link.get("url", "")) for rel, link in response.links.items()})
                 if etag_key and response.headers.get("ETag"):
                     self._etag_store(etag_key, response.headers["ETag"], body, len(response.content))
                 return body
@@ -311,7 +311,7 @@ class GitHubService:
 
     def _etag_lookup(self, key: str) -> dict[str, Any] | None:
         try:
-            raw = redis_connection(self.app).get(key)
+            raw = cast(bytes | None, redis_connection(self.app).get(key))
             return json.loads(raw) if raw else None
         except Exception:
             return None
@@ -339,7 +339,7 @@ class GitHubService:
     def quotas(self) -> list[Quota]:
         """The last remaining quota GitHub reported for each identity (app, installation:<id>, user)."""
         try:
-            raw = redis_connection(self.app).hgetall(QUOTA_KEY)
+            raw = cast(dict[bytes, bytes], redis_connection(self.app).hgetall(QUOTA_KEY))
         except Exception:
             return []
         result = []

@@ -15,8 +15,9 @@ OTHER_REPO_ID = 1002  # acme/widgets, same installation
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(app.config, "SYNC_RETRY_JITTER_MS", 5)
+def _fast_retries(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "app" in request.fixturenames:  # pure tests stay free of the database (and its clean-up)
+        monkeypatch.setitem(request.getfixturevalue("app").config, "SYNC_RETRY_JITTER_MS", 5)
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def repos(app: Any, db: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def grant(db: Any) -> Callable[..., None]:
+def grant(db: Any, repos: dict[str, Any]) -> Callable[..., None]:
     """Give a user GitHub access to a repository (what the access sync would record)."""
     from webapp.repos.models import RepositoryAccess
 

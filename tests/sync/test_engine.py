@@ -340,3 +340,31 @@ def test_write_budget_shared_in_redis_defers_the_run(project, app, admin, db, ru
     run = db.session.get(SyncRun, run_id)
     assert run.status == "waiting"
     assert len(commits(git)) == 1  # nothing written half-way
+
+
+def test_large_text_goes_as_a_blob_small_text_inline(project, git, sync, admin, fake_github, app, monkeypatch):
+    monkeypatch.setitem(app.config, "SYNC_INLINE_MAX_BYTES", 64)
+    service.put_file(admin, project.id, "big.tf", b"# big\n" * 20)
+    run = sync(project.id)
+    assert run.status == "succeeded"
+    assert len(fake_github.calls("POST", r"/git/blobs$")) == 1
+    tree = fake_github.calls("POST", r"/git/trees$")[0].json["tree"]
+    inline = {e["path"] for e in tree if "content" in e}
+    assert inline == {"infra/main.tf", "infra/vars.tf"}
+    assert remote_files(git)["infra/big.tf"][0] == b"# big\n" * 20
+
+
+def test_stalled_runs_are_requeued(project, admin, db, run_jobs, git):
+    from datetime import timedelta
+
+    from webapp.core.models import utcnow
+
+    run = SyncRun(project_id=project.id, repository_id=project.repository_id, branch="main", sync_id="a" * 32,
+                  status="queued", updated_at=utcnow() - timedelta(minutes=10))
+    db.session.add(run)
+    db.session.commit()
+    run_id = run.id
+    assert service.requeue_stalled() == 1
+    run_jobs()
+    db.session.expire_all()
+    assert db.session.get(SyncRun, run_id).status == "succeeded"

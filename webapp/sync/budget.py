@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flask import current_app
 
@@ -60,10 +61,11 @@ def take(installation_id: int, slots: int) -> None:
     now = time.time()
     per_minute = int(current_app.config["SYNC_WRITES_PER_MINUTE"])
     per_hour = int(current_app.config["SYNC_WRITES_PER_HOUR"])
-    wait = int(redis_connection().eval(  # type: ignore[no-untyped-call]
+    answer: Any = redis_connection().eval(
         _TAKE, 2, *_keys(installation_id, now), slots, per_minute, per_hour,
         60 - int(now % 60) or 1, 3600 - int(now % 3600) or 1,
-    ))
+    )
+    wait = int(answer)
     if wait:
         raise BudgetExhausted(installation_id, wait)
 
@@ -71,7 +73,7 @@ def take(installation_id: int, slots: int) -> None:
 def used(installation_id: int) -> dict[str, int]:
     """Writes counted in the current minute and hour windows (for status pages)."""
     minute_key, hour_key = _keys(installation_id, time.time())
-    values = redis_connection().mget([minute_key, hour_key])
+    values: Any = redis_connection().mget([minute_key, hour_key])
     return {"minute": int(values[0] or 0), "hour": int(values[1] or 0)}
 
 
@@ -86,4 +88,4 @@ def branch_lock(repository_id: int, branch: str, ttl: int) -> Iterator[None]:
     try:
         yield
     finally:
-        connection.eval(_RELEASE, 1, key, token)  # type: ignore[no-untyped-call]
+        connection.eval(_RELEASE, 1, key, token)

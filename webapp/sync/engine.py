@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 SYNC_TRAILER = "Sync-Id"
 HISTORY_DEPTH = 30  # commits searched for a re-executed run's Sync-Id
 DIFF_MAX_BYTES = 200 * 1024  # conflicting text kept on the run for the side-by-side diff
+INLINE_TOTAL_MAX = 4 * 1024 * 1024  # text sent inline in one tree request; the rest goes as blobs
 FINAL_NO_RERUN = ("succeeded", "nothing_to_do", "conflict", "pull_request")
 
 RUNS = Counter("gantry_sync_runs_total", "Project sync runs finished, by outcome", ["status"], registry=REGISTRY)
@@ -223,11 +224,15 @@ def _write_commit(run: SyncRun, project: Project, remote: GitRemote, head: Branc
     files = {f.path: f for f in project.files}
     inline_max = int(current_app.config["SYNC_INLINE_MAX_BYTES"])
     needs_blob = []
+    inline_total = 0
     for entry in changes:
         if entry.action == WRITE:
             file = files[entry.path]
-            moved_only = entry.there is not None and entry.there.sha == file.blob_sha
-            if not moved_only and not (file.size <= inline_max and is_text(file.content)):
+            if entry.there is not None and entry.there.sha == file.blob_sha:
+                continue  # only the mode changed: the blob is on GitHub already
+            if file.size <= inline_max and inline_total + file.size <= INLINE_TOTAL_MAX and is_text(file.content):
+                inline_total += file.size
+            else:
                 needs_blob.append(file)
     remote.reserve(len(needs_blob) + 3 + (2 if use_pull_request else 0))
     run.commit_sha = None

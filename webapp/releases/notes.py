@@ -10,7 +10,7 @@ minor, anything else the patch; a `Release-As: x.y.z` line anywhere overrides th
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import semver
@@ -78,6 +78,11 @@ class Change:
     def short_sha(self) -> str:
         return self.sha[:7]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha": self.sha, "short_sha": self.short_sha, "type": self.type, "description": self.description,
+                "scope": self.scope, "breaking": self.breaking, "pr_number": self.pr_number,
+                "pr_title": self.pr_title, "author": self.author, "date": self.date, "absorbed": list(self.absorbed)}
+
 
 @dataclass
 class Notes:
@@ -97,7 +102,7 @@ class Notes:
             key = "breaking" if change.breaking else change.type
             grouped.setdefault(key if key in SECTION_TITLES else "other", []).append(change)
         return [
-            {"key": key, "title": title, "changes": [asdict(c) | {"short_sha": c.short_sha} for c in grouped[key]]}
+            {"key": key, "title": title, "changes": [c.to_dict() for c in grouped[key]]}
             for key, title in SECTIONS
             if key in grouped
         ]

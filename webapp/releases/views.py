@@ -87,7 +87,9 @@ def _pipeline(release: Release) -> list[dict[str, Any]]:
         latest = mine[-1] if mine else None
         current = deployments.list_deployments(who, environment_id=env.id, limit=1)
         waiting = latest is not None and latest.status in WAITING_STATUSES
-        approvals = deployments.valid_approvals(latest) if latest is not None else []
+        # while waiting only unexpired approvals count; afterwards, show who approved it
+        approvals = [] if latest is None else (
+            deployments.valid_approvals(latest) if waiting else list(latest.approvals))
         stages.append({
             "env": env,
             "deployment": latest,

@@ -19,12 +19,7 @@ is installed (else BENCH_REDIS_URL, default redis://127.0.0.1:6379/12, flushed).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,45 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DB_NAME = "gantry_bench_sync"
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 OWNER, NAME, REPO_ID, INSTALLATION_ID = "acme", "infrajet", 1001, 101
 CALL_GOAL = 6
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_redis() -> tuple[str, Any]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        return os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"), None
-    port = _free_port()
-    workdir = tempfile.mkdtemp(prefix="gantry-bench-redis-")
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                "no", "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-
-    for _ in range(100):
-        try:
-            redis.Redis(port=port).ping()
-            break
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.05)
-    return f"redis://127.0.0.1:{port}/0", process
-
-
-def fresh_database() -> str:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(f"{PG_URL}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    return f"{PG_URL}/{DB_NAME}"
 
 
 def main() -> int:
@@ -80,23 +38,23 @@ def main() -> int:
     parser.add_argument("--changed", type=int, default=10)
     args = parser.parse_args()
 
+    import logging
+
     from flask_migrate import upgrade
 
+    from bench._services import fresh_database, start_redis
     from tests.fakes.github import _default_app, fake_github_settings
-    from tests.fakes.github.git import git_store
     from tests.fakes.github.server import FakeServer
     from tests.fakes.github.state import default_state
     from webapp import create_app
     from webapp.config import test_settings
 
-    import logging
-
-    redis_url, redis_process = start_redis()
+    redis_url, redis_process = start_redis(fallback="redis://127.0.0.1:6379/12")
     fake_app = _default_app()
     server = FakeServer(lambda: default_state(fake_app))
     server.start()
     try:
-        settings = test_settings(fresh_database(), redis_url)
+        settings = test_settings(fresh_database(DB_NAME), redis_url)
         settings.update(fake_github_settings(server))
         settings["TESTING"] = False
         app = create_app(settings)
@@ -116,13 +74,12 @@ def main() -> int:
 
 
 def run(app: Any, server: Any, files: int, changed: int) -> int:
+    from tests.fakes.github.git import git_store
     from webapp.auth import service as auth_service
     from webapp.extensions import db
     from webapp.repos.models import Installation, Repository
     from webapp.sync import engine, service
     from webapp.sync.models import SyncRun
-
-    from tests.fakes.github.git import git_store
 
     class Fake:  # what git_store() expects of the fixture
         state = property(lambda self: server.state)

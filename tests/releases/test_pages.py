@@ -126,3 +126,23 @@ def test_delivery_figures_are_drawn_as_svg(browser: Any, login_as: Any, grant: A
     assert figures["totals"]["deployments"] == 3 and figures["totals"]["change_failure_rate"] == 33.3
     assert figures["totals"]["time_to_restore_hours"] == 4.0
     assert figures["totals"]["lead_time_hours"] is not None and len(figures["weeks"]) == 12
+
+
+def test_overview_cards_and_metrics(browser: Any, login_as: Any, commit: Any, make_user: Any, db: Any,
+                                    client: Any) -> None:
+    from webapp.releases.models import Deployment
+
+    sha = commit("feat: x")[-1]
+    env = environment("production", 0, required_approvals=1)
+    release = published_release("1.0.0", sha, make_user("maintainer"))
+    db.session.add(Deployment(repository_id=1001, release_id=release.id, environment_id=env.id,
+                              status="pending_approval"))
+    db.session.commit()
+    login_as("admin")
+    home = browser.get("/").get_data(as_text=True)
+    assert "Awaiting approval" in home
+    card = home[home.index("Awaiting approval"):][:300]
+    assert ">1<" in card.replace(" ", "")
+    metrics = browser.get("/metrics").get_data(as_text=True)
+    assert 'gantry_deployments{environment="production",status="pending_approval"} 1.0' in metrics
+    assert 'gantry_releases{status="published"} 1.0' in metrics

@@ -11,10 +11,11 @@ def init_app(app: Flask) -> None:
     from webapp.cli import add_seeder
     from webapp.core.metrics import add_scrape_collector
     from webapp.core.nav import NavItem, add_nav
+    from webapp.core.overview import add_overview_cards
     from webapp.extensions import api
     from webapp.releases import api as releases_api
     from webapp.releases import deployments, models, seed, views  # noqa: F401  (tables known to migrations)
-    from webapp.releases.figures import collect_metrics
+    from webapp.releases.figures import collect_metrics, overview_cards
     from webapp.webhooks.router import register_handler
 
     app.register_blueprint(views.bp)
@@ -23,4 +24,5 @@ def init_app(app: Flask) -> None:
     add_nav(app, NavItem("Releases", "releases.index", order=40))
     register_handler(app, "deployment_status", deployments.on_deployment_status, name="releases.deployment_status")
     add_scrape_collector(app, collect_metrics)
+    add_overview_cards(app, "Releases", overview_cards, order=40)
     add_seeder(app, "releases", seed.seed_demo)

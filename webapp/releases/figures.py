@@ -170,3 +170,30 @@ def collect_metrics() -> Iterable[Metric]:
     releases = db.session.execute(select(Release.status, func.count()).group_by(Release.status)).all()
     yield gauge("gantry_releases", "Releases by status", ["status"],
                 [([status], float(count)) for status, count in releases])
+
+
+def overview_cards(principal: Any) -> list[Any]:
+    """Cards for the overview page: what waits for approval, what is running, the last week."""
+    from flask import url_for
+
+    from webapp.core.overview import Card
+    from webapp.releases.models import IN_PROGRESS, PENDING_APPROVAL, QUEUED
+    from webapp.repos.access import restrict_to_visible
+
+    def count(*conditions: Any) -> int:
+        stmt = restrict_to_visible(select(func.count()).select_from(Deployment).where(*conditions),
+                                   Deployment.repository_id, principal)
+        return int(db.session.scalar(stmt) or 0)
+
+    week_ago = service.now() - timedelta(days=7)
+    waiting = count(Deployment.status == PENDING_APPROVAL)
+    running = count(Deployment.status.in_((QUEUED, IN_PROGRESS)))
+    shipped = count(Deployment.status == SUCCEEDED, Deployment.finished_at >= week_ago)
+    failed = count(Deployment.status.in_((FAILED, ROLLED_BACK)), Deployment.finished_at >= week_ago)
+    link = url_for("releases.index")
+    return [
+        Card("Awaiting approval", str(waiting), link, "deployments", "warn" if waiting else "neutral"),
+        Card("Deploying", str(running), link, "queued or in progress"),
+        Card("Deployed (7 d)", str(shipped), link, "successful deployments", "ok" if shipped else "neutral"),
+        Card("Failed (7 d)", str(failed), link, "failed or rolled back", "failed" if failed else "ok"),
+    ]

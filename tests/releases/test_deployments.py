@@ -338,3 +338,24 @@ def test_reports_only_for_running_deployments(client: Any, pipeline: Any, people
     bad = client.post(f"{API}/deployments/{waiting['id']}/status", json={"state": "exploded"},
                       headers=people["author_key"])
     assert bad.status_code == 422 and "state" in bad.json["errors"]["json"]
+
+
+def test_automatic_promotion_also_waits_for_a_freeze(client: Any, pipeline: Any, people: Any, clock: Any,
+                                                     db: Any) -> None:
+    from webapp.releases import deployments
+    from webapp.releases.models import Deployment
+
+    staging = pipeline["staging"]
+    staging.auto_promote, staging.required_approvals = True, 0
+    staging.freeze_windows = [{"cron": "0 0 * * *", "duration_minutes": 18 * 60, "timezone": "UTC"}]
+    staging_id = staging.id
+    db.session.commit()
+    clock.set("2026-11-25T09:00:00+00:00")
+    succeed_in(client, people, pipeline["release"].id, pipeline["dev"])
+    follow = db.session.query(Deployment).filter_by(environment_id=staging_id).one()
+    assert follow.trigger == "automatic" and follow.status == "approved"
+    assert follow.waiting_reason == "freeze window until 2026-11-25T18:00:00+00:00"
+    clock.set("2026-11-25T18:00:00+00:00")
+    deployments.sweep()
+    db.session.expire_all()
+    assert db.session.get(Deployment, follow.id).status == "queued"

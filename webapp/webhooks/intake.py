@@ -7,6 +7,7 @@ parts in; nothing here reads Flask's request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -181,27 +182,35 @@ def _nested_int(payload: dict[str, Any], key: str) -> int | None:
     return None
 
 
+@functools.cache
+def _insert_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (delivery_id) DO NOTHING RETURNING id, built once per dialect.
+
+    Built on the table (not the ORM class) and executed with plain parameters, so SQLAlchemy
+    reuses the compiled statement instead of building it again for every delivery.
+    """
+    table = WebhookDelivery.__table__
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["delivery_id"]).returning(table.c.id)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["delivery_id"]).returning(table.c.id)
+    return insert(table).returning(table.c.id)  # pragma: no cover - Gantry runs on PostgreSQL, or SQLite locally
+
+
 def _insert_new(values: dict[str, Any]) -> int | None:
     """Insert and commit the row unless its delivery id is known; the new row's id, or None.
 
     One INSERT ... ON CONFLICT DO NOTHING RETURNING on an autocommit connection: the row is
     durable when the statement returns, in one round trip instead of BEGIN/INSERT/COMMIT.
     """
-    dialect = db.engine.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        stmt: Any = postgresql.insert(WebhookDelivery).values(**values).on_conflict_do_nothing(
-            index_elements=["delivery_id"])
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects import sqlite
-
-        stmt = sqlite.insert(WebhookDelivery).values(**values).on_conflict_do_nothing(index_elements=["delivery_id"])
-    else:  # pragma: no cover - Gantry runs on PostgreSQL, or SQLite locally
-        stmt = insert(WebhookDelivery).values(**values)
-    with db.engine.connect() as connection:
+    engine = db.engine
+    with engine.connect() as connection:
         result: int | None = connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-            stmt.returning(WebhookDelivery.id)).scalar_one_or_none()
+            _insert_statement(engine.dialect.name), values).scalar_one_or_none()
     return result
 
 

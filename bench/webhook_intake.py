@@ -1,0 +1,266 @@
+"""Webhook intake under load on gunicorn, side by side with a bare Flask endpoint on the same settings.
+
+    .venv/bin/python bench/webhook_intake.py [--seconds 8] [--workers 2] [--threads 4] [--clients 16]
+
+Gantry's POST /webhooks/github does the whole intake (verify the HMAC signature, insert the delivery
+into PostgreSQL, commit, enqueue its job in Redis) for a real `workflow_job` payload with a new
+delivery id per request. The bare endpoint reads the same body and answers 202. Both run under
+gunicorn with the same worker settings; the load comes from keep-alive HTTP clients in separate
+processes. Three runs: each endpoint flat out (requests per second), then Gantry paced at half its
+own maximum (latency percentiles, measured from when each request was due, so queueing counts).
+
+Goals (issue 3): Gantry >= 40 % of the bare endpoint's requests per second; p99 < 50 ms at half load.
+Uses its own database (gantry_bench_webhooks, dropped and created) and a private redis-server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import multiprocessing as mp
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "gantry_bench_webhooks"
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
+SECRET = "bench-webhook-secret"
+PAYLOAD_EVENT, PAYLOAD_NAME = "workflow_job", "queued"
+SHARED_WEBHOOKS = Path("/work/shared/github/webhooks")
+if not SHARED_WEBHOOKS.exists():  # the shared folder sits beside the checkout
+    SHARED_WEBHOOKS = ROOT.parent / "shared" / "github" / "webhooks"
+
+
+def bare_app() -> Any:
+    """The baseline: a Flask endpoint that reads the body and answers 202, nothing else."""
+    from flask import Flask, jsonify, request
+
+    app = Flask("bare")
+
+    @app.post("/webhooks/github")
+    def receive() -> Any:
+        request.get_data()
+        return jsonify(status="accepted"), 202
+
+    return app
+
+
+# --- servers -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {seconds} s")
+
+
+def prepare_database() -> str:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(f"{PG_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin.dispose()
+    return f"{PG_URL}/{DB_NAME}"
+
+
+def gantry_env(database_url: str, redis_url: str) -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    return {**os.environ, "ENVIRONMENT": "development", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+            "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789", "LOG_LEVEL": "WARNING",
+            "ENCRYPTION_KEYS": Fernet.generate_key().decode(), "GITHUB_WEBHOOK_SECRET": SECRET,
+            "RATELIMIT_ENABLED": "false", "FLASK_APP": "wsgi.py"}
+
+
+def gunicorn(target: str, port: int, args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [str(Path(sys.executable).parent / "gunicorn"), target, "--bind", f"127.0.0.1:{port}",
+               "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
+               "--log-level", "warning", "--keep-alive", "30"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    wait_for_port(port)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+def _client(port: int, body: bytes, signature: str, stop_at: float, interval: float | None, start: float,
+            prefix: str, out: list[tuple[float, int]]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    n = 0
+    due = start
+    while True:
+        if interval is not None:
+            now = time.perf_counter()
+            if due > now:
+                time.sleep(due - now)
+        sent_at = due if interval is not None else time.perf_counter()
+        if sent_at >= stop_at:
+            break
+        headers = {"Content-Type": "application/json", "X-GitHub-Event": PAYLOAD_EVENT,
+                   "X-GitHub-Delivery": f"{prefix}-{n}", "X-Hub-Signature-256": signature}
+        try:
+            conn.request("POST", "/webhooks/github", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            status = 0
+        out.append((time.perf_counter() - sent_at, status))
+        n += 1
+        if interval is not None:
+            due += interval
+    conn.close()
+
+
+def _load_process(port: int, threads: int, seconds: float, rate: float | None, start: float, body: bytes,
+                  signature: str, queue: Any) -> None:
+    results: list[list[tuple[float, int]]] = [[] for _ in range(threads)]
+    interval = threads / rate if rate else None
+    tag = uuid.uuid4().hex[:12]
+    workers = []
+    for i in range(threads):
+        offset = (interval or 0) * i / threads
+        t = threading.Thread(target=_client, args=(port, body, signature, start + seconds, interval,
+                                                   start + offset, f"{tag}-{i}", results[i]))
+        t.start()
+        workers.append(t)
+    for t in workers:
+        t.join()
+    queue.put([r for chunk in results for r in chunk])
+
+
+def run_load(port: int, args: argparse.Namespace, rate: float | None = None) -> dict[str, Any]:
+    """Closed loop (rate None: as fast as the server answers) or paced at `rate` requests per second."""
+    body = (SHARED_WEBHOOKS / PAYLOAD_EVENT / f"{PAYLOAD_NAME}.json").read_bytes()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    processes = max(1, args.clients // 8)
+    threads = max(1, args.clients // processes)
+    queue: Any = mp.get_context("fork").Queue()
+    start = time.perf_counter() + 0.5
+    procs = [mp.get_context("fork").Process(
+        target=_load_process,
+        args=(port, threads, args.seconds, (rate / processes) if rate else None, start, body, signature, queue))
+        for _ in range(processes)]
+    for p in procs:
+        p.start()
+    samples: list[tuple[float, int]] = []
+    for _ in procs:
+        samples += queue.get(timeout=args.seconds + 60)
+    for p in procs:
+        p.join(10)
+    latencies = sorted(s[0] for s in samples)
+    statuses: dict[int, int] = {}
+    for _, status in samples:
+        statuses[status] = statuses.get(status, 0) + 1
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
+
+    return {"requests": len(samples), "rps": len(samples) / args.seconds, "statuses": statuses,
+            "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "max_ms": pct(1.0),
+            "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+            "clients": processes * threads}
+
+
+def count_stored(database_url: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        stored = int(conn.scalar(sa.text("SELECT count(*) FROM webhook_deliveries")) or 0)
+    engine.dispose()
+    return stored
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (both servers)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent keep-alive connections")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+
+    database_url = prepare_database()
+    redis_port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no",
+                              "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL, start_new_session=True)
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        wait_for_port(redis_port)
+        env = gantry_env(database_url, f"redis://127.0.0.1:{redis_port}/0")
+        subprocess.run([str(Path(sys.executable).parent / "flask"), "db", "upgrade", "heads"], cwd=ROOT, env=env,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bare_port, gantry_port = free_port(), free_port()
+        servers.append(gunicorn("bench.webhook_intake:bare_app()", bare_port, args, env))
+        servers.append(gunicorn("wsgi:app", gantry_port, args, env))
+
+        run_load(gantry_port, argparse.Namespace(**{**vars(args), "seconds": 1.5}))  # warm up connections
+        warm = count_stored(database_url)
+        bare = run_load(bare_port, args)
+        gantry = run_load(gantry_port, args)
+        half = run_load(gantry_port, args, rate=gantry["rps"] / 2)
+        stored = count_stored(database_url) - warm
+    finally:
+        for server in servers:
+            stop(server)
+        redis.terminate()
+        redis.wait(10)
+
+    accepted = gantry["statuses"].get(202, 0) + half["statuses"].get(202, 0)
+    ratio = gantry["rps"] / bare["rps"] if bare["rps"] else 0.0
+    print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); {gantry['clients']} keep-alive "
+          f"clients; {args.seconds:.0f} s per run; {os.cpu_count()} CPUs shared with PostgreSQL, Redis and the "
+          "load generator")
+    print(f"{'run':<28}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}  statuses")
+    for name, run in (("bare Flask, flat out", bare), ("Gantry intake, flat out", gantry),
+                      (f"Gantry at {gantry['rps'] / 2:.0f} req/s (half)", half)):
+        print(f"{name:<28}{run['rps']:>9.0f}{run['p50_ms']:>9.1f}{run['p90_ms']:>9.1f}{run['p99_ms']:>9.1f}"
+              f"{run['max_ms']:>9.1f}  {run['statuses']}")
+    print(f"Gantry / bare throughput: {ratio:.0%} (goal >= 40%); p99 at half load: {half['p99_ms']:.1f} ms "
+          f"(goal < 50 ms)")
+    print(f"deliveries answered 202: {accepted}; rows stored: {stored}")
+    ok = ratio >= 0.40 and half["p99_ms"] < 50 and stored == accepted
+    print("goals met" if ok else "goals NOT met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

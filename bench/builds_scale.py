@@ -136,10 +136,10 @@ def load(engine: Any, count: int, days: int, now: datetime) -> None:
         print(f"  state histories: {time.perf_counter() - started:.1f} s", flush=True)
         started = time.perf_counter()
         cursor.execute("""
-            INSERT INTO build_failures (build_id, error_code, component, error_message, details, occurred_at,
-                                        reported_by)
-            SELECT id, 'E' || (id %% 37), (%s::text[])[1 + id %% %s], 'failed at step ' || current_state_code,
-                   '{}'::jsonb, finished_at, 'concourse'
+            INSERT INTO build_failures (build_id, repository_id, error_code, component, error_message, details,
+                                        occurred_at, reported_by)
+            SELECT id, repository_id, 'E' || (id %% 37), (%s::text[])[1 + id %% %s],
+                   'failed at step ' || current_state_code, '{}'::jsonb, finished_at, 'concourse'
             FROM builds WHERE result = 'failed'
         """, (list(COMPONENTS), len(COMPONENTS)))
         cursor.execute("SELECT setval(pg_get_serial_sequence('builds', 'id'), (SELECT max(id) FROM builds))")

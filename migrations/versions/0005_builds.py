@@ -107,17 +107,18 @@ def upgrade():
     )
     with op.batch_alter_table('builds', schema=None) as batch_op:
         batch_op.create_index('ix_builds_commit', ['commit_hash'], unique=False)
-        batch_op.create_index('ix_builds_created', ['created_at', 'id'], unique=False, postgresql_include=['result', 'current_state_code', 'platform_id', 'duration_seconds'])
+        batch_op.create_index('ix_builds_created', ['created_at', 'id'], unique=False, postgresql_include=['result', 'current_state_code', 'platform_id', 'duration_seconds', 'repository_id'])
         batch_op.create_index(batch_op.f('ix_builds_image_type_id'), ['image_type_id'], unique=False)
         batch_op.create_index('ix_builds_in_flight', ['current_state_code'], unique=False, postgresql_where=sa.text("result = 'in_progress'"))
         batch_op.create_index(batch_op.f('ix_builds_os_version_id'), ['os_version_id'], unique=False)
-        batch_op.create_index('ix_builds_platform_created', ['platform_id', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_builds_platform_created', ['platform_id', 'created_at', 'id'], unique=False, postgresql_include=['result', 'current_state_code', 'os_version_id', 'image_type_id', 'duration_seconds', 'repository_id'])
         batch_op.create_index('ix_builds_repository_created', ['repository_id', 'created_at', 'id'], unique=False)
         batch_op.create_index('ix_builds_result_created', ['result', 'created_at', 'id'], unique=False)
 
     op.create_table('build_failures',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('build_id', sa.BigInteger(), nullable=False),
+    sa.Column('repository_id', sa.BigInteger(), nullable=True),
     sa.Column('error_code', sa.String(length=100), nullable=False),
     sa.Column('component', sa.String(length=200), nullable=False),
     sa.Column('error_message', sa.Text(), nullable=False),
@@ -129,7 +130,7 @@ def upgrade():
     )
     with op.batch_alter_table('build_failures', schema=None) as batch_op:
         batch_op.create_index('ix_build_failures_build', ['build_id', 'occurred_at'], unique=False)
-        batch_op.create_index('ix_build_failures_occurred', ['occurred_at'], unique=False, postgresql_include=['component', 'error_code', 'build_id'])
+        batch_op.create_index('ix_build_failures_occurred', ['occurred_at'], unique=False, postgresql_include=['component', 'error_code', 'build_id', 'repository_id'])
 
     op.create_table('build_state_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -157,7 +158,7 @@ def downgrade():
 
     op.drop_table('build_state_events')
     with op.batch_alter_table('build_failures', schema=None) as batch_op:
-        batch_op.drop_index('ix_build_failures_occurred', postgresql_include=['component', 'error_code', 'build_id'])
+        batch_op.drop_index('ix_build_failures_occurred')
         batch_op.drop_index('ix_build_failures_build')
 
     op.drop_table('build_failures')
@@ -166,9 +167,9 @@ def downgrade():
         batch_op.drop_index('ix_builds_repository_created')
         batch_op.drop_index('ix_builds_platform_created')
         batch_op.drop_index(batch_op.f('ix_builds_os_version_id'))
-        batch_op.drop_index('ix_builds_in_flight', postgresql_where=sa.text("result = 'in_progress'"))
+        batch_op.drop_index('ix_builds_in_flight')
         batch_op.drop_index(batch_op.f('ix_builds_image_type_id'))
-        batch_op.drop_index('ix_builds_created', postgresql_include=['result', 'current_state_code', 'platform_id', 'duration_seconds'])
+        batch_op.drop_index('ix_builds_created')
         batch_op.drop_index('ix_builds_commit')
 
     op.drop_table('builds')

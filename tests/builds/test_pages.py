@@ -30,7 +30,7 @@ def test_list_page_filters_stay_in_the_url_and_update_as_you_type(login_as, clie
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "page-a" in html and "page-b" in html
     form = re.search(r'<form[^>]*id="build-filters"[^>]*>', html).group(0)
-    assert 'hx-push-url="true"' in form and 'hx-get="/builds"' in form and "input changed" in form
+    assert 'hx-push-url="true"' in form and 'hx-get="/builds"' in form and "input delay:300ms" in form
     fragment = client.get("/builds?platform=gcp", headers={"HX-Request": "true"})
     body = fragment.get_data(as_text=True)
     assert "<html" not in body and "page-b" in body and "page-a" not in body

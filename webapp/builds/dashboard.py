@@ -1,7 +1,7 @@
 """Dashboards over builds: summary, recent, per platform, failures — cached per audience in Redis.
 
-Each answer is plain JSON data (numbers, strings, ISO timestamps), computed by a few grouped
-queries over the time-windowed indexes of `builds` and `build_failures`, never by walking rows.
+Each answer is plain JSON data (numbers, strings, ISO timestamps), computed by one or two grouped
+passes over the covering, time-ordered indexes of `builds` and `build_failures`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, cast, func, select
+from sqlalchemy import Date, cast, func, select, text
 
 from webapp.builds import cache
 from webapp.builds.catalog_service import get_entry
@@ -48,6 +48,7 @@ def _medians(group_column: Any, since: datetime, principal: Any, extra: Any = No
     if extra is not None:
         where.append(extra)
     if _postgres():
+        db.session.execute(text("SET LOCAL work_mem = '32MB'"))  # sort in memory, not on disk
         stmt = select(group_column, func.percentile_cont(0.5).within_group(Build.duration_seconds),
                       func.count()).where(*where).group_by(group_column)
         rows = db.session.execute(restrict_visible(stmt, principal)).all()
@@ -80,21 +81,17 @@ def build_brief(build: Build) -> dict[str, Any]:
     }
 
 
-def _per_day(since: datetime, principal: Any, extra: Any = None) -> list[dict[str, Any]]:
-    day = _day(Build.created_at)
-    stmt = select(day, Build.result, func.count()).where(Build.created_at >= since)
-    if extra is not None:
-        stmt = stmt.where(extra)
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: {r: 0 for r in ("succeeded", "failed", "cancelled",
-                                                                              "in_progress")})
-    for value, result, count in db.session.execute(restrict_visible(stmt.group_by(day, Build.result), principal)):
-        key = value.isoformat() if isinstance(value, date) else str(value)
-        counts[key][result] = count
+def _day_key(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)[:10]
+
+
+def _day_rows(counts: dict[str, dict[str, int]], since: datetime) -> list[dict[str, Any]]:
+    """One row per day since `since` (empty days included), with counts by result and success rate."""
     first = since.date()
     days = []
     for offset in range((utcnow().date() - first).days + 1):
         key = (first + timedelta(days=offset)).isoformat()
-        row = counts.get(key, {"succeeded": 0, "failed": 0, "cancelled": 0, "in_progress": 0})
+        row = {r: counts.get(key, {}).get(r, 0) for r in ("succeeded", "failed", "cancelled", "in_progress")}
         days.append({"day": key, **row, "total": sum(row.values()),
                      "success_rate": _rate(row["succeeded"], row["failed"])})
     return days
@@ -113,28 +110,33 @@ def _compute_summary(principal: Any) -> dict[str, Any]:
     now = utcnow()
     since = now - WINDOWS["30d"]
     states = {s.code: s for s in db.session.scalars(select(StateCode))}
-    by_state_rows = db.session.execute(restrict_visible(
-        select(Build.current_state_code, func.count()).where(Build.created_at >= since)
-        .group_by(Build.current_state_code), principal)).all()
+    # One pass over the 30-day slice of the covering index gives states, days and all three windows.
+    day = _day(Build.created_at)
+    rows = db.session.execute(restrict_visible(
+        select(day, Build.current_state_code, func.count(),
+               func.count().filter(Build.created_at >= now - WINDOWS["24h"]),
+               func.count().filter(Build.created_at >= now - WINDOWS["7d"]))
+        .where(Build.created_at >= since).group_by(day, Build.current_state_code), principal)).all()
+    by_code: dict[int, int] = defaultdict(int)
+    per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    windows = {name: {"succeeded": 0, "failed": 0, "cancelled": 0} for name in WINDOWS}
+    for value, code, count, last_day, last_week in rows:
+        state = states.get(code)
+        result = state.result if state else "in_progress"
+        by_code[code] += count
+        per_day[_day_key(value)][result] += count
+        if result in windows["30d"]:
+            windows["24h"][result] += last_day
+            windows["7d"][result] += last_week
+            windows["30d"][result] += count
     by_state = []
     by_phase: dict[str, int] = defaultdict(int)
-    for code, count in sorted(by_state_rows):
+    for code, count in sorted(by_code.items()):
         state = states.get(code)
         phase = state.phase if state else "unknown"
         by_state.append({"code": code, "name": state.name if state else str(code), "phase": phase, "count": count})
         by_phase[phase] += count
-
-    aggregates = []
-    for window in WINDOWS.values():
-        recent = Build.created_at >= now - window
-        for result in ("succeeded", "failed", "cancelled"):
-            aggregates.append(func.count().filter(and_(recent, Build.result == result)))
-    row = db.session.execute(restrict_visible(select(*aggregates).where(Build.created_at >= since), principal)).one()
-    success: dict[str, Any] = {}
-    for i, name in enumerate(WINDOWS):
-        succeeded, failed, cancelled = row[i * 3: i * 3 + 3]
-        success[name] = {"succeeded": succeeded, "failed": failed, "cancelled": cancelled,
-                         "rate": _rate(succeeded, failed)}
+    success = {name: {**w, "rate": _rate(w["succeeded"], w["failed"])} for name, w in windows.items()}
 
     in_flight = db.session.scalar(restrict_visible(
         select(func.count()).select_from(Build).where(Build.result == "in_progress"), principal)) or 0
@@ -148,13 +150,13 @@ def _compute_summary(principal: Any) -> dict[str, Any]:
     return {
         "generated_at": now.isoformat(),
         "window_days": DASHBOARD_DAYS,
-        "total": sum(item["count"] for item in by_state),
+        "total": sum(by_code.values()),
         "in_flight": in_flight,
         "by_state": by_state,
         "by_phase": dict(sorted(by_phase.items())),
         "success_rate": success,
         "duration_by_platform": duration_by_platform,
-        "per_day": _per_day(since, principal),
+        "per_day": _day_rows(per_day, since),
     }
 
 
@@ -187,43 +189,63 @@ def platform(slug: str, principal: Any) -> dict[str, Any]:
                         lambda: _compute_platform(entry, principal))
 
 
-def _breakdown(column: Any, model: Any, since: datetime, entry: Platform, principal: Any) -> list[dict[str, Any]]:
-    names = {m.id: m.slug for m in db.session.scalars(select(model))}
-    stmt = (select(column, Build.result, func.count())
-            .where(Build.platform_id == entry.id, Build.created_at >= since).group_by(column, Build.result))
-    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for key, result, count in db.session.execute(restrict_visible(stmt, principal)):
-        counts[key][result] += count
-    medians = _medians(column, since, principal, Build.platform_id == entry.id)
-    return sorted(
-        ({"slug": names.get(key, str(key)), "total": sum(c.values()), "succeeded": c["succeeded"],
-          "failed": c["failed"], "success_rate": _rate(c["succeeded"], c["failed"]),
-          "median_seconds": medians.get(key, {}).get("median_seconds")} for key, c in counts.items()),
-        key=lambda item: (-item["total"], item["slug"]),
-    )
-
-
 def _compute_platform(entry: Platform, principal: Any) -> dict[str, Any]:
     now = utcnow()
     since = now - WINDOWS["30d"]
-    mine = Build.platform_id == entry.id
-    latest = db.session.scalars(restrict_visible(
-        select(Build).where(mine).order_by(Build.created_at.desc(), Build.id.desc()).limit(RECENT_LIMIT), principal))
-    days = _per_day(since, principal, mine)
+    mine = (Build.platform_id == entry.id, Build.created_at >= since)
+    day = _day(Build.created_at)
+    # Two passes over the platform's covering index: counts by day/OS/type/result, and durations.
+    counted = db.session.execute(restrict_visible(
+        select(day, Build.os_version_id, Build.image_type_id, Build.result, func.count()).where(*mine)
+        .group_by(day, Build.os_version_id, Build.image_type_id, Build.result), principal)).all()
+    timed = db.session.execute(restrict_visible(
+        select(Build.os_version_id, Build.image_type_id, Build.duration_seconds)
+        .where(*mine, Build.duration_seconds.is_not(None)), principal)).all()
+    per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_os: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_type: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for value, os_id, type_id, result, count in counted:
+        per_day[_day_key(value)][result] += count
+        by_os[os_id][result] += count
+        by_type[type_id][result] += count
+    every: list[int] = []
+    os_durations: dict[int, list[int]] = defaultdict(list)
+    type_durations: dict[int, list[int]] = defaultdict(list)
+    for os_id, type_id, seconds in timed:
+        every.append(seconds)
+        os_durations[os_id].append(seconds)
+        type_durations[type_id].append(seconds)
+    days = _day_rows(per_day, since)
     totals = {r: sum(d[r] for d in days) for r in ("succeeded", "failed", "cancelled", "in_progress")}
-    median = _medians(Build.platform_id, since, principal, mine).get(entry.id, {})
+    latest = db.session.scalars(restrict_visible(
+        select(Build).where(Build.platform_id == entry.id).order_by(Build.created_at.desc(), Build.id.desc())
+        .limit(RECENT_LIMIT), principal))
     return {
         "generated_at": now.isoformat(),
         "platform": {"slug": entry.slug, "name": entry.name, "cloud": entry.cloud},
         "window_days": DASHBOARD_DAYS,
         "totals": {**totals, "total": sum(totals.values())},
         "success_rate": _rate(totals["succeeded"], totals["failed"]),
-        "median_seconds": median.get("median_seconds"),
-        "by_os_version": _breakdown(Build.os_version_id, OsVersion, since, entry, principal),
-        "by_image_type": _breakdown(Build.image_type_id, ImageType, since, entry, principal),
+        "median_seconds": _median(every),
+        "by_os_version": _breakdown(by_os, os_durations, OsVersion),
+        "by_image_type": _breakdown(by_type, type_durations, ImageType),
         "per_day": days,
         "recent": [build_brief(b) for b in latest],
     }
+
+
+def _median(values: list[int] | None) -> int | None:
+    return round(statistics.median(values)) if values else None
+
+
+def _breakdown(counts: dict[int, dict[str, int]], durations: dict[int, list[int]], model: Any) -> list[dict[str, Any]]:
+    names = {m.id: m.slug for m in db.session.scalars(select(model))}
+    return sorted(
+        ({"slug": names.get(key, str(key)), "total": sum(c.values()), "succeeded": c["succeeded"],
+          "failed": c["failed"], "success_rate": _rate(c["succeeded"], c["failed"]),
+          "median_seconds": _median(durations.get(key))} for key, c in counts.items()),
+        key=lambda item: (-item["total"], item["slug"]),
+    )
 
 
 # --- failures ------------------------------------------------------------------------------
@@ -235,24 +257,31 @@ def failures(principal: Any, limit: int = 10) -> dict[str, Any]:
                         lambda: _compute_failures(principal, limit))
 
 
-def _top(column: Any, since: datetime, principal: Any, limit: int) -> list[dict[str, Any]]:
-    stmt = (select(column, func.count(), func.count(func.distinct(BuildFailure.build_id)),
-                   func.min(BuildFailure.occurred_at), func.max(BuildFailure.occurred_at))
-            .where(BuildFailure.occurred_at >= since).group_by(column)
-            .order_by(func.count().desc(), column).limit(limit))
-    if visibility_scope(principal) != "all":  # only then is the join to builds needed
-        stmt = restrict_visible(stmt.join(Build, Build.id == BuildFailure.build_id), principal)
-    return [{"name": name or "(none)", "failures": count, "builds": builds, "first_seen": first.isoformat(),
-             "last_seen": last.isoformat()} for name, count, builds, first, last in db.session.execute(stmt)]
+def _top(column: Any, now: datetime, principal: Any, limit: int) -> dict[str, list[dict[str, Any]]]:
+    """Both windows from one pass over the failures' covering index."""
+    week = BuildFailure.occurred_at >= now - WINDOWS["7d"]
+    builds = func.count(func.distinct(BuildFailure.build_id))
+    stmt = (select(column, func.count(), builds, func.min(BuildFailure.occurred_at), func.max(BuildFailure.occurred_at),
+                   func.count().filter(week), builds.filter(week), func.min(BuildFailure.occurred_at).filter(week))
+            .where(BuildFailure.occurred_at >= now - WINDOWS["30d"]).group_by(column))
+    rows = db.session.execute(restrict_visible(stmt, principal, BuildFailure.repository_id)).all()
+    month, last_week = [], []
+    for name, count, build_count, first, last, week_count, week_builds, week_first in rows:
+        label = name or "(none)"
+        month.append({"name": label, "failures": count, "builds": build_count, "first_seen": first.isoformat(),
+                      "last_seen": last.isoformat()})
+        if week_count:
+            last_week.append({"name": label, "failures": week_count, "builds": week_builds,
+                              "first_seen": week_first.isoformat(), "last_seen": last.isoformat()})
+    return {
+        window: sorted(items, key=lambda item: (-item["failures"], item["name"]))[:limit]
+        for window, items in (("7d", last_week), ("30d", month))
+    }
 
 
 def _compute_failures(principal: Any, limit: int) -> dict[str, Any]:
     now = utcnow()
-    windows = {}
-    for name in ("7d", "30d"):
-        since = now - WINDOWS[name]
-        windows[name] = {
-            "components": _top(BuildFailure.component, since, principal, limit),
-            "error_codes": _top(BuildFailure.error_code, since, principal, limit),
-        }
-    return {"generated_at": now.isoformat(), **windows}
+    components = _top(BuildFailure.component, now, principal, limit)
+    codes = _top(BuildFailure.error_code, now, principal, limit)
+    return {"generated_at": now.isoformat(),
+            **{w: {"components": components[w], "error_codes": codes[w]} for w in ("7d", "30d")}}

@@ -77,8 +77,10 @@ class Build(db.Model):  # type: ignore[name-defined,misc]
         # Newest-first lists and every time-windowed dashboard read this one; the included
         # columns let summaries run as index-only scans.
         Index("ix_builds_created", "created_at", "id",
-              postgresql_include=["result", "current_state_code", "platform_id", "duration_seconds"]),
-        Index("ix_builds_platform_created", "platform_id", "created_at", "id"),
+              postgresql_include=["result", "current_state_code", "platform_id", "duration_seconds", "repository_id"]),
+        Index("ix_builds_platform_created", "platform_id", "created_at", "id",
+              postgresql_include=["result", "current_state_code", "os_version_id", "image_type_id",
+                                  "duration_seconds", "repository_id"]),
         Index("ix_builds_result_created", "result", "created_at", "id"),
         Index("ix_builds_repository_created", "repository_id", "created_at", "id"),
         Index("ix_builds_commit", "commit_hash"),
@@ -140,12 +142,15 @@ class BuildStateEvent(db.Model):  # type: ignore[name-defined,misc]
 class BuildFailure(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "build_failures"
     __table_args__ = (
-        Index("ix_build_failures_occurred", "occurred_at", postgresql_include=["component", "error_code", "build_id"]),
+        Index("ix_build_failures_occurred", "occurred_at",
+              postgresql_include=["component", "error_code", "build_id", "repository_id"]),
         Index("ix_build_failures_build", "build_id", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
     build_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("builds.id", ondelete="CASCADE"))
+    # the build's repository, copied so failure dashboards filter by visibility without a join
+    repository_id: Mapped[int | None] = mapped_column(BigInteger)
     error_code: Mapped[str] = mapped_column(String(100), default="")
     component: Mapped[str] = mapped_column(String(200), default="")
     error_message: Mapped[str] = mapped_column(Text)

@@ -43,14 +43,17 @@ def _audit_actor(principal: Any) -> Any:
     return getattr(principal, "user", principal)
 
 
-def restrict_visible(stmt: Select[Any], principal: Any) -> Select[Any]:
-    """Builds without a repository, and builds of repositories `principal` may see (all for admins)."""
+def restrict_visible(stmt: Select[Any], principal: Any, column: Any = Build.repository_id) -> Select[Any]:
+    """Builds without a repository, and builds of repositories `principal` may see (all for admins).
+
+    `column` is the repository id column to filter on (a copy of the build's, on failures).
+    """
     if principal is None:
         return stmt
     ids = visible_repository_ids(principal)
     if ids is None:
         return stmt
-    return stmt.where(or_(Build.repository_id.is_(None), Build.repository_id.in_(sorted(ids))))
+    return stmt.where(or_(column.is_(None), column.in_(sorted(ids))))
 
 
 def visibility_scope(principal: Any) -> str:
@@ -291,7 +294,7 @@ def history(build_uuid: uuid_module.UUID | str, principal: Any) -> tuple[Build, 
 
 def add_failure(build: Build, data: dict[str, Any], reporter: str) -> BuildFailure:
     """Attach a failure to a locked build. Does not commit."""
-    failure = BuildFailure(build_id=build.id, error_message=data["error_message"],
+    failure = BuildFailure(build_id=build.id, repository_id=build.repository_id, error_message=data["error_message"],
                            error_code=data.get("error_code") or "", component=data.get("component") or "",
                            details=data.get("details") or {}, occurred_at=data.get("occurred_at") or utcnow(),
                            reported_by=reporter)

@@ -126,7 +126,7 @@ def _max_attempts() -> int:
 def launch_runner(runner_id: int) -> str:
     """Start the ECS task of a requested runner. Raises LaunchRetry for passing problems."""
     runner = db.session.execute(
-        db.select(Runner).where(Runner.id == runner_id).with_for_update(of=Runner)
+        db.select(Runner).where(Runner.id == runner_id).with_for_update(of=Runner, key_share=True)
         .execution_options(populate_existing=True)
     ).unique().scalar_one_or_none()
     if runner is None or runner.state != REQUESTED:

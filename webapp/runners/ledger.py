@@ -83,7 +83,7 @@ def _upsert_row(job_id: int, attempt: int, values: dict[str, Any]) -> WorkflowJo
     return db.session.execute(
         select(WorkflowJob)
         .where(WorkflowJob.github_job_id == job_id, WorkflowJob.run_attempt == attempt)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).scalar_one()
 
@@ -142,7 +142,7 @@ def link_runner(job: WorkflowJob) -> Runner | None:
     if not job.runner_name or job.status not in ("in_progress", "completed"):
         return None
     runner = db.session.execute(
-        select(Runner).where(Runner.name == job.runner_name).with_for_update()
+        select(Runner).where(Runner.name == job.runner_name).with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if runner is None:

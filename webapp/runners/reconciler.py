@@ -48,7 +48,7 @@ TASK_HISTORY = timedelta(hours=6)  # how long after a runner ends its task's sto
 
 def lock_runner(runner_id: int) -> Runner | None:
     return db.session.execute(
-        select(Runner).where(Runner.id == runner_id).with_for_update(of=Runner)
+        select(Runner).where(Runner.id == runner_id).with_for_update(of=Runner, key_share=True)
         .execution_options(populate_existing=True)
     ).unique().scalar_one_or_none()
 

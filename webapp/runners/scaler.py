@@ -2,7 +2,9 @@
 
     launch = min(cap - alive, queued_unassigned + min_idle - (launching + idle))
 
-Every decision locks the pool row (`SELECT ... FOR UPDATE`) and counts inside that lock, so any
+Every decision locks the pool row (`SELECT ... FOR NO KEY UPDATE`: it still serialises decisions,
+but does not wait on the key-share locks that inserting jobs and runners take on the pool through
+their foreign keys, which would deadlock) and counts inside that lock, so any
 number of workers deciding at once never put more than `max_runners` alive in a pool: the second
 decision waits for the first to commit and then sees its runners.
 """
@@ -69,7 +71,7 @@ def runners_to_launch(pool: RunnerPool, counts: PoolCounts) -> int:
 def lock_pool(pool_id: int) -> RunnerPool | None:
     """The pool row, locked until the transaction ends (every scaling decision goes through here)."""
     return db.session.execute(
-        select(RunnerPool).where(RunnerPool.id == pool_id).with_for_update(of=RunnerPool)
+        select(RunnerPool).where(RunnerPool.id == pool_id).with_for_update(of=RunnerPool, key_share=True)
         .execution_options(populate_existing=True)
     ).unique().scalar_one_or_none()
 

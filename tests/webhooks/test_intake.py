@@ -222,3 +222,23 @@ def test_redis_down_still_stores_and_answers_202_then_the_sweep_processes_everyt
     rows = deliveries(db)
     assert [r.status for r in rows] == [rows[0].status] * 3 and rows[0].status in ("handled", "ignored")
     assert all(r.error is None and r.attempts == 1 for r in rows)
+
+
+def test_secret_stored_by_the_manifest_flow_verifies_and_a_new_one_is_seen_at_once(client, db, app, monkeypatch):
+    from webapp.repos.models import GitHubAppConfig
+
+    monkeypatch.setitem(app.config, "GITHUB_WEBHOOK_SECRET", None)
+    config = GitHubAppConfig(app_id=1, slug="gantry-test", webhook_secret="stored-secret-1")
+    db.session.add(config)
+    db.session.commit()
+
+    first = post_webhook(client, "ping", {"zen": "x"}, "stored-secret-1")
+    config.webhook_secret = "stored-secret-2"  # the App's secret was changed
+    db.session.commit()
+    rotated = post_webhook(client, "ping", {"zen": "x"}, "stored-secret-2")
+    old = post_webhook(client, "ping", {"zen": "x"}, "stored-secret-1")
+
+    assert (first.status_code, rotated.status_code, old.status_code) == (202, 202, 401)
+    assert [r.verified_with for r in deliveries(db)] == ["app", "app"]
+    stored = db.session.execute(sa.text("SELECT webhook_secret FROM github_app_config")).scalar_one()
+    assert "stored-secret" not in stored  # encrypted at rest

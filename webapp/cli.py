@@ -57,8 +57,8 @@ api_key_group = AppGroup("api-key", help="Manage API keys.")
 @click.option("--username", required=True)
 @click.option("--name", required=True)
 @click.option("--scopes", default="read", help="Comma-separated, e.g. read,builds:write")
-@click.option("--expires", default=None, help="Expiry date, YYYY-MM-DD")
-def api_key_create(username: str, name: str, scopes: str, expires: str | None) -> None:
+@click.option("--expires", default=None, type=click.DateTime(formats=["%Y-%m-%d"]), help="Expiry date, YYYY-MM-DD")
+def api_key_create(username: str, name: str, scopes: str, expires: datetime | None) -> None:
     """Create an API key and print it (the only time it is shown)."""
     from webapp.auth import service
 
@@ -67,7 +67,7 @@ def api_key_create(username: str, name: str, scopes: str, expires: str | None) -
         raise click.ClickException(f"No user named {username}.")
     expires_at = None
     if expires:
-        expires_at = datetime.combine(datetime.strptime(expires, "%Y-%m-%d").date(), time(23, 59, 59), tzinfo=UTC)
+        expires_at = datetime.combine(expires.date(), time(23, 59, 59), tzinfo=UTC)
     try:
         _, secret = service.create_api_key(user, name=name, scopes=scopes.split(","), expires_at=expires_at,
                                            actor="cli")

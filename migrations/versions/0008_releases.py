@@ -105,6 +105,9 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_deployments_github_deployment_id'), ['github_deployment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deployments_release_id'), ['release_id'], unique=False)
         batch_op.create_index('ix_deployments_repository_created', ['repository_id', 'created_at'], unique=False)
+        batch_op.create_index('uq_deployments_one_active', ['release_id', 'environment_id'], unique=True,
+                              postgresql_where=sa.text("status IN ('pending_approval', 'approved', 'queued', 'in_progress')"),
+                              sqlite_where=sa.text("status IN ('pending_approval', 'approved', 'queued', 'in_progress')"))
 
     op.create_table('deployment_approvals',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -134,6 +137,7 @@ def downgrade():
 
     op.drop_table('deployment_approvals')
     with op.batch_alter_table('deployments', schema=None) as batch_op:
+        batch_op.drop_index('uq_deployments_one_active')
         batch_op.drop_index('ix_deployments_repository_created')
         batch_op.drop_index(batch_op.f('ix_deployments_release_id'))
         batch_op.drop_index(batch_op.f('ix_deployments_github_deployment_id'))

@@ -359,3 +359,33 @@ def test_automatic_promotion_also_waits_for_a_freeze(client: Any, pipeline: Any,
     deployments.sweep()
     db.session.expire_all()
     assert db.session.get(Deployment, follow.id).status == "queued"
+
+
+def test_one_deployment_on_its_way_per_release_and_environment_even_in_a_race(pipeline: Any, db: Any) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from webapp.releases.models import Deployment
+
+    for _ in range(2):  # what two concurrent requests past the in-Python check would insert
+        db.session.add(Deployment(repository_id=1001, release_id=pipeline["release"].id,
+                                  environment_id=pipeline["dev"].id, status="queued"))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_sweep_remirrors_only_recent_deployments_of_installed_repositories(
+        client: Any, pipeline: Any, people: Any, db: Any, clock: Any) -> None:
+    from webapp.releases import deployments
+    from webapp.releases.models import Deployment
+
+    queued = promote(client, people["author_key"], pipeline["release"].id, pipeline["dev"].id).json
+    assert deployments.out_of_sync_deployments() == [queued["id"]]  # GitHub not told yet (job not run)
+    clock.now += timedelta(days=8)
+    assert deployments.out_of_sync_deployments() == []
+    clock.now -= timedelta(days=8)
+    from webapp.repos.models import Repository
+
+    db.session.get(Repository, db.session.get(Deployment, queued["id"]).repository_id).installation_id = None
+    db.session.commit()
+    assert deployments.out_of_sync_deployments() == []

@@ -181,3 +181,19 @@ def test_publishing_is_audited_and_lost_enqueues_are_swept(client: Any, commit: 
     assert db.session.get(Release, release_id).status == "published"
     actions = {e.action for e in db.session.query(AuditEvent).filter_by(target_type="release")}
     assert {"release.create", "release.published"} <= actions
+
+
+def test_a_repository_without_the_app_fails_publishing_with_a_reason(client: Any, commit: Any, maintainer: Any,
+                                                                     run_jobs: Any, db: Any) -> None:
+    from webapp.releases import deployments
+    from webapp.repos.models import Repository
+
+    commit("feat: x")
+    release_id = cut(client, maintainer[1], version="1.0.0").json["id"]
+    db.session.get(Repository, REPO_ID).installation_id = None  # the App was removed meanwhile
+    db.session.commit()
+    publish(client, maintainer[1], release_id)
+    run_jobs()
+    got = client.get(f"{API}/{release_id}", headers=maintainer[1]).json
+    assert got["status"] == "failed" and "not in a GitHub App installation" in got["publish_error"]
+    assert deployments.sweep()["remirrored"] == 0  # nothing is retried behind people's backs

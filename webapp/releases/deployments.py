@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from webapp.core import audit
 from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -38,6 +39,7 @@ from webapp.releases.models import (
     Release,
 )
 from webapp.repos.access import get_visible_repository, restrict_to_visible
+from webapp.repos.models import Repository
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ GITHUB_STATE = {QUEUED: "queued", IN_PROGRESS: "in_progress", SUCCEEDED: "succes
 FROM_GITHUB = {"queued": QUEUED, "pending": QUEUED, "in_progress": IN_PROGRESS, "success": SUCCEEDED,
                "failure": FAILED, "error": FAILED}
 REPORTABLE = (IN_PROGRESS, SUCCEEDED, FAILED)
+MIRROR_RECHECK_DAYS = 7  # older deployments GitHub never heard about are history, not work
 
 
 def get_deployment(who: Any, deployment_id: int) -> Deployment:
@@ -137,8 +140,12 @@ def request_deployment(who: Any, release_id: int, environment_id: int, *, schedu
         raise Conflict(f"{release.version} is already on its way to {env.name}.", code="already_deploying")
     if scheduled_for is not None and scheduled_for.tzinfo is None:
         raise ValidationFailed("Give the schedule with a time zone.", errors={"scheduled_for": ["needs a zone"]})
-    deployment = _new_deployment(release, env, trigger="scheduled" if scheduled_for else "manual",
-                                 requested_by=actor, scheduled_for=scheduled_for)
+    try:
+        deployment = _new_deployment(release, env, trigger="scheduled" if scheduled_for else "manual",
+                                     requested_by=actor, scheduled_for=scheduled_for)
+    except IntegrityError as exc:  # a concurrent request for the same release and environment won
+        db.session.rollback()
+        raise Conflict(f"{release.version} is already on its way to {env.name}.", code="already_deploying") from exc
     audit.record("deployment.request", "deployment", deployment.id, actor=actor,
                  details={"release": release.version, "environment": env.name,
                           "scheduled_for": scheduled_for.isoformat() if scheduled_for else None})
@@ -344,8 +351,11 @@ def sweep(at: datetime | None = None) -> dict[str, int]:
 
 def out_of_sync_deployments() -> list[int]:
     """Deployments GitHub has not heard the latest about (a lost job, Redis away)."""
+    since = service.now() - timedelta(days=MIRROR_RECHECK_DAYS)
     rows = db.session.execute(select(Deployment.id, Deployment.status, Deployment.github_state)
-                              .where(Deployment.status.in_(tuple(GITHUB_STATE)))
+                              .join(Repository, Repository.id == Deployment.repository_id)
+                              .where(Deployment.status.in_(tuple(GITHUB_STATE)), Deployment.updated_at >= since,
+                                     Repository.installation_id.is_not(None))
                               .order_by(Deployment.id.desc()).limit(500)).all()
     return [r.id for r in rows if GITHUB_STATE[r.status] != r.github_state]
 

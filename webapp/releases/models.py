@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.core.models import TimestampMixin, utcnow
@@ -25,6 +25,7 @@ DEPLOYMENT_STATUSES = (PENDING_APPROVAL, APPROVED, QUEUED, IN_PROGRESS, SUCCEEDE
 WAITING_STATUSES = (PENDING_APPROVAL, APPROVED)
 ACTIVE_STATUSES = (PENDING_APPROVAL, APPROVED, QUEUED, IN_PROGRESS)
 FINAL_STATUSES = (SUCCEEDED, FAILED, ROLLED_BACK)
+ACTIVE_SQL = "status IN ('pending_approval', 'approved', 'queued', 'in_progress')"
 
 
 class Environment(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
@@ -88,6 +89,9 @@ class Deployment(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         Index("ix_deployments_environment_status", "environment_id", "status"),
         Index("ix_deployments_repository_created", "repository_id", "created_at"),
+        # One deployment of a release on its way to an environment at a time, even under races.
+        Index("uq_deployments_one_active", "release_id", "environment_id", unique=True,
+              postgresql_where=text(ACTIVE_SQL), sqlite_where=text(ACTIVE_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

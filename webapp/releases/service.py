@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from webapp.auth.models import ROLES, User
 from webapp.core import audit
-from webapp.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.core.errors import Conflict, GantryError, NotFound, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
@@ -389,7 +389,7 @@ def run_publish(release_id: int) -> str:
             release.github_release_id = int(made["id"])
             release.github_release_url = made.get("html_url")
             db.session.commit()
-    except Conflict as exc:  # the tag points elsewhere: a person must decide
+    except GantryError as exc:  # the tag points elsewhere, no installation: a person must decide
         db.session.rollback()
         release.status, release.publish_error = "failed", exc.message
         audit.record("release.publish_failed", "release", release.id, details={"error": exc.message})
@@ -413,7 +413,9 @@ def run_publish(release_id: int) -> str:
 
 
 def unfinished_publishes() -> list[int]:
-    return list(db.session.scalars(select(Release.id).where(Release.status == "publishing")))
+    """Releases asked to publish whose job never ran (Redis was away); failed attempts retry in RQ."""
+    return list(db.session.scalars(select(Release.id).where(Release.status == "publishing",
+                                                            Release.publish_error.is_(None))))
 
 
 def active_deployment(release_id: int, environment_id: int) -> Deployment | None:

@@ -85,7 +85,7 @@ def test_upload_several_files_and_a_zip(maintainer_browser, project, db):
     response = maintainer_browser.post(
         f"/projects/{project.id}/files",
         {"folder": "extra", "files": [(io.BytesIO(b"a\n"), "a.tf"), (io.BytesIO(b"b\n"), "b.tf")]},
-        content_type="multipart/form-data")
+        content_type="multipart/form-data", follow_redirects=True)
     assert response.status_code == 200 and b"Files saved." in response.data
     assert _file(db, project.id, "extra/a.tf").content == b"a\n"
     archive = io.BytesIO()
@@ -98,7 +98,7 @@ def test_upload_several_files_and_a_zip(maintainer_browser, project, db):
     response = maintainer_browser.post(f"/projects/{project.id}/files",
                                        {"unzip": "1", "files": [(archive, "bundle.zip")]},
                                        content_type="multipart/form-data")
-    assert response.status_code == 200
+    assert response.status_code == 303
     assert _file(db, project.id, "mod/main.tf").content == b"zipped\n"
     assert _file(db, project.id, "mod/run.sh").executable is True
     evil = io.BytesIO()
@@ -111,13 +111,14 @@ def test_upload_several_files_and_a_zip(maintainer_browser, project, db):
 
 
 def test_delete_file_page(maintainer_browser, project, db):
-    response = maintainer_browser.post(f"/projects/{project.id}/files/delete", {"path": "vars.tf"})
+    response = maintainer_browser.post(f"/projects/{project.id}/files/delete", {"path": "vars.tf"}, htmx=True)
     assert response.status_code == 200 and b"Deleted vars.tf" in response.data
     assert _file(db, project.id, "vars.tf") is None
 
 
 def test_sync_button_live_status_and_history(maintainer_browser, project, git, run_jobs, db):
-    response = maintainer_browser.post(f"/projects/{project.id}/sync", {"message": "From the page"})
+    response = maintainer_browser.post(f"/projects/{project.id}/sync", {"message": "From the page"},
+                                       follow_redirects=True)
     assert response.status_code == 200 and b"Sync queued." in response.data
     status = maintainer_browser.get(f"/projects/{project.id}/status", htmx=True)
     assert b'hx-trigger="every 2s"' in status.data and b"queued" in status.data
@@ -155,3 +156,40 @@ def test_conflict_page_shows_side_by_side_diff_and_resolves(maintainer_browser, 
     again = maintainer_browser.post(f"/sync/runs/{run_id}/resolve", {"path": "main.tf", "choice": "overwrite"},
                                     htmx=True)
     assert again.status_code == 409
+
+
+def test_sync_only_ticked_files_from_the_page(maintainer_browser, project, git, run_jobs, db):
+    maintainer_browser.post(f"/projects/{project.id}/sync", {"paths": ["vars.tf"]})
+    run_jobs()
+    db.session.expire_all()
+    run = db.session.query(SyncRun).one()
+    assert run.paths == ["vars.tf"] and run.status == "succeeded"
+    files = remote_files(git)
+    assert "infra/vars.tf" in files and "infra/main.tf" not in files
+
+
+def test_settings_and_delete_project(maintainer_browser, project, db, browser):
+    response = maintainer_browser.post(f"/projects/{project.id}/settings",
+                                       {"name": "renamed", "branch": "release", "base_path": "ops/"})
+    assert response.status_code == 303
+    db.session.expire_all()
+    saved = db.session.get(Project, project.id)
+    assert (saved.name, saved.branch, saved.base_path) == ("renamed", "release", "ops")
+    bad = maintainer_browser.post(f"/projects/{project.id}/settings", {"name": "", "branch": "x"}, htmx=True)
+    assert bad.status_code == 422 and b"needs a name" in bad.data
+    gone = maintainer_browser.post(f"/projects/{project.id}/delete", htmx=True)
+    assert gone.status_code == 204 and gone.headers["HX-Redirect"] == "/projects"
+    db.session.expire_all()
+    assert db.session.get(Project, project.id) is None
+
+
+def test_seed_demo_is_idempotent_and_shows_a_conflict(app, repos, admin, db):
+    from webapp.sync.demo import seed_demo_projects
+
+    seed_demo_projects(admin)
+    seed_demo_projects(admin)
+    project = db.session.query(Project).one()
+    assert project.repository_id == REPO_ID and len(project.files) == 4
+    assert {f.path: f.executable for f in project.files}["scripts/plan.sh"] is True
+    run = db.session.query(SyncRun).one()
+    assert run.status == "conflict" and run.conflict_files[0]["there_text"].startswith("variable")

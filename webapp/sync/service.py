@@ -317,7 +317,7 @@ def _enqueue(run_id: int, delay: timedelta | None = None, suffix: str = "") -> N
 def defer_run(run_id: int, seconds: float) -> None:
     """Run again later (branch busy, write budget used up)."""
     run = db.session.get(SyncRun, run_id)
-    if run is not None and run.status in ("running", "queued"):
+    if run is not None and run.status == "queued":  # a running one belongs to the job holding the lock
         run.status = "waiting"
         db.session.commit()
     _enqueue(run_id, timedelta(seconds=max(seconds, 1)))

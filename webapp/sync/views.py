@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.auth.access import current_principal, page_requires
@@ -41,28 +41,33 @@ def _redirect(target: str) -> Response:
     return redirect(target, 303)
 
 
-@bp.route("/projects", methods=["GET", "POST"])
+def _projects_page(status_code: int = 200, error: str | None = None, errors: dict[str, Any] | None = None) -> Any:
+    return render("sync/projects.html", "create_form", status_code=status_code,
+                  projects=service.list_projects(_principal()), repositories=_visible_repositories(),
+                  error=error, errors=errors or {}, form=request.form)
+
+
+@bp.get("/projects")
 @page_requires("viewer")
 def projects() -> Any:
-    error, errors = None, {}
-    if request.method == "POST":
-        if not _principal().has_role("maintainer"):
-            from webapp.core.errors import Forbidden
+    return _projects_page()
 
-            raise Forbidden("This needs the maintainer role.", code="role_required")
-        try:
-            project = service.create_project(_principal(), {
-                "name": request.form.get("name", ""), "description": request.form.get("description", ""),
-                "repository_id": request.form.get("repository_id") or None,
-                "branch": request.form.get("branch", ""), "base_path": request.form.get("base_path", ""),
-                "use_pull_request": bool(request.form.get("use_pull_request")),
-            })
-            return _redirect(url_for("sync.project", project_id=project.id))
-        except GantryError as exc:
-            error, errors = exc.message, exc.errors
-    return render("sync/projects.html", "create_form", status_code=422 if error else 200,
-                  projects=service.list_projects(_principal()), repositories=_visible_repositories(),
-                  error=error, errors=errors, form=request.form)
+
+@bp.post("/projects")
+@page_requires("maintainer")
+def create_project() -> Any:
+    try:
+        project = service.create_project(_principal(), {
+            "name": request.form.get("name", ""), "description": request.form.get("description", ""),
+            "repository_id": request.form.get("repository_id") or None,
+            "branch": request.form.get("branch", ""), "base_path": request.form.get("base_path", ""),
+            "use_pull_request": bool(request.form.get("use_pull_request")),
+        })
+    except GantryError as exc:
+        if exc.status == 404:
+            raise
+        return _projects_page(422, exc.message, exc.errors)
+    return _redirect(url_for("sync.project", project_id=project.id))
 
 
 def _project_page(project_id: int, status_code: int = 200, **extra: Any) -> Any:
@@ -80,13 +85,36 @@ def project(project_id: int) -> Any:
 
 
 def _maintainer_action(project_id: int, action: Any, notice: str) -> Any:
+    """Run a change; errors show inline on the page, success redirects back (a reload repeats nothing)."""
     try:
         action()
     except GantryError as exc:
         if exc.status == 404:
             raise
         return _project_page(project_id, status_code=exc.status, error=exc.message, errors=exc.errors)
-    return _project_page(project_id, notice=notice)
+    if is_htmx():
+        return _project_page(project_id, notice=notice)
+    flash(notice, "info")
+    return redirect(url_for("sync.project", project_id=project_id), 303)
+
+
+@bp.post("/projects/<int:project_id>/settings")
+@page_requires("maintainer")
+def update_project(project_id: int) -> Any:
+    form = request.form
+    changes = {"name": form.get("name", ""), "description": form.get("description", ""),
+               "branch": form.get("branch", ""), "base_path": form.get("base_path", ""),
+               "use_pull_request": bool(form.get("use_pull_request"))}
+    return _maintainer_action(project_id, lambda: service.update_project(_principal(), project_id, changes),
+                              "Project settings saved.")
+
+
+@bp.post("/projects/<int:project_id>/delete")
+@page_requires("maintainer")
+def delete_project(project_id: int) -> Any:
+    service.delete_project(_principal(), project_id)
+    flash("Project deleted (nothing was deleted on GitHub).", "info")
+    return _redirect(url_for("sync.projects"))
 
 
 @bp.post("/projects/<int:project_id>/files")
@@ -123,33 +151,43 @@ def delete_file(project_id: int) -> Any:
                               f"Deleted {path}.")
 
 
-@bp.route("/projects/<int:project_id>/edit", methods=["GET", "POST"])
+def _editor(project_id: int, path: str, content: str, executable: bool, status_code: int = 200,
+            **extra: Any) -> Any:
+    project = service.get_project(_principal(), project_id)
+    return render("sync/edit.html", "editor", status_code=status_code, project=project, path=path, content=content,
+                  executable=executable, error=extra.get("error"), errors=extra.get("errors") or {},
+                  notice=extra.get("notice"))
+
+
+@bp.get("/projects/<int:project_id>/edit")
 @page_requires("viewer")
 def edit_file(project_id: int) -> Any:
     """The editor: a new file (no path) or an existing text file (?path=...)."""
-    project = service.get_project(_principal(), project_id)
-    path = request.values.get("path", "")
-    file = service.get_file(_principal(), project_id, path) if path and request.method == "GET" else None
-    if file is not None and service.text_of(file) is None:
+    path = request.args.get("path", "")
+    if not path:
+        service.get_project(_principal(), project_id)
+        return _editor(project_id, "", "", False)
+    file = service.get_file(_principal(), project_id, path)
+    text = service.text_of(file)
+    if text is None:
         raise NotFound(f"{path} is a binary file; replace it by uploading.")
-    error, errors, notice = None, {}, None
-    content = service.text_of(file) if file is not None else ""
-    executable = file.executable if file is not None else False
-    if request.method == "POST":
-        if not _principal().has_role("maintainer"):
-            from webapp.core.errors import Forbidden
+    return _editor(project_id, file.path, text, file.executable)
 
-            raise Forbidden("This needs the maintainer role.", code="role_required")
-        content = request.form.get("content", "").replace("\r\n", "\n")
-        executable = bool(request.form.get("executable"))
-        try:
-            file, created = service.put_file(_principal(), project_id, path, content.encode("utf-8"), executable)
-            path = file.path
-            notice = "Created." if created else "Saved."
-        except GantryError as exc:
-            error, errors = exc.message, exc.errors
-    return render("sync/edit.html", "editor", status_code=422 if error else 200, project=project, path=path,
-                  content=content, executable=executable, error=error, errors=errors, notice=notice)
+
+@bp.post("/projects/<int:project_id>/edit")
+@page_requires("maintainer")
+def save_file(project_id: int) -> Any:
+    path = request.form.get("path", "")
+    content = request.form.get("content", "").replace("\r\n", "\n")
+    executable = bool(request.form.get("executable"))
+    try:
+        file, created = service.put_file(_principal(), project_id, path, content.encode("utf-8"), executable)
+    except GantryError as exc:
+        if exc.status == 404:
+            raise
+        return _editor(project_id, path, content, executable, exc.status,
+                       error=exc.message, errors=exc.errors)
+    return _editor(project_id, file.path, content, executable, notice="Created." if created else "Saved.")
 
 
 @bp.post("/projects/<int:project_id>/sync")

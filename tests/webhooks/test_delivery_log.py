@@ -103,6 +103,10 @@ def test_viewer_sees_only_deliveries_of_repositories_they_can_access(client, db,
         response = client.get(f"/api/v1/webhooks/deliveries/{world[other].id}", headers=headers)
         assert response.status_code == 404 and response.json["code"] == "not_found"
     assert client.get("/api/v1/webhooks/deliveries/999999", headers=headers).status_code == 404
+    huge = "9" * 25  # beyond BIGINT: still a plain 404, in the path and in the filter
+    assert client.get(f"/api/v1/webhooks/deliveries/{huge}", headers=headers).status_code == 404
+    filtered = client.get("/api/v1/webhooks/deliveries", headers=headers, query_string={"repository": huge})
+    assert filtered.status_code == 200 and ids(filtered) == []
 
 
 def test_reprocess_needs_maintainer_and_scope(client, db, make_user, make_key, world, run_jobs):

@@ -45,6 +45,7 @@ PROCESSED = Counter(
     registry=REGISTRY,
 )
 WAITING_JOB_STATES = {"queued", "scheduled", "deferred"}
+MAX_ID = 2**63 - 1  # BIGINT: a larger id in a URL or filter matches nothing
 
 
 class DeliveryFailed(Exception):
@@ -211,7 +212,7 @@ def list_deliveries(
     if status:
         stmt = stmt.where(WebhookDelivery.status == status)
     if repository:
-        if repository.isdigit():
+        if repository.isdigit() and int(repository) <= MAX_ID:
             stmt = stmt.where(WebhookDelivery.repository_id == int(repository))
         else:
             stmt = stmt.where(func.lower(WebhookDelivery.repository_full_name) == repository.strip().lower())
@@ -220,7 +221,7 @@ def list_deliveries(
 
 def get_delivery(who: Any, pk: int) -> WebhookDelivery:
     """One delivery, or 404 — the same for one that does not exist and one `who` may not see."""
-    delivery = db.session.get(WebhookDelivery, pk)
+    delivery = db.session.get(WebhookDelivery, pk) if 0 < pk <= MAX_ID else None
     if delivery is None or not can_see_repository(who, delivery.repository_id):
         raise NotFound(f"Webhook delivery {pk} does not exist or you have no access to it.")
     return delivery

@@ -146,3 +146,31 @@ def test_overview_cards_and_metrics(browser: Any, login_as: Any, commit: Any, ma
     metrics = browser.get("/metrics").get_data(as_text=True)
     assert 'gantry_deployments{environment="production",status="pending_approval"} 1.0' in metrics
     assert 'gantry_releases{status="published"} 1.0' in metrics
+
+
+def test_admin_overrides_a_freeze_and_rolls_back_from_the_release_page(browser: Any, login_as: Any, commit: Any,
+                                                                      make_user: Any, db: Any) -> None:
+    from webapp.releases.models import Deployment
+
+    sha = commit("feat: x")[-1]
+    author = make_user("maintainer")
+    env = environment("production", 0, freeze_windows=[{"cron": "0 0 * * *", "duration_minutes": 1440,
+                                                         "timezone": "UTC"}])
+    env_id = env.id
+    v1 = published_release("1.0.0", sha, author)
+    v2 = published_release("1.1.0", sha, author)
+    v1_id, v2_id = v1.id, v2.id
+    db.session.add_all([Deployment(repository_id=1001, release_id=v1_id, environment_id=env_id, status="succeeded"),
+                        Deployment(repository_id=1001, release_id=v2_id, environment_id=env_id, status="failed")])
+    db.session.commit()
+    login_as("admin")
+    page = browser.get(f"/releases/{v2_id}").get_data(as_text=True)
+    assert "frozen" in page and "Admin: reason to override the freeze" in page and "Roll back production" in page
+    rolled = browser.post(f"/releases/{v2_id}/environments/{env_id}/rollback", {"reason": "broken"}, htmx=True)
+    assert rolled.status_code == 200 and "Now running here: 1.0.0" in rolled.get_data(as_text=True)
+    assert db.session.query(Deployment).filter_by(kind="rollback", release_id=v1_id, status="queued").count() == 1
+    redeploy = browser.post(f"/releases/{v2_id}/environments/{env_id}/promote", {"override_reason": "fix is in"},
+                            htmx=True)
+    assert redeploy.status_code == 200 and "Freeze overridden: fix is in" in redeploy.get_data(as_text=True)
+    assert db.session.query(Deployment).filter_by(release_id=v2_id, status="queued").one().freeze_override_reason \
+        == "fix is in"

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from webapp.core.jobs import Periodic
 from webapp.sync import engine, service
-from webapp.sync.budget import BranchBusy, BudgetExhausted
+from webapp.sync.budget import BranchBusy, RetryLater
 
 BUSY_RETRY_SECONDS = 5
 
 
 def run_sync(run_id: int) -> None:
-    """Execute sync run `run_id`; later if the branch is busy or the write budget is spent."""
+    """Execute sync run `run_id`; later if the branch is busy, the write budget spent or GitHub limiting."""
     try:
         engine.execute_run(run_id)
     except BranchBusy:
         service.defer_run(run_id, BUSY_RETRY_SECONDS)
-    except BudgetExhausted as exc:
+    except RetryLater as exc:
         service.defer_run(run_id, exc.retry_after)
 
 

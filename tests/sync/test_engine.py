@@ -368,3 +368,27 @@ def test_stalled_runs_are_requeued(project, admin, db, run_jobs, git):
     run_jobs()
     db.session.expire_all()
     assert db.session.get(SyncRun, run_id).status == "succeeded"
+
+
+def test_github_secondary_rate_limit_defers_the_run(project, admin, db, run_jobs, fake_github, git):
+    from rq.registry import ScheduledJobRegistry
+
+    from webapp.core.jobs import get_queue
+
+    fake_github.fail("POST", r"/git/trees$", 403, headers={"Retry-After": "120"})
+    run_id = service.start_sync(admin, project.id).id
+    run_jobs()
+    db.session.expire_all()
+    run = db.session.get(SyncRun, run_id)
+    assert run.status == "waiting" and "rate limit" in run.error
+    scheduled = ScheduledJobRegistry(queue=get_queue("default")).get_job_ids()
+    assert any(job_id.startswith(f"sync-run-{run_id}-at-") for job_id in scheduled)
+    assert len(commits(git)) == 1
+
+
+def test_run_of_a_deleted_project_is_ignored(project, admin, db, run_jobs):
+    from webapp.sync import engine
+
+    run_id = service.start_sync(admin, project.id).id
+    service.delete_project(admin, project.id)
+    assert engine.execute_run(run_id) is None

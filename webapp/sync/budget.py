@@ -39,12 +39,20 @@ return 0
 """
 
 
-class BudgetExhausted(Exception):
-    """No room in the installation's write budget; `retry_after` seconds until there is."""
+class RetryLater(Exception):
+    """The run cannot go on now; try again in `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BudgetExhausted(RetryLater):
+    """No room in the installation's write budget until a window opens."""
 
     def __init__(self, installation_id: int, retry_after: int) -> None:
-        super().__init__(f"installation {installation_id} used its GitHub write budget; retry in {retry_after}s")
-        self.retry_after = retry_after
+        super().__init__(f"installation {installation_id} used its GitHub write budget; retry in {retry_after}s",
+                         retry_after)
 
 
 class BranchBusy(Exception):

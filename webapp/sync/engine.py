@@ -20,8 +20,8 @@ from webapp.core import audit
 from webapp.core.metrics import REGISTRY
 from webapp.core.models import utcnow
 from webapp.extensions import db
-from webapp.integrations.github import GitHubError
-from webapp.sync.budget import BranchBusy, BudgetExhausted, branch_lock
+from webapp.integrations.github import GitHubError, GitHubRateLimited
+from webapp.sync.budget import BranchBusy, RetryLater, branch_lock
 from webapp.sync.models import Project, ProjectFile, SyncedFile, SyncRun
 from webapp.sync.plan import (
     CONFLICT,
@@ -91,11 +91,12 @@ def _version(data: dict[str, Any] | None) -> Version | None:
     return None if data is None else Version(data["sha"], data["mode"])
 
 
-def execute_run(run_id: int) -> SyncRun:
-    """Execute (or finish) a sync run; raises BranchBusy, BudgetExhausted or SyncFailed for the task."""
+def execute_run(run_id: int) -> SyncRun | None:
+    """Execute (or finish) a sync run; raises BranchBusy, RetryLater or SyncFailed for the task."""
     run = db.session.get(SyncRun, run_id)
-    if run is None:
-        raise SyncFailed(f"sync run {run_id} does not exist")
+    if run is None:  # deleted with its project while it waited: nothing to do
+        log.info("sync run %s no longer exists", run_id)
+        return None
     if run.status in FINAL_NO_RERUN:
         return run
     project = run.project
@@ -111,10 +112,13 @@ def execute_run(run_id: int) -> SyncRun:
             remote = remote_for(project)
             _refuse_oversized(project, run)
             _sync(run, project, remote)
-        except BudgetExhausted:
+        except (RetryLater, GitHubRateLimited) as exc:
             run.status = "waiting"
+            run.error = f"Waiting: {exc}"
             _account(run, remote, started)
             db.session.commit()
+            if isinstance(exc, GitHubRateLimited):
+                raise RetryLater(f"GitHub rate limit: {exc.message}", exc.retry_after or 60) from exc
             raise
         except (GitHubError, SyncFailed, BranchBusy) as exc:
             db.session.rollback()

@@ -111,11 +111,29 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     db.session.remove()  # the test's own session: end its transaction so it holds no locks
     with app.app_context():
         db.session.remove()
-        tables = [t.name for t in db.metadata.sorted_tables]
         with db.engine.begin() as conn:
             conn.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
-            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            conn.exec_driver_sql(_cleanup_sql(conn))
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+
+
+_CLEANUP: dict[str, str] = {}
+
+
+def _cleanup_sql(conn: Any) -> str:
+    """Empty every table, children first, and restart the sequences.
+
+    DELETE on a few rows takes milliseconds where TRUNCATE of every table takes a second or more.
+    """
+    if "sql" not in _CLEANUP:
+        from webapp.extensions import db
+
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        sequences = conn.execute(sa.text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")).scalars()
+        _CLEANUP["sql"] = "; ".join(
+            [f'DELETE FROM "{table}"' for table in tables] + [f"SELECT setval('{s}', 1, false)" for s in sequences]
+        )
+    return _CLEANUP["sql"]
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from webapp.config import PROJECT_ROOT, load_settings
 CAPABILITY_MODULES: tuple[str, ...] = (
     "webapp.repos",
     "webapp.webhooks",
-    "webapp.runners",
     "webapp.forwarding",
+    "webapp.runners",
     "webapp.builds",
     "webapp.releases",
     "webapp.sync",
@@ -55,6 +55,7 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2})
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)  # Redis away must not lock people out
+    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")  # no burst at a window boundary
     limiter.init_app(app)
     api.init_app(app)
     _init_login(app, login_manager)

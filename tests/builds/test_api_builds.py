@@ -245,3 +245,22 @@ def test_creation_is_audited(client, writer, create_build, db):
     db.session.expire_all()
     event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "build.create"))
     assert event.target_id == build["uuid"] and event.details["build_id"] == "concourse-images-1042"
+
+
+@pytest.mark.parametrize("method, url, body", [
+    ("post", "/api/v1/builds", build_body("nul\x00id")),
+    ("post", "/api/v1/builds", build_body(metadata={"k": "v\x00"})),
+    ("post", "/api/v1/builds", build_body(repository=2**70)),
+    ("get", "/api/v1/builds?text=a%00b", None),
+    ("get", "/api/v1/builds?state=99999999999", None),
+    ("get", "/api/v1/builds?cursor=WyIyMDIwLTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgIngiXQ", None),
+    ("get", "/api/v1/catalog/state-codes/99999999999", None),
+    ("get", "/api/v1/catalog/platforms/a%00b", None),
+    ("get", "/api/v1/dashboard/platform/a%00b", None),
+])
+def test_hostile_input_is_a_4xx_not_a_crash(client, writer, create_build, method, url, body):
+    uuid = create_build()["uuid"]
+    response = getattr(client, method)(url, json=body, headers=writer)
+    assert 400 <= response.status_code < 500, response.get_data(as_text=True)
+    huge = client.post(f"/api/v1/builds/{uuid}/state", json={"state_code": 2**40}, headers=writer)
+    assert huge.status_code == 422

@@ -50,7 +50,7 @@ def list_entries(key: str) -> list[Any]:
 
 def get_entry(key: str, slug: str) -> Any:
     k = kind(key)
-    entry = db.session.scalar(select(k.model).where(k.model.slug == slug))
+    entry = db.session.scalar(select(k.model).where(k.model.slug == slug)) if SLUG_RE.match(slug) else None
     if entry is None:
         raise NotFound(f"There is no {k.label} {slug!r}.")
     return entry
@@ -135,7 +135,7 @@ def list_state_codes() -> list[StateCode]:
 
 
 def get_state_code(code: int) -> StateCode:
-    state = db.session.get(StateCode, code)
+    state = db.session.get(StateCode, code) if 0 <= code <= 9999 else None
     if state is None:
         raise NotFound(f"There is no state code {code}.")
     return state
@@ -235,7 +235,8 @@ def resolve_entries(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_state_code(code: Any) -> StateCode:
-    state = db.session.get(StateCode, code) if isinstance(code, int) and not isinstance(code, bool) else None
+    valid_number = isinstance(code, int) and not isinstance(code, bool) and 0 <= code <= 9999
+    state = db.session.get(StateCode, code) if valid_number else None
     if state is None:
         valid = ", ".join(str(c) for c in db.session.scalars(select(StateCode.code).order_by(StateCode.code)))
         raise ValidationFailed("Unknown state code.", errors={"state_code": [f"unknown code {code!r}; valid codes: "
@@ -292,7 +293,7 @@ def create_mapping(data: dict[str, Any], *, actor: Any = None) -> GithubBuildMap
 
 
 def delete_mapping(mapping_id: int, *, actor: Any = None) -> None:
-    mapping = db.session.get(GithubBuildMapping, mapping_id)
+    mapping = db.session.get(GithubBuildMapping, mapping_id) if 0 < mapping_id < 2**31 else None
     if mapping is None:
         raise NotFound(f"There is no mapping {mapping_id}.")
     audit.record("catalog.github_mapping.delete", "github_mapping", mapping_id, actor=actor,

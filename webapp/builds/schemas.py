@@ -20,7 +20,31 @@ class RepositoryRef(ma.fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ma.ValidationError("a repository full name (owner/name) or its id")
+        if isinstance(value, int) and not 0 < value < 2**63:
+            raise ma.ValidationError("a repository id is a positive 64-bit number")
+        if isinstance(value, str) and len(value) > 400:
+            raise ma.ValidationError("at most 400 characters")
         return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class InputSchema(ma.Schema):
+    """Request bodies and arguments: NUL characters are refused (PostgreSQL text and JSONB cannot hold them)."""
+
+    @ma.pre_load
+    def refuse_nul(self, data: Any, **kwargs: Any) -> Any:
+        if _has_nul(dict(data) if hasattr(data, "keys") else data):
+            raise ma.ValidationError("Text may not contain NUL characters.")
+        return data
 
 
 def _when(**kwargs: Any) -> ma.fields.AwareDateTime:
@@ -30,26 +54,26 @@ def _when(**kwargs: Any) -> ma.fields.AwareDateTime:
 # --- catalogue -----------------------------------------------------------------------------
 
 
-class PlatformSchema(ma.Schema):
+class PlatformSchema(InputSchema):
     slug = ma.fields.String(required=True, metadata={"example": "aws-commercial"})
     name = ma.fields.String(required=True)
     cloud = ma.fields.String(required=True, metadata={"example": "aws"})
 
 
-class OsVersionSchema(ma.Schema):
+class OsVersionSchema(InputSchema):
     slug = ma.fields.String(required=True, metadata={"example": "rhel-8.8"})
     name = ma.fields.String(required=True)
     family = ma.fields.String(required=True, metadata={"example": "rhel"})
 
 
-class ImageTypeSchema(ma.Schema):
+class ImageTypeSchema(InputSchema):
     slug = ma.fields.String(required=True, metadata={"example": "sap-hana"})
     name = ma.fields.String(required=True)
     description = ma.fields.String(load_default="")
 
 
-class StateCodeSchema(ma.Schema):
-    code = ma.fields.Integer(required=True, metadata={"example": 25})
+class StateCodeSchema(InputSchema):
+    code = ma.fields.Integer(required=True, validate=ma.validate.Range(min=0, max=9999), metadata={"example": 25})
     name = ma.fields.String(required=True, metadata={"example": "Packer build completed"})
     description = ma.fields.String(load_default="")
     phase = ma.fields.String(required=True, validate=ma.validate.OneOf(PHASES))
@@ -58,7 +82,7 @@ class StateCodeSchema(ma.Schema):
     result = ma.fields.String(dump_only=True, metadata={"enum": list(RESULTS)})
 
 
-class StateCodeUpdateSchema(ma.Schema):
+class StateCodeUpdateSchema(InputSchema):
     name = ma.fields.String()
     description = ma.fields.String()
     phase = ma.fields.String(validate=ma.validate.OneOf(PHASES))
@@ -66,7 +90,7 @@ class StateCodeUpdateSchema(ma.Schema):
     failure = ma.fields.Boolean()
 
 
-class GithubMappingSchema(ma.Schema):
+class GithubMappingSchema(InputSchema):
     id = ma.fields.Integer(dump_only=True)
     repository = RepositoryRef(required=True, metadata={"description": "owner/name or repository id"})
     workflow_name = ma.fields.String(load_default="", metadata={"description": "Empty: every workflow"})
@@ -79,7 +103,7 @@ class GithubMappingSchema(ma.Schema):
 # --- builds --------------------------------------------------------------------------------
 
 
-class BuildCreateSchema(ma.Schema):
+class BuildCreateSchema(InputSchema):
     build_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200),
                                 metadata={"description": "The pipeline's own id; repeats are answered idempotently"})
     platform = ma.fields.String(required=True, metadata={"example": "aws-commercial"})
@@ -119,8 +143,9 @@ class BuildSchema(BuildStateSchema):
     failure_count = ma.fields.Integer()
 
 
-class StateReportSchema(ma.Schema):
-    state_code = ma.fields.Integer(required=True, metadata={"example": 25})
+class StateReportSchema(InputSchema):
+    state_code = ma.fields.Integer(required=True, validate=ma.validate.Range(min=0, max=9999),
+                                   metadata={"example": 25})
     message = ma.fields.String(load_default="", validate=ma.validate.Length(max=5000))
     occurred_at = _when(load_default=None, metadata={"description": "When it happened (default: now)"})
 
@@ -148,7 +173,7 @@ class BuildHistorySchema(ma.Schema):
     events = ma.fields.List(ma.fields.Nested(StateEventSchema))
 
 
-class FailureReportSchema(ma.Schema):
+class FailureReportSchema(InputSchema):
     error_message = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=20000))
     error_code = ma.fields.String(load_default="", validate=ma.validate.Length(max=100))
     component = ma.fields.String(load_default="", validate=ma.validate.Length(max=200))
@@ -166,11 +191,12 @@ class FailureSchema(ma.Schema):
     reported_by = ma.fields.String()
 
 
-class BuildListArgs(PageArgsSchema):
+class BuildListArgs(InputSchema, PageArgsSchema):
     platform = ma.fields.String(load_default=None)
     os_version = ma.fields.String(load_default=None)
     image_type = ma.fields.String(load_default=None)
-    state = ma.fields.Integer(load_default=None, metadata={"description": "Current state code"})
+    state = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=0, max=9999),
+                              metadata={"description": "Current state code"})
     result = ma.fields.String(load_default=None, validate=ma.validate.OneOf(RESULTS))
     commit = ma.fields.String(load_default=None, metadata={"description": "Commit hash or its prefix"})
     repository = ma.fields.String(load_default=None, metadata={"description": "owner/name"})

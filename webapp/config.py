@@ -127,6 +127,8 @@ def load_settings(env: Mapping[str, str] | None = None, instance_dir: Path | Non
         "LOG_FORMAT": env.get("LOG_FORMAT", "json" if production else "text"),
         "CORS_ORIGINS": _list(env.get("CORS_ORIGINS")),
         "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        # Reverse proxies in front of Gantry whose X-Forwarded-For/-Proto/-Host are believed (0: none).
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
         "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "10 per minute"),
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
         "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "scrypt"),

@@ -92,3 +92,48 @@ def test_fragment_can_use_macros_imported_by_its_template(app):
     with app.test_request_context("/login", headers={"HX-Request": "true"}):
         body = render("auth/login.html", "login_form", error="Nope.", next="").get_data(as_text=True)
     assert 'name="csrf_token"' in body and 'role="alert"' in body and "<html" not in body
+
+
+# --- behind a reverse proxy ----------------------------------------------------------------
+
+
+def sign_in_from(app, forwarded_for):
+    from tests.conftest import PASSWORD, csrf_token
+
+    client = app.test_client()
+    token = csrf_token(client)
+    return client.post("/login", data={"username": "sam", "password": PASSWORD, "csrf_token": token},
+                       headers={"X-Forwarded-For": forwarded_for})
+
+
+def last_login_ip(db):
+    from webapp.core.audit import AuditEvent
+
+    db.session.expire_all()
+    return db.session.query(AuditEvent).filter_by(action="user.login").order_by(AuditEvent.id.desc()).first().ip
+
+
+def test_forwarded_for_is_ignored_unless_a_proxy_is_trusted(app, make_user, db):
+    make_user("viewer", username="sam")
+    assert sign_in_from(app, "203.0.113.9").status_code == 302
+    assert last_login_ip(db) == "127.0.0.1"  # anyone can send the header: not believed by default
+
+
+def test_trusted_proxy_gives_the_client_address(build_app, make_user, db, monkeypatch):
+    behind_proxy = build_app(TRUSTED_PROXIES=1)
+    make_user("viewer", username="sam")
+    assert sign_in_from(behind_proxy, "198.51.100.1, 203.0.113.9").status_code == 302
+    assert last_login_ip(db) == "203.0.113.9"  # the address the one trusted proxy saw
+
+    # the per-IP login limit applies to each client, not to the proxy everyone comes through
+    monkeypatch.setitem(behind_proxy.config, "RATELIMIT_LOGIN", "2 per minute")
+    from tests.conftest import csrf_token
+
+    client = behind_proxy.test_client()
+
+    def attempt(ip, user):
+        data = {"username": user, "password": "wrong-password", "csrf_token": csrf_token(client)}
+        return client.post("/login", data=data, headers={"X-Forwarded-For": ip}).status_code
+
+    assert [attempt("192.0.2.1", f"u{i}") for i in range(3)] == [401, 401, 429]
+    assert attempt("192.0.2.2", "u9") == 401

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.extensions import cors, csrf
 
@@ -28,6 +29,11 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 def init_app(app: Flask) -> None:
     production = app.config["ENVIRONMENT"] == "production"
+    proxies = app.config.get("TRUSTED_PROXIES", 0)
+    if proxies:
+        # Behind a load balancer every request comes from its address: without this the per-IP
+        # login limit would be shared by everyone and the audit log would record the proxy.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
     cors.init_app(

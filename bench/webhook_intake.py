@@ -96,12 +96,31 @@ def gantry_env(database_url: str, redis_url: str) -> dict[str, str]:
             "RATELIMIT_ENABLED": "false", "FLASK_APP": "wsgi.py"}
 
 
+def wait_until_serving(port: int, path: str, seconds: float = 90) -> None:
+    """Gunicorn binds its port before its workers have imported the app: wait for real answers."""
+    deadline = time.monotonic() + seconds
+    answered = 0
+    while time.monotonic() < deadline and answered < 20:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            conn.close()
+            answered += 1 if response.status < 500 else 0
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.2)
+    if answered < 20:
+        raise RuntimeError(f"the server on port {port} did not answer within {seconds} s")
+
+
 def gunicorn(target: str, port: int, args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [str(Path(sys.executable).parent / "gunicorn"), target, "--bind", f"127.0.0.1:{port}",
                "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
-               "--log-level", "warning", "--keep-alive", "30"]
+               "--log-level", "warning", "--keep-alive", "30", "--preload"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     wait_for_port(port)
+    wait_until_serving(port, "/health")
     return process
 
 

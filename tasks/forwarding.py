@@ -12,9 +12,9 @@ from webapp.core.jobs import Periodic
 from webapp.forwarding import outbox
 
 
-def send_delivery(delivery_id: int) -> str:
-    """Attempt one forward delivery if it is due."""
-    return outbox.attempt_delivery(delivery_id)
+def send_target_deliveries(target_id: int) -> dict[str, int]:
+    """Send a target's due forward deliveries, oldest first (outcomes counted for the job log)."""
+    return outbox.send_due_for_target(target_id)
 
 
 def sweep_forward_deliveries() -> int:

@@ -412,3 +412,32 @@ def test_purge_removes_old_finished_deliveries(receiver, make_target, process, r
     assert sorted(d.status for d in left) == [PENDING, PENDING]
     orphans = select(ForwardAttempt.id).where(ForwardAttempt.delivery_id.not_in([d.id for d in left]))
     assert db.session.scalar(orphans) is None
+
+
+def test_dead_receiver_costs_one_attempt_per_drain(make_target, process, run_jobs, clock):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    make_target(f"http://127.0.0.1:{port}/hook")
+    for _ in range(3):
+        process(webhook_event("push"))
+    run_jobs()
+    found = deliveries()
+    assert [d.attempt_count for d in found] == [1, 0, 0]
+    assert "connection failed" in found[0].last_error
+    assert all(d.status == PENDING and d.next_attempt_at <= clock.now for d in found[1:])  # handed back, due
+    assert outbox.sweep_due() == 1
+    run_jobs()
+    assert [d.attempt_count for d in deliveries()] == [1, 1, 0]
+
+
+def test_one_job_drains_many_deliveries_in_order(receiver, make_target, process, run_jobs):
+    make_target(receiver.url())
+    events = [webhook_event("push") for _ in range(outbox.CLAIM_BATCH + 5)]
+    for event in events:
+        process(event)
+    run_jobs()
+    assert [r.json["delivery"]["id"] for r in receiver.requests] == [e.delivery_id for e in events]
+    assert {d.status for d in deliveries()} == {SUCCEEDED}

@@ -48,7 +48,7 @@ class ForwardTarget(TimestampMixin, db.Model):  # type: ignore[name-defined,misc
 
     owner = relationship("User")
     repositories: Mapped[list[ForwardTargetRepository]] = relationship(
-        cascade="all, delete-orphan", back_populates="target", lazy="selectin"
+        cascade="all, delete-orphan", back_populates="target"
     )
 
     @property

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -17,7 +19,8 @@ from typing import Any
 from flask import current_app
 from prometheus_client import Counter, Histogram
 from redis.exceptions import RedisError
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, text, update
+from sqlalchemy.orm import contains_eager, selectinload
 
 from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound
@@ -36,6 +39,9 @@ RETRY_SCHEDULE: tuple[int, ...] = (0, 5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10
 JITTER = 0.2
 SWEEP_BATCH = 1000
 PURGE_BATCH = 5000
+DRAIN_SECONDS = 60  # one job sends a target's due deliveries for at most this long
+DRAIN_MAX = 10_000
+CLAIM_BATCH = 20  # deliveries claimed per round trip
 USER_AGENT = "Gantry-Forwarder/1"
 
 ATTEMPTS = Counter("gantry_forward_attempts_total", "Forward delivery attempts", ["outcome"], registry=REGISTRY)
@@ -55,7 +61,7 @@ def on_event(event: WebhookEvent) -> str | None:
     commits. A redelivery finds its rows already there and adds nothing.
     """
     targets = [
-        t for t in db.session.scalars(select(ForwardTarget))
+        t for t in db.session.scalars(select(ForwardTarget).options(selectinload(ForwardTarget.repositories)))
         if filters.wants(t, event.event, event.action, event.repository_id, event.payload)
     ]
     if not targets:
@@ -88,31 +94,31 @@ def on_event(event: WebhookEvent) -> str | None:
         db.session.add(delivery)
         created.append(delivery)
     db.session.flush()
-    due = [d.id for d in created if d.status == PENDING]
+    due = {d.target_id for d in created if d.status == PENDING}
     if due:
         after_commit(lambda: enqueue_sends(due))
     return f"forwarded to {len(created)} target(s)" if created else None
 
 
-def enqueue_sends(delivery_ids: list[int]) -> int:
-    """Queue a send for each delivery; when Redis is away the sweep picks them up later."""
-    from tasks.forwarding import send_delivery
+def enqueue_sends(target_ids: Iterable[int]) -> int:
+    """Queue a drain of each target's due deliveries (one job per target at a time).
+
+    One job per target keeps a slow or hanging receiver on one worker, never on all of them, and
+    spreads the queue's own overhead over every delivery the job sends. When Redis is away
+    nothing is lost: the rows are due and the sweep queues their targets later.
+    """
+    from tasks.forwarding import send_target_deliveries
     from webapp.core.jobs import enqueue
 
-    attempts: dict[int, int] = {}
-    if delivery_ids:
-        rows = db.session.execute(
-            select(ForwardDelivery.id, ForwardDelivery.attempt_count).where(ForwardDelivery.id.in_(delivery_ids))
-        )
-        attempts = {row.id: row.attempt_count for row in rows}
     queued = 0
-    for delivery_id in delivery_ids:
-        number = attempts.get(delivery_id, 0) + 1
+    for target_id in sorted(set(target_ids)):
         try:
-            enqueue(send_delivery, delivery_id, job_id=f"forwarding-send-{delivery_id}-{number}", retry=None)
+            enqueue(send_target_deliveries, target_id, job_id=f"forwarding-target-{target_id}", retry=None,
+                    timeout=DRAIN_SECONDS * 2 + 60)
             queued += 1
         except RedisError:
-            log.warning("forward delivery %s not queued (Redis unavailable); the sweep will send it", delivery_id)
+            log.warning("forward target %s not queued (Redis unavailable); the sweep will send its deliveries",
+                        target_id)
             break
     return queued
 
@@ -158,12 +164,13 @@ def _headers(target: ForwardTarget, delivery: ForwardDelivery, body: bytes, now:
 
 
 def _claim(delivery_id: int, now: datetime) -> bool:
-    lease = timedelta(seconds=current_app.config["FORWARDING_TOTAL_TIMEOUT"] + 45)
+    """Take one delivery if it is due, by pushing its due time past the send timeout, and commit."""
+    _relaxed_commit()
     claimed = db.session.execute(
         update(ForwardDelivery)
         .where(ForwardDelivery.id == delivery_id, ForwardDelivery.status == PENDING,
                ForwardDelivery.next_attempt_at <= now)
-        .values(next_attempt_at=now + lease)
+        .values(next_attempt_at=_lease_until(now))
         .returning(ForwardDelivery.id)
         .execution_options(synchronize_session=False)
     ).scalar()
@@ -196,19 +203,116 @@ def next_delay(retry_index: int, retry_after: float | None, rng: random.Random |
     return delay
 
 
+def _lease_until(now: datetime) -> datetime:
+    return now + timedelta(seconds=current_app.config["FORWARDING_TOTAL_TIMEOUT"] + 45)
+
+
+def _claim_batch(target_id: int, now: datetime, size: int) -> list[ForwardDelivery]:
+    """Claim the target's longest-due deliveries (skipping any another worker holds), load them
+    with their target, and commit the claim."""
+    _relaxed_commit()
+    oldest = (
+        select(ForwardDelivery.id)
+        .where(ForwardDelivery.target_id == target_id, ForwardDelivery.status == PENDING,
+               ForwardDelivery.next_attempt_at <= now)
+        .order_by(ForwardDelivery.next_attempt_at, ForwardDelivery.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+    )
+    lease = now + timedelta(seconds=current_app.config["FORWARDING_TOTAL_TIMEOUT"] * size + 45)
+    ids = list(db.session.scalars(
+        update(ForwardDelivery)
+        .where(ForwardDelivery.id.in_(oldest))
+        .values(next_attempt_at=lease)
+        .returning(ForwardDelivery.id)
+        .execution_options(synchronize_session=False)
+    ))
+    batch = list(db.session.scalars(_with_target().where(ForwardDelivery.id.in_(ids)).order_by(ForwardDelivery.id)))
+    db.session.commit()
+    return batch
+
+
+def _release(deliveries: list[ForwardDelivery], now: datetime) -> None:
+    """Hand claimed but unsent deliveries back: due again, for the next drain."""
+    if deliveries:
+        db.session.execute(
+            update(ForwardDelivery)
+            .where(ForwardDelivery.id.in_([d.id for d in deliveries]), ForwardDelivery.status == PENDING)
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+
+
+def _with_target() -> Select[Any]:
+    # populate_existing: rows claimed just now must not be read from an older copy in the session
+    return (
+        select(ForwardDelivery).join(ForwardDelivery.target).options(contains_eager(ForwardDelivery.target))
+        .execution_options(populate_existing=True)
+    )
+
+
+def _relaxed_commit() -> None:
+    """Let this transaction commit without waiting for the disk (PostgreSQL's synchronous_commit).
+
+    Only for what a database crash may lose safely: a claim (the delivery is simply due again)
+    and an attempt's result (the delivery is sent again; receivers de-duplicate on webhook-id).
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+def send_due_for_target(target_id: int, *, budget_seconds: float = DRAIN_SECONDS,
+                        limit: int = DRAIN_MAX) -> dict[str, int]:
+    """Send the target's due deliveries, oldest first, for at most `budget_seconds`.
+
+    Stops early after an attempt that reached no receiver (timeout, refused connection, SSRF
+    refusal): the rest are handed back due and the sweep brings the target back, so a dead
+    receiver costs one attempt per sweep rather than one timeout per waiting delivery.
+    """
+    deadline = time.monotonic() + budget_seconds
+    outcomes: dict[str, int] = {}
+    session = db.session()
+    expire_on_commit = session.expire_on_commit
+    session.expire_on_commit = False  # the batch stays loaded across its per-delivery commits
+    try:
+        sent = 0
+        while sent < limit and time.monotonic() < deadline:
+            batch = _claim_batch(target_id, service.current_time(), min(CLAIM_BATCH, limit - sent))
+            if not batch:
+                break
+            for index, delivery in enumerate(batch):
+                if time.monotonic() >= deadline:
+                    _release(batch[index:], service.current_time())
+                    return outcomes
+                outcome, reached = _send_claimed(delivery, service.current_time())
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                sent += 1
+                if not reached:
+                    _release(batch[index + 1 :], service.current_time())
+                    return outcomes
+    finally:
+        session.expire_on_commit = expire_on_commit
+    return outcomes
+
+
 def attempt_delivery(delivery_id: int) -> str:
-    """Send one due delivery once and record the outcome; returns what happened, for the job log."""
+    """Send one due delivery once and record the outcome; returns what happened."""
     now = service.current_time()
     if not _claim(delivery_id, now):
         return "not due"
-    delivery = db.session.get(ForwardDelivery, delivery_id)
-    assert delivery is not None
+    delivery = db.session.scalars(_with_target().where(ForwardDelivery.id == delivery_id)).one()
+    return _send_claimed(delivery, now)[0]
+
+
+def _send_claimed(delivery: ForwardDelivery, now: datetime) -> tuple[str, bool]:
+    """POST a claimed delivery and record the attempt; (outcome, whether a receiver answered)."""
     target = delivery.target
     if not target.active:
         delivery.status, delivery.next_attempt_at = FAILED, None
         delivery.last_error = f"target disabled: {target.disabled_reason or 'inactive'}"
         db.session.commit()
-        return "target disabled"
+        return "target disabled", False
     body = build_body(delivery)
     headers = _headers(target, delivery, body, now)
     config = current_app.config
@@ -226,7 +330,7 @@ def attempt_delivery(delivery_id: int) -> str:
         response = sender.post(destination, body, headers, connect_timeout=config["FORWARDING_CONNECT_TIMEOUT"],
                                total_timeout=config["FORWARDING_TOTAL_TIMEOUT"])
     ATTEMPT_SECONDS.observe(response.latency_ms / 1000)
-    return _record(delivery, target, attempt, response, now)
+    return _record(delivery, target, attempt, response, now), response.status is not None
 
 
 def _failure_reason(response: sender.Response) -> str:
@@ -277,11 +381,13 @@ def _record(delivery: ForwardDelivery, target: ForwardTarget, attempt: ForwardAt
         else:
             delivery.next_attempt_at = attempt.next_attempt_at = now + timedelta(seconds=delay)
     db.session.add(attempt)
+    outcome = attempt.outcome
+    # A result lost with the database server (not with this process) means the delivery is sent
+    # once more: receivers de-duplicate on webhook-id, as Standard Webhooks requires.
+    _relaxed_commit()
     db.session.commit()
-    ATTEMPTS.labels(attempt.outcome).inc()
-    if delivery.status == PENDING and delivery.next_attempt_at is not None and delivery.next_attempt_at <= now:
-        enqueue_sends([delivery.id])
-    return attempt.outcome
+    ATTEMPTS.labels(outcome).inc()
+    return outcome
 
 
 def _header(response: sender.Response, name: str) -> str | None:
@@ -293,16 +399,17 @@ def _header(response: sender.Response, name: str) -> str | None:
 
 
 def sweep_due(limit: int = SWEEP_BATCH) -> int:
-    """Queue every pending delivery whose due time has come (retries, lapsed claims, lost jobs)."""
+    """Queue a send for every target with a delivery whose due time has come (retries, lapsed
+    claims, jobs lost with Redis); returns how many targets were queued."""
     now = service.current_time()
-    ids = list(db.session.scalars(
-        select(ForwardDelivery.id)
+    due = set(db.session.scalars(
+        select(ForwardDelivery.target_id)
         .where(ForwardDelivery.status == PENDING, ForwardDelivery.next_attempt_at <= now)
-        .order_by(ForwardDelivery.next_attempt_at)
+        .group_by(ForwardDelivery.target_id)
         .limit(limit)
     ))
     db.session.rollback()
-    return enqueue_sends(ids) if ids else 0
+    return enqueue_sends(due) if due else 0
 
 
 def resend(who: Any, delivery_id: int, *, actor: Any) -> ForwardDelivery:
@@ -314,8 +421,9 @@ def resend(who: Any, delivery_id: int, *, actor: Any) -> ForwardDelivery:
     delivery.next_attempt_at = service.current_time()
     audit.record("forwarding.delivery.resent", "forward_delivery", delivery.id, actor=actor,
                  details={"target_id": delivery.target_id})
+    target_id = delivery.target_id
     db.session.commit()
-    enqueue_sends([delivery.id])
+    enqueue_sends([target_id])
     return delivery
 
 

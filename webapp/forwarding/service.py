@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import Select, exists, select, update
+from sqlalchemy.orm import selectinload
 
 from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
@@ -52,7 +53,7 @@ def url_policy() -> Policy:
 
 def visible_targets(who: Any) -> Select[Any]:
     """Targets `who` may see: all for admins; for others, those whose repositories are all theirs."""
-    stmt = select(ForwardTarget)
+    stmt = select(ForwardTarget).options(selectinload(ForwardTarget.repositories))
     visible = visible_repository_ids(who)
     if visible is None:
         return stmt
@@ -258,18 +259,19 @@ def recover_failed_since(who: Any, target_id: int, since: datetime, *, actor: An
     now = current_time()
     if since > now:
         raise ValidationFailed("The recovery start is in the future.", errors={"since": ["must be in the past"]})
-    ids = list(db.session.scalars(
+    rows = db.session.execute(
         update(ForwardDelivery)
         .where(ForwardDelivery.target_id == target.id, ForwardDelivery.status == FAILED,
                ForwardDelivery.created_at >= since)
         .values(status=PENDING, retry_index=0, next_attempt_at=now, last_error=None)
         .returning(ForwardDelivery.id)
         .execution_options(synchronize_session=False)
-    ))
+    ).all()
     audit.record("forwarding.target.recovered", "forward_target", target.id, actor=actor,
-                 details={"since": since.isoformat(), "deliveries": len(ids)})
+                 details={"since": since.isoformat(), "deliveries": len(rows)})
     db.session.commit()
     from webapp.forwarding.outbox import enqueue_sends
 
-    enqueue_sends(ids)
-    return ids
+    if rows:
+        enqueue_sends([target.id])
+    return sorted(row.id for row in rows)

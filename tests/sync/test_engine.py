@@ -293,7 +293,7 @@ def test_protected_branch_gets_a_pull_request(project, git, sync, admin, fake_gi
     assert run.status == "pull_request"
     assert run.pull_request_url.startswith("https://github.test/acme/infrajet/pull/")
     assert git.head(OWNER, NAME).sha == head
-    branch = f"gantry/sync-{run.sync_id[:12]}"
+    branch = f"gantry/sync-project-{project.id}"
     assert git.files(OWNER, NAME, branch)["infra/main.tf"][0] == b"# reviewed\n"
     assert not fake_github.calls("PATCH", r"/git/refs/heads/main$")
 
@@ -392,3 +392,25 @@ def test_run_of_a_deleted_project_is_ignored(project, admin, db, run_jobs):
     run_id = service.start_sync(admin, project.id).id
     service.delete_project(admin, project.id)
     assert engine.execute_run(run_id) is None
+
+
+def test_pull_request_option_keeps_one_open_pull_request_per_project(project, git, sync, admin, fake_github, db):
+    from webapp.sync.models import Project
+
+    db.session.get(Project, project.id).use_pull_request = True
+    db.session.commit()
+    head = git.head(OWNER, NAME).sha
+    first = sync(project.id)
+    assert first.status == "pull_request" and git.head(OWNER, NAME).sha == head
+    first_url = first.pull_request_url
+    service.put_file(admin, project.id, "main.tf", b"# second\n")
+    second = sync(project.id)
+    assert second.status == "pull_request" and second.pull_request_url == first_url
+    assert len(fake_github.calls("POST", r"/pulls$")) == 1
+    branch = f"gantry/sync-project-{project.id}"
+    assert git.files(OWNER, NAME, branch)["infra/main.tf"][0] == b"# second\n"
+    # once merged, the next sync finds both sides equal and records them as synced
+    git.commit_files(OWNER, NAME, {p: git.files(OWNER, NAME, branch)[p] for p in ("infra/main.tf", "infra/vars.tf")})
+    third = sync(project.id)
+    assert third.status == "nothing_to_do"
+    assert db.session.get(SyncedFile, (project.id, "main.tf")).blob_sha == blob_sha(b"# second\n")

@@ -275,8 +275,13 @@ def _write_commit(run: SyncRun, project: Project, remote: GitRemote, head: Branc
     return commit_sha
 
 
+def pull_request_branch(project: Project) -> str:
+    """The project's own branch for pull requests: one open pull request per project, updated by each sync."""
+    return f"gantry/sync-project-{project.id}"
+
+
 def _open_pull_request(run: SyncRun, project: Project, remote: GitRemote, commit_sha: str) -> None:
-    branch = f"gantry/sync-{run.sync_id[:12]}"
+    branch = pull_request_branch(project)
     remote.create_branch(branch, commit_sha)
     title = run.message.strip() or f"Sync project {project.name}"
     run.pull_request_url = remote.open_pull_request(

@@ -118,14 +118,12 @@ def set_active(target_id: int) -> Any:
 
 
 def _parse_since(raw: str) -> datetime:
+    """The recovery start from the form's datetime-local field, read as UTC."""
     try:
-        return datetime.fromisoformat(raw).replace(tzinfo=UTC) if raw else _missing_since()
-    except ValueError:
-        return _missing_since()
-
-
-def _missing_since() -> datetime:
-    raise ValidationFailed("Give the time to recover from.", errors={"since": ["a date and time (UTC)"]})
+        since = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValidationFailed("Give the time to recover from.", errors={"since": ["a date and time (UTC)"]}) from exc
+    return since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
 
 
 @bp.route("/targets/<int:target_id>/recover", methods=["POST"])

@@ -1,0 +1,63 @@
+"""The forwarding jobs and figures: sweep and purge are scheduled, and /status and /metrics report."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.forwarding.conftest import Reply, webhook_event
+
+pytestmark = pytest.mark.usefixtures("forwarding_settings")
+
+
+def test_sweep_and_purge_are_scheduled():
+    from tasks import forwarding
+    from tasks.schedule import PERIODIC_JOBS
+
+    scheduled = {job.func for job in PERIODIC_JOBS}
+    assert forwarding.sweep_forward_deliveries in scheduled
+    assert forwarding.purge_forward_deliveries in scheduled
+
+
+def test_sweep_task_sends_what_is_due(app, receiver, make_target, process, run_jobs, clock, monkeypatch):
+    from tasks.forwarding import purge_forward_deliveries, sweep_forward_deliveries
+    from webapp.forwarding.figures import figures, status_check
+
+    receiver.replies = [Reply(503)]
+    make_target(receiver.url())
+    process(webhook_event("push"))
+    run_jobs()
+    assert figures() == {"pending": 1, "overdue": 0, "disabled_targets": 0}
+    clock.advance(minutes=10)
+    check = status_check()
+    assert check["ok"] is False and check["overdue"] == 1  # a due delivery nobody picked up
+    assert sweep_forward_deliveries() == 1
+    run_jobs()
+    assert figures()["pending"] == 0 and status_check()["ok"] is True
+    monkeypatch.setitem(app.config, "FORWARDING_RETENTION_DAYS", 1)
+    clock.advance(days=2)
+    assert purge_forward_deliveries() == 1
+
+
+def test_metrics_and_status_include_forwarding(client, make_user, make_key):
+    admin = make_user("admin")
+    response = client.get("/metrics", headers=make_key(admin, "admin"))
+    assert response.status_code == 200
+    assert b"gantry_forward_deliveries_pending 0.0" in response.data
+    assert b"gantry_forward_targets_disabled 0.0" in response.data
+    from webapp.ops.service import system_status
+
+    assert system_status()["components"]["forwarding"]["ok"] is True
+
+
+def test_purge_keeps_recent_rows(app, receiver, make_target, process, run_jobs, clock):
+    from webapp.forwarding.outbox import purge_old
+
+    make_target(receiver.url())
+    process(webhook_event("push"))
+    run_jobs()
+    clock.advance(days=29)
+    assert purge_old(30) == 0
+    clock.now += timedelta(days=2)
+    assert purge_old(30) == 1

@@ -232,6 +232,7 @@ def _forwarding_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "FORWARDING_RETRY_AFTER_MAX": _int(env, "FORWARDING_RETRY_AFTER_MAX", 3600),
         "FORWARDING_DISABLE_AFTER_HOURS": _int(env, "FORWARDING_DISABLE_AFTER_HOURS", 120),
         "FORWARDING_RETENTION_DAYS": _int(env, "FORWARDING_RETENTION_DAYS", 30),
+        "FORWARDING_CA_BUNDLE": env.get("FORWARDING_CA_BUNDLE", "").strip() or None,
     }
 
 

@@ -328,7 +328,8 @@ def _send_claimed(delivery: ForwardDelivery, now: datetime) -> tuple[str, bool]:
     else:
         attempt.address = destination.address
         response = sender.post(destination, body, headers, connect_timeout=config["FORWARDING_CONNECT_TIMEOUT"],
-                               total_timeout=config["FORWARDING_TOTAL_TIMEOUT"])
+                               total_timeout=config["FORWARDING_TOTAL_TIMEOUT"],
+                               tls_context=sender.make_tls_context(config["FORWARDING_CA_BUNDLE"]))
     ATTEMPT_SECONDS.observe(response.latency_ms / 1000)
     return _record(delivery, target, attempt, response, now), response.status is not None
 

@@ -9,6 +9,7 @@ trickles bytes cannot hold a worker past the total timeout.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import socket
 import ssl
@@ -51,6 +52,16 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._tls_context.wrap_socket(sock, server_hostname=self.host)
 
 
+def _default_tls() -> ssl.SSLContext:
+    return make_tls_context(None)
+
+
+@functools.lru_cache(maxsize=4)
+def make_tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """A verifying TLS context (system CAs, or the bundle given), built once: loading CAs is slow."""
+    return ssl.create_default_context(cafile=ca_bundle or None)
+
+
 def _decode(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")
 
@@ -70,7 +81,7 @@ def post(
     conn: http.client.HTTPConnection
     if destination.scheme == "https":
         conn = _PinnedHTTPSConnection(destination, min(connect_timeout, total_timeout),
-                                      tls_context or ssl.create_default_context())
+                                      tls_context or _default_tls())
     else:
         conn = _PinnedHTTPConnection(destination, min(connect_timeout, total_timeout))
     timed_out = threading.Event()

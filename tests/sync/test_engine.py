@@ -414,3 +414,14 @@ def test_pull_request_option_keeps_one_open_pull_request_per_project(project, gi
     third = sync(project.id)
     assert third.status == "nothing_to_do"
     assert db.session.get(SyncedFile, (project.id, "main.tf")).blob_sha == blob_sha(b"# second\n")
+
+
+def test_keep_githubs_binary_version_reads_the_blob(project, git, sync, admin, db):
+    service.put_file(admin, project.id, "logo.bin", b"\x00ours")
+    sync(project.id)
+    git.commit_files(OWNER, NAME, {"infra/logo.bin": b"\x00theirs"})
+    service.put_file(admin, project.id, "logo.bin", b"\x00ours v2")
+    run = sync(project.id)
+    assert run.status == "conflict" and "there_text" not in run.conflict_files[0]
+    service.resolve_conflict(admin, run.id, "logo.bin", "keep_github")
+    assert service.get_file(admin, project.id, "logo.bin").content == b"\x00theirs"

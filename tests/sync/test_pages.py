@@ -193,3 +193,24 @@ def test_seed_demo_is_idempotent_and_shows_a_conflict(app, repos, admin, db):
     assert {f.path: f.executable for f in project.files}["scripts/plan.sh"] is True
     run = db.session.query(SyncRun).one()
     assert run.status == "conflict" and run.conflict_files[0]["there_text"].startswith("variable")
+
+
+def test_overview_cards_and_metrics_count_visible_runs(app, project, admin, db, make_user, grant, client,
+                                                        make_key):
+    from webapp.core.models import utcnow
+    from webapp.sync.stats import overview_cards
+
+    for status in ("conflict", "failed", "succeeded", "queued"):
+        db.session.add(SyncRun(project_id=project.id, repository_id=REPO_ID, branch="main", sync_id=status * 4,
+                               status=status, finished_at=utcnow()))
+    db.session.add(SyncRun(project_id=project.id, repository_id=OTHER_REPO_ID, branch="main", sync_id="x" * 32,
+                           status="failed", finished_at=utcnow()))
+    db.session.commit()
+    user = make_user("viewer")
+    grant(user, REPO_ID, "read")
+    with app.test_request_context():
+        cards = {c.title: (c.value, c.state) for c in overview_cards(user)}
+    assert cards == {"Syncing": ("1", "neutral"), "Conflicts (7 d)": ("1", "warn"),
+                     "Synced (7 d)": ("1", "ok"), "Failed (7 d)": ("1", "failed")}
+    metrics = client.get("/metrics", headers=make_key(make_user("admin"), "admin")).get_data(as_text=True)
+    assert 'gantry_sync_runs{status="failed"} 2.0' in metrics

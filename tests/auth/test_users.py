@@ -233,3 +233,34 @@ def test_users_page_refuses_to_remove_the_last_admin(browser, make_user, db):
         assert "last active admin" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(User, admin.id).role == "admin"
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, make_user, db):
+    import threading
+
+    from webapp.core.errors import Conflict
+
+    first_id, second_id = make_user("admin").id, make_user("admin").id
+    db.session.remove()  # the test's own transaction must not hold the rows
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def demote(target_id: int, actor_name: str) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                service.update_user(target_id, {"role": "viewer"}, actor=actor_name)
+                outcomes.append("demoted")
+            except Conflict:
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=demote, args=(second_id, "first")),
+               threading.Thread(target=demote, args=(first_id, "second"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert sorted(outcomes) == ["demoted", "refused"]
+    assert db.session.query(User).filter_by(role="admin", active=True).count() == 1

@@ -100,9 +100,10 @@ def _commit_unique(message: str) -> None:
 
 
 def _active_admin_count() -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(User).where(User.role == "admin", User.active.is_(True))
-    ) or 0
+    # The active admins' rows stay locked until this change commits, so two admins demoting each
+    # other at the same moment cannot both still see the other one and leave nobody in charge.
+    stmt = select(User.id).where(User.role == "admin", User.active.is_(True)).with_for_update()
+    return len(db.session.scalars(stmt).all())
 
 
 def _would_remove_last_admin(user: User, *, new_role: str | None = None, new_active: bool | None = None,

@@ -164,3 +164,25 @@ def test_without_an_app_nothing_is_read(app, db, fake_github, monkeypatch):
 
     assert redeliver_failed_deliveries() == {"skipped": 1}
     assert fake_github.calls("*", r"^/app/hook/deliveries") == []
+
+
+def test_admins_see_the_redeliveries_asked_for_on_the_log_page(app, db, fake_github, browser, login_as, client):
+    lost = guid()
+    add_log_entry(fake_github.state, guid=lost, status_code=503, event="workflow_job")
+    redeliver_failed_deliveries()
+
+    login_as("admin")
+    page = browser.get("/webhook-deliveries").get_data(as_text=True)
+
+    assert "Redeliveries asked of GitHub" in page and lost in page and "badge-requested" in page
+
+
+def test_viewers_do_not_see_redeliveries(app, db, fake_github, browser, login_as):
+    lost = guid()
+    add_log_entry(fake_github.state, guid=lost, status_code=503)
+    redeliver_failed_deliveries()
+
+    login_as("viewer")
+    page = browser.get("/webhook-deliveries").get_data(as_text=True)
+
+    assert "Redeliveries asked of GitHub" not in page and lost not in page

@@ -185,3 +185,10 @@ def redeliver_failed() -> dict[str, int]:
         log.info("webhook redelivery: %s", stats)
     return stats
 
+
+
+def recent_requests(limit: int = 20) -> list[RedeliveryRequest]:
+    """The redeliveries asked for most recently, for the delivery log page (admins)."""
+    return list(db.session.scalars(
+        select(RedeliveryRequest).order_by(RedeliveryRequest.updated_at.desc()).limit(limit)
+    ))

@@ -9,7 +9,7 @@ from flask import Blueprint, request
 from webapp.auth.access import actor, current_principal, page_requires
 from webapp.core.errors import GantryError
 from webapp.core.htmx import render
-from webapp.webhooks import service
+from webapp.webhooks import redelivery, service
 from webapp.webhooks.models import STATUSES
 
 bp = Blueprint("webhooks", __name__)
@@ -35,8 +35,10 @@ def deliveries() -> Any:
     except GantryError as exc:  # a cursor that is not ours: show the first page and say so
         error = exc.message
         page = service.list_deliveries(current_principal(), limit=50, **{k: v or None for k, v in filters.items()})
+    principal = current_principal()
+    asked = redelivery.recent_requests() if principal is not None and principal.is_admin else []
     return render("webhooks/deliveries.html", "delivery_rows", status_code=422 if error else 200, page=page,
-                  filters=filters, statuses=STATUSES, error=error)
+                  filters=filters, statuses=STATUSES, error=error, redeliveries=asked)
 
 
 @bp.route("/webhook-deliveries/<int:delivery_pk>")

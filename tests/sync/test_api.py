@@ -202,6 +202,9 @@ def _routes(project_id, run_id):
         ("get", f"/api/v1/github/sync/status/{project_id}", None, "read"),
         ("get", f"/api/v1/github/sync/runs/{run_id}", None, "read"),
         ("post", "/api/v1/github/sync/retry", {"run_id": run_id}, "write"),
+        ("post", f"/api/v1/github/sync/runs/{run_id}/resolve", {"path": "main.tf", "choice": "overwrite"}, "write"),
+        ("post", "/api/v1/github/sync/check-conflicts", {"project_id": project_id}, "read"),
+        ("get", "/api/v1/github/sync/metrics", None, "read"),
         ("post", "/api/v1/github/repositories/push", {"repository_id": REPO_ID, "files": {"a.txt": "a"}}, "write"),
         ("post", "/api/v1/github/repositories/sync", {"repository_id": REPO_ID, "files": {"a.txt": "a"}}, "write"),
         ("delete", f"/api/v1/projects/{project_id}", None, "write"),
@@ -266,7 +269,7 @@ def test_other_repositorys_project_is_404(client, make_user, make_key, grant, re
     grant(user, REPO_ID)  # access to infrajet only
     headers = make_key(user, "read", "sync:write")
     for method, url, body, _ in _routes(other_id, run_id):
-        if url in ("/api/v1/projects",) or "repositories/" in url:
+        if url in ("/api/v1/projects", "/api/v1/github/sync/metrics") or "repositories/" in url:
             continue
         response = getattr(client, method)(url, json=body, headers=headers)
         assert response.status_code == 404, (method, url, response.status_code)

@@ -414,23 +414,26 @@ def test_purge_removes_old_finished_deliveries(receiver, make_target, process, r
     assert db.session.scalar(orphans) is None
 
 
-def test_dead_receiver_costs_one_attempt_per_drain(make_target, process, run_jobs, clock):
+def test_dead_receiver_backs_the_whole_target_off(make_target, process, run_jobs, clock):
     import socket
 
     with socket.socket() as s:  # a port nobody listens on: connection refused
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     make_target(f"http://127.0.0.1:{port}/hook")
-    for _ in range(3):
+    for _ in range(outbox.CLAIM_BATCH + 5):  # more than one claimed batch
         process(webhook_event("push"))
     run_jobs()
-    found = deliveries()
-    assert [d.attempt_count for d in found] == [1, 0, 0]
-    assert "connection failed" in found[0].last_error
-    assert all(d.status == PENDING and d.next_attempt_at <= clock.now for d in found[1:])  # handed back, due
+    first, *rest = deliveries()
+    assert first.attempt_count == 1 and "connection failed" in first.last_error
+    assert all(d.attempt_count == 0 and d.status == PENDING for d in rest)
+    assert {d.next_attempt_at for d in rest} == {first.next_attempt_at}  # all wait for the retry
+    assert first.next_attempt_at > clock.now
+    assert outbox.sweep_due() == 0
+    clock.now = first.next_attempt_at
     assert outbox.sweep_due() == 1
     run_jobs()
-    assert [d.attempt_count for d in deliveries()] == [1, 1, 0]
+    assert sum(d.attempt_count for d in deliveries()) == 2  # one attempt per retry step, not one per delivery
 
 
 def test_one_job_drains_many_deliveries_in_order(receiver, make_target, process, run_jobs):

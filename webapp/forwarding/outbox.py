@@ -19,7 +19,7 @@ from typing import Any
 from flask import current_app
 from prometheus_client import Counter, Histogram
 from redis.exceptions import RedisError
-from sqlalchemy import Select, delete, select, text, update
+from sqlalchemy import Select, delete, or_, select, text, update
 from sqlalchemy.orm import contains_eager, selectinload
 
 from webapp.core import audit
@@ -244,6 +244,25 @@ def _release(deliveries: list[ForwardDelivery], now: datetime) -> None:
         db.session.commit()
 
 
+def _back_off_target(target_id: int, failed: ForwardDelivery, unsent: list[ForwardDelivery]) -> None:
+    """No receiver answered: the target's other waiting deliveries (and the claimed but unsent
+    ones) wait as long as `failed` does.
+
+    A dead or hanging receiver then gets one attempt per step of the retry schedule, not one
+    timeout per waiting delivery on every sweep; once it answers, the drain sends them all.
+    """
+    until = failed.next_attempt_at or service.current_time()
+    db.session.execute(
+        update(ForwardDelivery)
+        .where(ForwardDelivery.target_id == target_id, ForwardDelivery.status == PENDING,
+               ForwardDelivery.id != failed.id,
+               or_(ForwardDelivery.next_attempt_at < until, ForwardDelivery.id.in_([d.id for d in unsent])))
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
 def _with_target() -> Select[Any]:
     # populate_existing: rows claimed just now must not be read from an older copy in the session
     return (
@@ -267,8 +286,7 @@ def send_due_for_target(target_id: int, *, budget_seconds: float = DRAIN_SECONDS
     """Send the target's due deliveries, oldest first, for at most `budget_seconds`.
 
     Stops early after an attempt that reached no receiver (timeout, refused connection, SSRF
-    refusal): the rest are handed back due and the sweep brings the target back, so a dead
-    receiver costs one attempt per sweep rather than one timeout per waiting delivery.
+    refusal) and backs the whole target off until that delivery's next attempt.
     """
     deadline = time.monotonic() + budget_seconds
     outcomes: dict[str, int] = {}
@@ -289,7 +307,7 @@ def send_due_for_target(target_id: int, *, budget_seconds: float = DRAIN_SECONDS
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 sent += 1
                 if not reached:
-                    _release(batch[index + 1 :], service.current_time())
+                    _back_off_target(target_id, delivery, batch[index + 1 :])
                     return outcomes
     finally:
         session.expire_on_commit = expire_on_commit

@@ -88,8 +88,8 @@ class Aws:
         with self._lock:
             if key not in self._clients:
                 session = boto3.session.Session()
-                self._clients[key] = session.client(service, region_name=key[1], endpoint_url=self.endpoint_url,
-                                                    config=self._config)
+                self._clients[key] = session.client(service, region_name=key[1],  # type: ignore[call-overload]
+                                                    endpoint_url=self.endpoint_url, config=self._config)
             return self._clients[key]
 
     def _call(self, service: str, region: str | None, operation: str, **params: Any) -> Any:

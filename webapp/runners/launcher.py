@@ -212,7 +212,7 @@ def _launch(runner: Runner, pool: RunnerPool, *, first_attempt: bool) -> str:
     else:
         _event(runner, "note", "Found the task an earlier attempt started")
     # Only a runner still waiting for its task moves on: one stopped meanwhile loses the task.
-    moved = db.session.execute(
+    moved = db.session.execute(  # type: ignore[attr-defined]
         db.update(Runner).where(Runner.id == runner.id, Runner.state == REQUESTED)
         .values(task_arn=arn, state=LAUNCHING, launching_at=utcnow())
     ).rowcount

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -247,7 +248,8 @@ def create_pool(who: Any, data: dict[str, Any], *, actor: Any = None) -> RunnerP
         if repo.installation_id is None:
             raise ValidationFailed("The GitHub App is not installed on that repository.",
                                    errors={"repository_id": ["no installation"]})
-        owner = {"scope": "repository", "repository_id": repo.id, "installation_id": repo.installation_id}
+        owner: dict[str, Any] = {"scope": "repository", "repository_id": repo.id,
+                                 "installation_id": repo.installation_id}
     elif scope == "organization":
         if not _is_admin(who):
             raise Forbidden("Only admins create organisation runner pools.", code="role_required")
@@ -261,7 +263,7 @@ def create_pool(who: Any, data: dict[str, Any], *, actor: Any = None) -> RunnerP
         owner = {"scope": "organization", "repository_id": None, "installation_id": installation.id}
     else:
         raise ValidationFailed("Unknown scope.", errors={"scope": ["repository or organization"]})
-    fields = clean_pool_fields({**DEFAULTS, **data}, owner["scope"])
+    fields = clean_pool_fields({**DEFAULTS, **data}, str(owner["scope"]))
     if _name_taken(fields["name"], None):
         raise ValidationFailed("That pool name is taken.", errors={"name": ["already used by another pool"]})
     fields.update(check_against_aws(fields))
@@ -271,6 +273,7 @@ def create_pool(who: Any, data: dict[str, Any], *, actor: Any = None) -> RunnerP
     audit.record("runner_pool.create", "runner_pool", pool.id, actor=actor,
                  details={"name": pool.name, "scope": pool.scope, "labels": pool.labels})
     db.session.commit()
+    _rescale_soon(pool.id)
     return pool
 
 
@@ -295,7 +298,19 @@ def update_pool(who: Any, pool_id: int, changes: dict[str, Any], *, actor: Any =
     audit.record("runner_pool.update", "runner_pool", pool.id, actor=actor,
                  details={"changed": sorted(changed), "cleared_degraded": was_degraded})
     db.session.commit()
+    _rescale_soon(pool.id)
     return pool
+
+
+def _rescale_soon(pool_id: int) -> None:
+    """A new cap, warm count or labels change what should run: decide again now, not at the next cycle."""
+    from tasks.runners import scale_pool
+    from webapp.core.jobs import enqueue
+
+    try:
+        enqueue(scale_pool, pool_id, job_id=f"runner-scale-{pool_id}", queue="high", retry=None)
+    except Exception:  # Redis away: the periodic reconciler scales every pool anyway
+        logging.getLogger(__name__).warning("pool %s: scaling left to the reconciler", pool_id, exc_info=True)
 
 
 def delete_pool(who: Any, pool_id: int, *, actor: Any = None) -> None:

@@ -49,7 +49,7 @@ class PoolCounts:
 
 
 def count_pool(pool_id: int) -> PoolCounts:
-    rows = dict(db.session.execute(
+    rows: dict[str, int] = dict(db.session.execute(  # type: ignore[arg-type]
         select(Runner.state, func.count()).where(Runner.pool_id == pool_id, Runner.state.in_(ALIVE_STATES))
         .group_by(Runner.state)
     ).all())

@@ -272,5 +272,9 @@ def test_settings(database_url: str, redis_url: str) -> dict[str, Any]:
         "LOG_LEVEL": "WARNING",
     }
     settings = load_settings(env)
-    settings.update({"TESTING": True, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": 5}})
+    settings.update({
+        "TESTING": True,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": 5},
+    })
     return settings

@@ -73,7 +73,10 @@ def ready() -> Any:
     """Ready to serve: PostgreSQL and Redis both answer; 503 naming what failed otherwise."""
     ok, checks = service.readiness()
     failed = [name for name, check in checks.items() if not check["ok"]]
-    body: dict[str, Any] = {"status": "ready" if ok else "unavailable", "checks": {k: _public_part(v) for k, v in checks.items()}}
+    body: dict[str, Any] = {
+        "status": "ready" if ok else "unavailable",
+        "checks": {k: _public_part(v) for k, v in checks.items()},
+    }
     if failed:
         body["failed"] = failed
     return jsonify(body), 200 if ok else 503

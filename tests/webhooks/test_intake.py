@@ -242,3 +242,25 @@ def test_secret_stored_by_the_manifest_flow_verifies_and_a_new_one_is_seen_at_on
     assert [r.verified_with for r in deliveries(db)] == ["app", "app"]
     stored = db.session.execute(sa.text("SELECT webhook_secret FROM github_app_config")).scalar_one()
     assert "stored-secret" not in stored  # encrypted at rest
+
+
+def test_the_same_delivery_posted_concurrently_is_stored_once(app, db):
+    import threading
+
+    body, headers = webhook_request("ping", {"zen": "Approachable is better than simple."}, DEFAULT_WEBHOOK_SECRET)
+    statuses: list[int] = []
+    start = threading.Barrier(6)
+
+    def post() -> None:
+        client = app.test_client()
+        start.wait(10)
+        statuses.append(client.post("/webhooks/github", data=body, headers=headers).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    assert sorted(statuses) == [200, 200, 200, 200, 200, 202]
+    assert len(deliveries(db)) == 1

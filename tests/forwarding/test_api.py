@@ -236,3 +236,16 @@ def test_target_spanning_a_hidden_repository_is_invisible(client, make_user, mak
     assert client.get("/api/v1/forwarding/targets", headers=headers).json["items"] == []
     global_target = make_target(receiver.url())  # every repository: admins only
     assert client.get(f"/api/v1/forwarding/targets/{global_target.id}", headers=headers).status_code == 404
+
+
+def test_out_of_range_numbers_are_404_or_422_not_500(client, maintainer, make_key, receiver):
+    headers = make_key(maintainer, "read", "webhooks:write")
+    huge = 10**20
+    assert client.get(f"/api/v1/forwarding/targets/{huge}", headers=headers).status_code == 404
+    assert client.get(f"/api/v1/forwarding/deliveries/{huge}", headers=headers).status_code == 404
+    assert client.post(f"/api/v1/forwarding/deliveries/{huge}/resend", headers=headers).status_code == 404
+    response = client.post("/api/v1/forwarding/targets", json=body(receiver, repository_ids=[huge]), headers=headers)
+    assert response.status_code == 422 and "repository_ids" in response.json["errors"]
+    events = [f"event_{chr(97 + i % 26)}{'x' * (i // 26)}" for i in range(60)]
+    too_many = client.post("/api/v1/forwarding/targets", headers=headers, json=body(receiver, events=events))
+    assert too_many.status_code == 422 and "events" in too_many.json["errors"]

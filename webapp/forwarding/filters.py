@@ -84,6 +84,8 @@ def clean_events(values: list[str]) -> tuple[list[str], list[str]]:
             errors.append(f"{raw!r} is not an event name, 'event.action' or '*'")
         elif value not in cleaned:
             cleaned.append(value)
+    if len(cleaned) > MAX_PATTERNS:
+        errors.append(f"at most {MAX_PATTERNS} event filters")
     return cleaned, errors
 
 

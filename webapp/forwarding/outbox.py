@@ -470,7 +470,7 @@ def purge_old(retention_days: int | None = None) -> int:
 
 def get_delivery(who: Any, delivery_id: int) -> ForwardDelivery:
     """The delivery, or 404 when it does not exist or its target is not visible to `who`."""
-    delivery = db.session.get(ForwardDelivery, delivery_id)
+    delivery = db.session.get(ForwardDelivery, delivery_id) if 0 < delivery_id <= service.MAX_BIG_ID else None
     try:
         if delivery is None:
             raise NotFound("no such delivery")

@@ -63,9 +63,15 @@ def visible_targets(who: Any) -> Select[Any]:
     return stmt.where(has_repository, ~has_hidden)
 
 
+MAX_ID = 2**31 - 1  # target ids are 32-bit; a larger number in a URL is simply not found
+MAX_BIG_ID = 2**63 - 1
+
+
 def get_target(who: Any, target_id: int) -> ForwardTarget:
     """The target, or 404 — the same answer whether it does not exist or is not yours to see."""
-    target = db.session.scalar(visible_targets(who).where(ForwardTarget.id == target_id))
+    target = None
+    if 0 < target_id <= MAX_ID:
+        target = db.session.scalar(visible_targets(who).where(ForwardTarget.id == target_id))
     if target is None:
         raise NotFound(f"Forward target {target_id} does not exist or you have no access to it.")
     return target
@@ -127,20 +133,27 @@ def _clean(who: Any, data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     if "github_signature" in data:
         cleaned["github_signature"] = bool(data["github_signature"])
     if "repository_ids" in data or creating:
-        ids = sorted({int(i) for i in data.get("repository_ids") or []})
-        visible = visible_repository_ids(who)
-        known = set(db.session.scalars(select(Repository.id).where(Repository.id.in_(ids)))) if ids else set()
-        unknown = [i for i in ids if i not in known or (visible is not None and i not in visible)]
-        if unknown:
-            errors["repository_ids"] = [
-                f"repository {i} does not exist or you have no access to it" for i in unknown
-            ]
-        elif not ids and visible is not None:
-            errors["repository_ids"] = ["choose at least one repository (only admins forward every repository)"]
-        cleaned["repository_ids"] = ids
+        cleaned["repository_ids"], problems = _clean_repository_ids(who, data.get("repository_ids") or [])
+        if problems:
+            errors["repository_ids"] = problems
     if errors:
         raise ValidationFailed("The forward target is not valid.", errors=errors)
     return cleaned
+
+
+def _clean_repository_ids(who: Any, raw: list[Any]) -> tuple[list[int], list[str]]:
+    """The repositories a target is limited to, checked against what `who` may see."""
+    ids = sorted({int(i) for i in raw})
+    if any(not 0 < i <= MAX_BIG_ID for i in ids):
+        return ids, ["repository ids are positive 64-bit numbers"]
+    visible = visible_repository_ids(who)
+    known = set(db.session.scalars(select(Repository.id).where(Repository.id.in_(ids)))) if ids else set()
+    unknown = [i for i in ids if i not in known or (visible is not None and i not in visible)]
+    if unknown:
+        return ids, [f"repository {i} does not exist or you have no access to it" for i in unknown]
+    if not ids and visible is not None:
+        return ids, ["choose at least one repository (only admins forward every repository)"]
+    return ids, []
 
 
 def _set_repositories(target: ForwardTarget, ids: list[int]) -> None:

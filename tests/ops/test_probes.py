@@ -195,3 +195,26 @@ def test_metrics_show_queue_depths(app, client, monkeypatch):
     assert samples[("gantry_queue_depth", (("queue", "low"),))] == 0
     assert samples[("gantry_queue_failed_jobs", ())] == 0
     assert ("gantry_workers", ()) in samples
+
+
+@pytest.mark.parametrize("spoil", ["expired", "revoked", "deactivated"])
+def test_dead_admin_keys_see_no_metrics_or_details(client, make_user, make_key, db, spoil):
+    from datetime import timedelta
+
+    from webapp.auth.models import ApiKey
+    from webapp.core.models import utcnow
+
+    make_user("admin")  # stays admin, so the owner below may be deactivated
+    owner = make_user("admin")
+    headers = make_key(owner, "admin")
+    assert client.get("/metrics", headers=headers).status_code == 200
+    key = db.session.query(ApiKey).filter_by(user_id=owner.id).one()
+    if spoil == "expired":
+        key.expires_at = utcnow() - timedelta(seconds=1)
+    elif spoil == "revoked":
+        key.revoked_at = utcnow()
+    else:
+        owner.active = False
+    db.session.commit()
+    assert client.get("/metrics", headers=headers).status_code in (401, 403)
+    assert set(client.get("/status.json", headers=headers).json) == {"ok", "components"}

@@ -188,3 +188,19 @@ def test_a_queued_webhook_through_the_real_intake_launches_a_task(app, db, pool,
     runner = db.session.scalar(select(Runner))
     assert runner.state == "launching"
     assert fake_aws.running_tasks() == [runner.task_arn]
+
+
+def test_a_registration_whose_config_was_never_stored_is_replaced_on_retry(app, db, pool, handle, fake_aws,
+                                                                           fake_github, monkeypatch):
+    (runner,) = _requested(db, handle)
+    monkeypatch.setattr(Aws, "put_secure_parameter", lambda *a, **k: (_ for _ in ()).throw(
+        AwsError("ThrottlingException", "Rate exceeded")))
+    with pytest.raises(LaunchRetry):
+        launch_runner(runner.id)
+    assert actions.find(fake_github.state, runner.name) is not None  # registered, but Gantry lost its id
+    monkeypatch.undo()
+    assert launch_runner(runner.id) == "launched"
+    assert fake_github.calls("POST", r"generate-jitconfig$")[1].json["name"] == runner.name
+    assert len(actions.all_runners(fake_github.state)) == 1  # the first registration was removed (409 path)
+    assert actions.find(fake_github.state, runner.name)["id"] == _reload(db, runner.id).github_runner_id
+    assert len(fake_aws.running_tasks()) == 1

@@ -238,7 +238,8 @@ def _register(runner: Runner, pool: RunnerPool, parameter: str) -> None:
     except GitHubError as exc:
         raise _github_problem(exc) from exc
     runner.github_runner_id = jit.github_runner_id
-    db.session.commit()  # so a retry can remove this registration if the next step fails
+    # No commit in between: if storing fails, the retry's generate-jitconfig meets this name (409),
+    # removes the registration and registers again.
     try:
         aws().put_secure_parameter(pool.region, parameter, jit.encoded_jit_config,
                                    current_app.config["RUNNERS_SSM_KMS_KEY_ID"])

@@ -257,3 +257,14 @@ def test_reconcile_endpoint_queues_the_job(client: Any, fake_github: Any, make_u
     assert response.status_code == 202 and response.get_json()["job_id"] == "repos-reconcile-manual"
     run_jobs()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Repository)) == 3
+
+
+def test_search_treats_wildcards_literally_and_stays_within_access(client: Any, mirrored: Any, make_user: Any,
+                                                                   make_key: Any, grant: Any) -> None:
+    viewer = make_user("viewer")
+    grant(viewer, INFRAJET)
+    headers = make_key(viewer)
+    assert client.get("/api/v1/repos?q=%25", headers=headers).get_json()["items"] == []
+    assert client.get("/api/v1/repos?q=_", headers=headers).get_json()["items"] == []
+    assert [r["id"] for r in client.get("/api/v1/repos?q=acme", headers=headers).get_json()["items"]] == [INFRAJET]
+    assert client.get("/api/v1/repos?q=acme", headers=make_key(make_user("viewer"))).get_json()["items"] == []

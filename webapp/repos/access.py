@@ -58,7 +58,10 @@ def get_visible_repository(who: Any, repository_id: int) -> Repository:
 
 
 def get_visible_repository_by_name(who: Any, full_name: str) -> Repository:
-    repo = db.session.scalar(select(Repository).where(func.lower(Repository.full_name) == full_name.lower()))
+    """The repository named owner/name (exact spelling first, by its unique index; then any case), or 404."""
+    repo = db.session.scalar(select(Repository).where(Repository.full_name == full_name))
+    if repo is None:
+        repo = db.session.scalar(select(Repository).where(func.lower(Repository.full_name) == full_name.lower()))
     if repo is None or not can_see_repository(who, repo.id):
         raise NotFound(f"Repository {full_name} does not exist or you have no access to it.")
     return repo

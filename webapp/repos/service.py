@@ -12,7 +12,8 @@ import json
 import time
 from typing import Any, cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ARRAY, BigInteger, any_, func, or_, select
+from sqlalchemy import cast as cast_sql
 
 from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
@@ -49,9 +50,15 @@ def webhook_secret_for_hook(hook_id: int) -> str | None:
 def visible_repositories_query(who: Any, search: str | None = None) -> Any:
     stmt = select(Repository).where(Repository.removed_at.is_(None))
     if search:
-        pattern = f"%{search.strip().lower()}%"
-        stmt = stmt.where(or_(func.lower(Repository.full_name).like(pattern),
-                              func.lower(func.coalesce(Repository.description, "")).like(pattern)))
+        pattern = "%" + search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(func.lower(Repository.full_name).like(pattern, escape="\\"),
+                              func.lower(func.coalesce(Repository.description, "")).like(pattern, escape="\\")))
+    user = getattr(who, "user", who)
+    if search and not getattr(who, "is_admin", False) and db.engine.dialect.name == "postgresql":
+        # PostgreSQL cannot estimate a LIKE on a substring and would scan every repository; reading
+        # the user's ids first (one array) lets it fetch just those by primary key.
+        ids = select(func.array_agg(RepositoryAccess.repository_id)).where(RepositoryAccess.user_id == user.id)
+        return stmt.where(Repository.id == any_(cast_sql(ids.scalar_subquery(), ARRAY(BigInteger))))
     return restrict_to_visible(stmt, Repository.id, who)
 
 

@@ -24,6 +24,7 @@ def test_400_malformed_json(client, admin):
     response = client.post("/api/v1/users", headers=admin, data="{not json", content_type="application/json")
     body = assert_json_error(response, 400, "bad_request")
     assert "json" in body["errors"]
+    assert body["message"] == "The request body is not valid JSON."
 
 
 def test_401_and_403(client, make_user, make_key):

@@ -147,6 +147,8 @@ def handle_http_exception(error: HTTPException) -> Any:
         headers = data.get("headers") or {}
         if status == 422 and errors and "message" not in data:
             message = "The request did not pass validation."
+        if status == 400 and isinstance(errors, dict) and "json" in errors:
+            message = "The request body is not valid JSON."
     if isinstance(error, CSRFError):
         code = "csrf_failed"
         message = "The form expired or was not sent by Gantry; reload the page and try again."

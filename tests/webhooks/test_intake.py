@@ -264,3 +264,14 @@ def test_the_same_delivery_posted_concurrently_is_stored_once(app, db):
 
     assert sorted(statuses) == [200, 200, 200, 200, 200, 202]
     assert len(deliveries(db)) == 1
+
+
+@pytest.mark.parametrize("form", [False, True], ids=["json", "form"])
+def test_nul_characters_are_stored_as_replacement_characters(client, db, form):
+    payload = {"action": "opened", "commit": {"message": "tab\tnul\u0000end"}, "k\u0000ey": ["a\u0000"]}
+
+    response = post_webhook(client, "push", payload, DEFAULT_WEBHOOK_SECRET, form=form)
+
+    assert response.status_code == 202, response.get_data(as_text=True)
+    [row] = deliveries(db)
+    assert row.payload == {"action": "opened", "commit": {"message": "tab\tnul\ufffdend"}, "k\ufffdey": ["a\ufffd"]}

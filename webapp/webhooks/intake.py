@@ -147,7 +147,21 @@ def parse_payload(body: bytes, mimetype: str) -> dict[str, Any]:
         raise BadDelivery(f"The payload is not valid JSON: {exc}", code="bad_json") from exc
     if not isinstance(payload, dict):
         raise BadDelivery("The payload must be a JSON object.", code="bad_json")
+    has_nul = b"\\u0000" in raw if isinstance(raw, bytes) else "\\u0000" in raw
+    if has_nul:  # PostgreSQL's JSONB cannot hold NUL characters
+        payload = _without_nul(payload)
     return payload
+
+
+def _without_nul(value: Any) -> Any:
+    """`value` with every NUL character in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
 
 
 def check_headers(event: str | None, delivery_id: str | None) -> tuple[str, str]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from flask import current_app
 
 from webapp.core.jobs import Periodic
-from webapp.forwarding import outbox
+from webapp.forwarding import outbox, sending
 
 
 def send_target_deliveries(target_id: int) -> dict[str, int]:
     """Send a target's due forward deliveries, oldest first (outcomes counted for the job log)."""
-    return outbox.send_due_for_target(target_id)
+    return sending.send_due_for_target(target_id)
 
 
 def sweep_forward_deliveries() -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.forwarding.conftest import Reply, VerificationError, load_payload, verify_standard_webhook, webhook_event
 from webapp.extensions import db
-from webapp.forwarding import outbox
+from webapp.forwarding import outbox, sending
 from webapp.forwarding.models import FAILED, PENDING, SUCCEEDED, ForwardAttempt, ForwardDelivery, ForwardTarget
 
 pytestmark = pytest.mark.usefixtures("forwarding_settings")
@@ -110,7 +110,7 @@ def test_retry_schedule_with_injected_clock(receiver, make_target, process, run_
     make_target(receiver.url())
     process(webhook_event("push"))
     run_jobs()
-    expected = outbox.RETRY_SCHEDULE[1:]
+    expected = sending.RETRY_SCHEDULE[1:]
     for number, base in enumerate(expected, start=2):
         [delivery] = deliveries()
         assert delivery.status == PENDING and delivery.attempt_count == number - 1
@@ -122,7 +122,7 @@ def test_retry_schedule_with_injected_clock(receiver, make_target, process, run_
         assert outbox.sweep_due() == 1
         run_jobs()
     [delivery] = deliveries()
-    assert delivery.status == FAILED and delivery.attempt_count == len(outbox.RETRY_SCHEDULE) == 8
+    assert delivery.status == FAILED and delivery.attempt_count == len(sending.RETRY_SCHEDULE) == 8
     assert delivery.next_attempt_at is None
     assert len(receiver.requests) == 8
     assert {a.outcome for a in delivery.attempts} == {"failed"}
@@ -134,10 +134,10 @@ def test_jitter_stays_within_twenty_percent(app):
     import random
 
     rng = random.Random(7)
-    delays = [outbox.next_delay(2, None, rng) for _ in range(500)]
+    delays = [sending.next_delay(2, None, rng) for _ in range(500)]
     assert min(delays) >= 240 and max(delays) <= 360
     assert max(delays) - min(delays) > 60  # it really is spread
-    assert outbox.next_delay(len(outbox.RETRY_SCHEDULE), None) is None
+    assert sending.next_delay(len(sending.RETRY_SCHEDULE), None) is None
 
 
 def test_gone_disables_target(receiver, make_target, process, run_jobs):
@@ -211,8 +211,8 @@ def test_retry_after_http_date(app):
     from email.utils import format_datetime
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    assert outbox.retry_after_seconds(format_datetime(now + timedelta(seconds=90), usegmt=True), now) == 90
-    assert outbox.retry_after_seconds("soon", now) is None
+    assert sending.retry_after_seconds(format_datetime(now + timedelta(seconds=90), usegmt=True), now) == 90
+    assert sending.retry_after_seconds("soon", now) is None
 
 
 def test_auto_disable_after_five_days_then_recover_since(receiver, make_target, process, run_jobs, clock,
@@ -374,8 +374,8 @@ def test_claimed_delivery_is_not_sent_twice(receiver, make_target, process, run_
     make_target(receiver.url())
     process(webhook_event("push"))
     [delivery] = deliveries()
-    assert outbox._claim(delivery.id, clock.now) is True
-    assert outbox.attempt_delivery(delivery.id) == "not due"  # someone else holds it
+    assert sending._claim(delivery.id, clock.now) is True
+    assert sending.attempt_delivery(delivery.id) == "not due"  # someone else holds it
     assert outbox.sweep_due() == 0
     clock.advance(minutes=2)  # the claim lapsed (a worker died mid-send)
     assert outbox.sweep_due() == 1
@@ -421,7 +421,7 @@ def test_dead_receiver_backs_the_whole_target_off(make_target, process, run_jobs
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     make_target(f"http://127.0.0.1:{port}/hook")
-    for _ in range(outbox.CLAIM_BATCH + 5):  # more than one claimed batch
+    for _ in range(sending.CLAIM_BATCH + 5):  # more than one claimed batch
         process(webhook_event("push"))
     run_jobs()
     first, *rest = deliveries()
@@ -438,7 +438,7 @@ def test_dead_receiver_backs_the_whole_target_off(make_target, process, run_jobs
 
 def test_one_job_drains_many_deliveries_in_order(receiver, make_target, process, run_jobs):
     make_target(receiver.url())
-    events = [webhook_event("push") for _ in range(outbox.CLAIM_BATCH + 5)]
+    events = [webhook_event("push") for _ in range(sending.CLAIM_BATCH + 5)]
     for event in events:
         process(event)
     run_jobs()

@@ -268,3 +268,11 @@ def test_search_treats_wildcards_literally_and_stays_within_access(client: Any, 
     assert client.get("/api/v1/repos?q=_", headers=headers).get_json()["items"] == []
     assert [r["id"] for r in client.get("/api/v1/repos?q=acme", headers=headers).get_json()["items"]] == [INFRAJET]
     assert client.get("/api/v1/repos?q=acme", headers=make_key(make_user("viewer"))).get_json()["items"] == []
+
+
+def test_rejected_user_token_asks_to_reconnect(client: Any, fake_github: Any, github_user: Any,
+                                               make_key: Any) -> None:
+    headers = make_key(github_user("viewer", "octocat"))
+    fake_github.state.user_tokens.clear()
+    response = client.get("/api/v1/github/user", headers=headers)
+    assert response.status_code == 409 and response.get_json()["code"] == "github_token_rejected"

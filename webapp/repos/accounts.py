@@ -116,7 +116,13 @@ def github_profile(user: User) -> dict[str, Any]:
     account = account_for(user)
     if account is None or not account.access_token:
         raise NotFound("Your user is not connected to GitHub.", code="not_connected")
-    return github().user_request(account.access_token, "GET", "/user")  # type: ignore[no-any-return]
+    try:
+        return github().user_request(account.access_token, "GET", "/user")  # type: ignore[no-any-return]
+    except GitHubError as exc:
+        if exc.status == 401:
+            raise Conflict("GitHub no longer accepts your token: connect to GitHub again.",
+                           code="github_token_rejected") from exc
+        raise
 
 
 def connection_status(user: User) -> dict[str, Any]:

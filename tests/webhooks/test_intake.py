@@ -275,3 +275,17 @@ def test_nul_characters_are_stored_as_replacement_characters(client, db, form):
     assert response.status_code == 202, response.get_data(as_text=True)
     [row] = deliveries(db)
     assert row.payload == {"action": "opened", "commit": {"message": "tab\tnul\ufffdend"}, "k\ufffdey": ["a\ufffd"]}
+
+
+def test_ids_too_large_for_the_database_are_stored_as_unknown(client, db):
+    huge = 2**70
+    payload = {"action": "x", "repository": {"id": huge, "full_name": "a/b"}, "installation": {"id": huge}}
+
+    response = post_webhook(client, "push", payload, DEFAULT_WEBHOOK_SECRET)
+    bad_hook = post_webhook(client, "push", payload, DEFAULT_WEBHOOK_SECRET, hook_id=huge)
+
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert bad_hook.status_code == 400 and bad_hook.json["code"] == "bad_delivery"
+    [row] = deliveries(db)
+    assert (row.repository_id, row.installation_id, row.repository_full_name) == (None, None, "a/b")
+    assert row.payload["repository"]["id"] == huge

@@ -180,20 +180,24 @@ def parse_hook_id(raw: str | None) -> int | None:
     if not raw:
         return None
     try:
-        return int(raw)
+        hook_id = _int_or_none(int(raw))
     except ValueError as exc:
         raise BadDelivery("X-GitHub-Hook-ID must be a number.") from exc
+    if hook_id is None:
+        raise BadDelivery("X-GitHub-Hook-ID is out of range.")
+    return hook_id
 
 
 def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A whole number that fits a BIGINT column, or None."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
+        return value
+    return None
 
 
 def _nested_int(payload: dict[str, Any], key: str) -> int | None:
     value = payload.get(key)
-    if isinstance(value, dict) and isinstance(value.get("id"), int):
-        return int(value["id"])
-    return None
+    return _int_or_none(value.get("id")) if isinstance(value, dict) else None
 
 
 @functools.cache

@@ -97,6 +97,8 @@ class TestCreate:
         response = client.post("/api/v1/runner-pools", json=body, headers=make_key(make_user("admin"), "admin"))
         assert response.status_code == 201, response.json
         assert response.json["scope"] == "organization" and response.json["runner_group_id"] == 3
+        listed = client.get("/api/v1/repos/1001/runners", headers=make_key(maintainer, "read")).json["items"]
+        assert [p["name"] for p in listed] == ["linux"]  # the organisation's pool serves the repository
 
     def test_a_user_installation_cannot_have_an_organisation_pool(self, client, make_user, make_key, fake_aws):
         body = _body(fake_aws, scope="organization", installation_id=102)
@@ -131,6 +133,8 @@ class TestAccess:
         headers = make_key(maintainer, "read", "runners:write")
         runner_id = 1
         assert client.post("/api/v1/repos/1002/runners", json=_body(fake_aws), headers=headers).status_code == 404
+        assert client.get("/api/v1/repos/1002/runners", headers=headers).status_code == 404
+        assert client.get("/api/v1/repos/1001/runners", headers=headers).json == {"items": []}
         assert client.get(f"/api/v1/runner-pools/{other.id}", headers=headers).status_code == 404
         assert client.patch(f"/api/v1/runner-pools/{other.id}", json={"max_runners": 1},
                             headers=headers).status_code == 404

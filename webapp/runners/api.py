@@ -26,6 +26,12 @@ blp = Blueprint("runners_api", __name__, url_prefix="/api/v1", description="Ephe
 
 @blp.route("/repos/<int:repo_id>/runners")
 class RepoRunnersView(MethodView):
+    @api_requires("viewer", "read")
+    @blp.response(200, PoolListSchema)
+    def get(self, repo_id: int) -> Any:
+        """List a repository's runner pools (its own and its organisation's)"""
+        return {"items": pools.pools_for_repository(g.principal, repo_id)}
+
     @api_requires("maintainer", "runners:write")
     @blp.arguments(RepoPoolCreateSchema)
     @blp.response(201, PoolSchema)

@@ -53,6 +53,15 @@ def list_pools(who: Any) -> list[RunnerPool]:
     return list(db.session.scalars(visible_pools_stmt(who).order_by(RunnerPool.name)).unique())
 
 
+def pools_for_repository(who: Any, repository_id: int) -> list[RunnerPool]:
+    """The pools that can run a repository's jobs: its own and its installation's organisation pools."""
+    repo = get_visible_repository(who, repository_id)
+    return list(db.session.scalars(select(RunnerPool).where(or_(
+        RunnerPool.repository_id == repo.id,
+        (RunnerPool.scope == "organization") & (RunnerPool.installation_id == repo.installation_id),
+    )).order_by(RunnerPool.name)))
+
+
 def get_visible_pool(who: Any, pool_id: int) -> RunnerPool:
     pool = db.session.get(RunnerPool, pool_id)
     if pool is None or (pool.scope == "repository" and not can_see_repository(who, pool.repository_id)):

@@ -35,7 +35,7 @@ JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
 SIGNATURE_PREFIX = "sha256="
 DELIVERY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$")
-EVENT_RE = re.compile(r"^[a-z_]{1,100}$")
+EVENT_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 SECRET_CACHE_KEY = "gantry.webhook_secret"
 SECRET_CACHE_SECONDS = 60
 JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")  # RQ job ids allow letters, digits, "_" and "-"

@@ -61,3 +61,24 @@ def test_purge_keeps_recent_rows(app, receiver, make_target, process, run_jobs, 
     assert purge_old(30) == 0
     clock.now += timedelta(days=2)
     assert purge_old(30) == 1
+
+
+def test_demo_seed_is_idempotent_and_shown_to_its_owner(make_user, make_repo, grant, browser):
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.forwarding.demo import DEMO_NAME, DEMO_REPOSITORY_ID, seed_forwarding
+    from webapp.forwarding.models import ForwardDelivery, ForwardTarget
+
+    admin = make_user("admin")
+    maria = make_user("maintainer", username="maria")
+    make_repo(DEMO_REPOSITORY_ID, "gantry-demo/infrajet")
+    grant(maria, DEMO_REPOSITORY_ID)
+    seed_forwarding(admin)
+    seed_forwarding(admin)
+    assert db.session.scalar(select(func.count()).select_from(ForwardTarget)) == 1
+    assert db.session.scalar(select(func.count()).select_from(ForwardDelivery)) == 3
+    browser.login("maria")
+    target_id = db.session.scalar(select(ForwardTarget.id))
+    page = browser.get(f"/forwarding/targets/{target_id}").get_data(as_text=True)
+    assert DEMO_NAME in page and "deploys paused" not in page and "answered 503" in page

@@ -7,11 +7,12 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the pages, API, the router handler for every event, nav, metrics and status."""
+    from webapp.cli import add_seeder
     from webapp.core.metrics import add_scrape_collector
     from webapp.core.nav import NavItem, add_nav
     from webapp.extensions import api
     from webapp.forwarding import api as forwarding_api
-    from webapp.forwarding import figures, outbox, views
+    from webapp.forwarding import demo, figures, outbox, views
     from webapp.ops.service import add_status_check
     from webapp.webhooks.router import register_handler
 
@@ -21,3 +22,4 @@ def init_app(app: Flask) -> None:
     add_nav(app, NavItem("Forwarding", "forwarding.targets", role="maintainer", order=60))
     add_scrape_collector(app, figures.collect)
     add_status_check(app, "forwarding", figures.status_check)
+    add_seeder(app, "forwarding", demo.seed_forwarding)

@@ -198,3 +198,14 @@ class TestRunners:
         assert detail["task_arn"] not in fake_aws.running_tasks()
         assert fake_github.calls("DELETE", rf"/actions/runners/{detail['github_runner_id']}$")
         assert client.delete(f"/api/v1/runners/{runner_id}", headers=headers).status_code == 200  # idempotent
+
+
+def test_a_new_pool_with_warm_runners_launches_them_right_away(client, db, maintainer, make_key, fake_aws,
+                                                                 fake_github, run_jobs):
+    response = client.post("/api/v1/repos/1001/runners", json=_body(fake_aws, min_idle=2),
+                           headers=make_key(maintainer, "runners:write"))
+    assert response.status_code == 201
+    run_jobs()  # the scaling job queued by the save, then the two launches it decided
+    db.session.expire_all()
+    assert [r.state for r in db.session.scalars(select(Runner))] == ["launching", "launching"]
+    assert len(fake_aws.running_tasks()) == 2

@@ -188,3 +188,17 @@ def test_a_job_whose_completion_was_missed_is_brought_up_to_date(app, db, pool, 
     assert summary["jobs"]["refreshed"] == 1
     db.session.expire_all()
     assert db.session.scalar(select(WorkflowJob.status)) == "completed"
+
+
+def test_a_task_that_outlives_its_finished_runner_is_stopped(app, db, pool, handle, fake_aws, fake_github):
+    (runner,), (job_id,) = _launched(app, db, handle)
+    handle(workflow_job("in_progress", job_id, runner_name=runner.name))
+    handle(workflow_job("completed", job_id, runner_name=runner.name))
+    reconcile_all()
+    assert fake_aws.running_tasks() == [runner.task_arn]  # just finished: the container is exiting
+    _age(db, runner.id, ended_at=utcnow() - timedelta(minutes=10))
+    reconcile_all()  # still running 10 minutes later: stopped
+    assert fake_aws.running_tasks() == []
+    reconcile_all()  # and its stop reason recorded
+    runner = _runner(db, runner.id)
+    assert runner.state == "finished" and "task stopped: Gantry: runner ended" in runner.stop_reason

@@ -44,6 +44,7 @@ from webapp.runners.scaler import count_pool, scale_pool
 
 log = logging.getLogger(__name__)
 TASK_HISTORY = timedelta(hours=6)  # how long after a runner ends its task's stop reason is still read
+ENDED_TASK_GRACE = timedelta(minutes=5)  # an ephemeral runner's container exits within moments of its job
 
 
 def lock_runner(runner_id: int) -> Runner | None:
@@ -139,6 +140,10 @@ def _sync_tasks(pool: RunnerPool, now: datetime, summary: Counter[str]) -> None:
     for runner in runners:
         task = tasks.get(runner.task_arn or "")
         if task is not None and task.get("lastStatus") != "STOPPED":
+            if runner.state not in ALIVE_STATES and runner.ended_at and runner.ended_at < now - ENDED_TASK_GRACE:
+                # the runner is done but its container did not exit: a task billing for nothing
+                aws().stop_task(pool.region, pool.cluster, task["taskArn"], "Gantry: runner ended, task kept running")
+                summary["lingering_tasks_stopped"] += 1
             continue
         locked = lock_runner(runner.id)
         if locked is None or locked.task_stopped_at is not None:

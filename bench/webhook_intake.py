@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "gantry_bench_webhooks"
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 SECRET = "bench-webhook-secret"
+SETTLE_SECONDS = 3
 PAYLOAD_EVENT, PAYLOAD_NAME = "workflow_job", "queued"
 SHARED_WEBHOOKS = Path("/work/shared/github/webhooks")
 if not SHARED_WEBHOOKS.exists():  # the shared folder sits beside the checkout
@@ -254,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         run_load(gantry_port, argparse.Namespace(**{**vars(args), "seconds": 1.5}))  # warm up connections
         warm = count_stored(database_url)
         bare = run_load(bare_port, args)
+        time.sleep(SETTLE_SECONDS)
         gantry = run_load(gantry_port, args)
+        time.sleep(SETTLE_SECONDS)  # let PostgreSQL write out what the flat-out run left behind
         half = run_load(gantry_port, args, rate=gantry["rps"] / 2)
         stored = count_stored(database_url) - warm
     finally:

@@ -48,9 +48,11 @@ def _form_values(source: Any) -> dict[str, Any]:
         values = {key: getattr(source, key) for key in (*FORM_FIELDS, "assign_public_ip", "enabled")}
     else:
         values = dict(source)
-    for key in ("labels", "subnets", "security_groups"):
-        if isinstance(values.get(key), list):
-            values[key] = ", ".join(values[key])
+    for key, value in values.items():
+        if isinstance(value, list):
+            values[key] = ", ".join(value)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            values[key] = str(value)  # so a 0 shows as 0, not as an empty input
     return values
 
 

@@ -93,3 +93,44 @@ def test_migration_files_have_single_parents_and_no_duplicate_ids():
     assert len({r.revision for r in revisions}) == len(revisions)
     bases = [r.revision for r in revisions if r.down_revision is None]
     assert bases == ["0001_foundation"]
+
+
+def test_workers_do_not_load_alembic():
+    """Flask-Migrate (and Alembic, ~12 MB) load only for migrations, not in web or queue workers."""
+    import os
+    import subprocess
+    import sys
+
+    from webapp.config import PROJECT_ROOT
+
+    code = ("import sys; from webapp import create_app; create_app(); "
+            "print(sorted(m for m in ('alembic', 'flask_migrate') if m in sys.modules))")
+    env = {**os.environ, "ENVIRONMENT": "development", "SECRET_KEY": "x" * 40,
+           "ENCRYPTION_KEYS": "9zlJdpYpZ3f2GZ0pKk6Z2o6QbqSWgGmNDSRrbT3QJqg=", "DATABASE_URL": TEST_DATABASE_URL}
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_flask_db_commands_load_flask_migrate_on_use(build_app):  # noqa: F811
+    import contextvars
+
+    from flask.cli import FlaskGroup
+
+    app = build_app()
+    assert "migrate" not in app.extensions
+    runner = app.test_cli_runner()
+    group = FlaskGroup(create_app=lambda: app, load_dotenv=False)
+
+    def flask(*args: str):
+        return contextvars.Context().run(runner.invoke, group, args=list(args))
+
+    listed = flask("--help")
+    assert listed.exit_code == 0 and "Perform database migrations" in listed.output
+    # (Alembic writes to the stdout it saw when first imported, so the output is not captured here.)
+    for args in (("db", "heads"), ("db", "-x", "unused=1", "heads"), ("db", "current")):
+        result = flask(*args)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+    assert "migrate" in app.extensions
+    unknown = flask("db", "no-such-command")
+    assert unknown.exit_code == 2 and "No such command" in unknown.output

@@ -37,16 +37,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from webapp.core import crypto, jobs, logging, metrics, security
-    from webapp.extensions import api, db, limiter, login_manager, migrate, oauth
+    from webapp.core import crypto, jobs, logging, metrics, migrations, security
+    from webapp.extensions import api, db, limiter, login_manager, oauth
 
+    migrations.init_app(app)
     logging.init_app(app)
     db.init_app(app)
     with app.app_context():
         from webapp.core.models import enable_sqlite_pragmas
 
         enable_sqlite_pragmas(db.engine)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     crypto.init_app(app)
     jobs.init_app(app)
     metrics.init_app(app)

@@ -155,12 +155,11 @@ def post_job(client: Any) -> Callable[..., Any]:
     return send
 
 
-def launch_queued(app: Flask) -> list[str]:
+def launch_queued(app: Flask) -> int:
     """Run every queued launch job in this process (no scheduler: delayed retries stay queued)."""
     from webapp.core.jobs import run_jobs_now
 
-    run_jobs_now(app, queues=("high",))
-    return []
+    return run_jobs_now(app, queues=("high",))
 
 
 __all__ = ["FakeAws", "launch_queued", "new_job_id", "process", "workflow_job"]

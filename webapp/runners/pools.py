@@ -11,7 +11,6 @@ from sqlalchemy import func, or_, select
 
 from webapp.core import audit
 from webapp.core.errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
-from webapp.core.models import utcnow
 from webapp.extensions import db
 from webapp.integrations.ecs import AwsError, aws
 from webapp.repos.access import can_see_repository, get_visible_repository, visible_repository_ids
@@ -336,5 +335,4 @@ def delete_pool(who: Any, pool_id: int, *, actor: Any = None) -> None:
 
 
 def pool_form_defaults() -> dict[str, Any]:
-    return {**DEFAULTS, "region": current_app.config["AWS_REGION"], "labels": ["self-hosted", "linux"],
-            "updated": utcnow()}
+    return {**DEFAULTS, "region": current_app.config["AWS_REGION"], "labels": ["self-hosted", "linux"]}

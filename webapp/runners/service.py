@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound, Unavailable
@@ -132,7 +132,7 @@ def waiting_jobs(who: Any, *, pool_id: int | None = None, unmatched: bool = Fals
     if pool_id is not None:
         stmt = stmt.where(WorkflowJob.pool_id == pool_id)
     if unmatched:
-        stmt = stmt.where(WorkflowJob.pool_id.is_(None), or_(WorkflowJob.self_hosted.is_(True)))
+        stmt = stmt.where(WorkflowJob.pool_id.is_(None), WorkflowJob.self_hosted.is_(True))
     return list(db.session.scalars(stmt.order_by(WorkflowJob.queued_at).limit(limit)))
 
 

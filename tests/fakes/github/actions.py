@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -75,9 +76,14 @@ def put_job(current: FakeState, job: dict[str, Any]) -> None:
     _area(current)["jobs"][int(job["id"])] = copy.deepcopy(job)
 
 
+@functools.cache
+def _runner_template() -> dict[str, Any]:
+    return dict(rest_example("actions/generate-runner-jitconfig-for-repo")["runner"])
+
+
 def _register(current: FakeState, scope: str, name: str, labels: list[str], *, status: str = "offline",
               busy: bool = False) -> dict[str, Any]:
-    template = rest_example("actions/generate-runner-jitconfig-for-repo")["runner"]
+    template = copy.deepcopy(_runner_template())
     runner_id = next(current.ids)
     runner = {**template, "id": runner_id, "name": name, "status": status, "busy": busy, "ephemeral": True,
               "labels": [{"id": 5, "name": "self-hosted", "type": "read-only"}]

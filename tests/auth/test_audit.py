@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from webapp.core import audit
 
 
@@ -67,3 +69,19 @@ def test_actions_record_ip_and_request_id(client, make_key, make_user, db):
     event = db.session.query(AuditEvent).filter_by(action="user.create", actor="root").one()
     assert (event.ip, event.request_id, event.target_type) == ("192.0.2.44", "trace-me", "user")
     assert event.details == {"username": "newbie", "role": "viewer"}
+
+
+def test_audit_page_links_to_older_events_keeping_the_filters(browser, client, make_user, db):
+    from urllib.parse import parse_qs, urlsplit
+
+    make_user("admin", username="root")
+    for i in range(55):
+        audit.record("odd&action", "thing", i, actor="a b")
+    db.session.commit()
+    browser.login("root")
+    page = client.get("/admin/audit?action=odd%26action&actor=a+b").get_data(as_text=True)
+    href = re.search(r'<a href="([^"]+)">Older events</a>', page).group(1).replace("&amp;", "&")
+    query = parse_qs(urlsplit(href).query)
+    assert query["action"] == ["odd&action"] and query["actor"] == ["a b"] and query["cursor"]
+    older = client.get("/admin/audit" + href).get_data(as_text=True)
+    assert older.count("<code>odd&amp;action</code>") == 5

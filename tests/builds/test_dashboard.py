@@ -155,3 +155,34 @@ def test_redis_away_neither_blocks_writes_nor_dashboards(client, writer, create_
     assert state.status_code == 201
     summary = client.get("/api/v1/dashboard/summary", headers=writer).json
     assert summary["success_rate"]["24h"]["succeeded"] == 1
+
+
+def test_histogram_median_is_within_a_minute_of_the_exact_one():
+    import random
+    import statistics
+    from collections import Counter
+
+    from webapp.builds.dashboard import median_from_minutes
+
+    rng = random.Random(7)
+    for size in (1, 3, 51, 5000):  # small even samples get the exact median instead
+        durations = [rng.randint(300, 7200) for _ in range(size)]
+        buckets = Counter(d // 60 for d in durations)
+        assert abs(median_from_minutes(dict(buckets)) - statistics.median(durations)) <= 60
+    assert median_from_minutes({10: 4}) == 630  # four builds in minute 10: the middle of it
+
+
+def test_busy_platforms_get_the_histogram_median(client, writer, create_build, db, monkeypatch):
+    from webapp.builds import dashboard
+    from webapp.builds.models import Build
+
+    monkeypatch.setattr(dashboard, "EXACT_MEDIAN_UP_TO", 1)
+    for i, seconds in enumerate((600, 1800, 3000)):
+        uuid = create_build(f"m-{i}", platform="gcp")["uuid"]
+        client.post(f"/api/v1/builds/{uuid}/state", json={"state_code": 100}, headers=writer)
+        build = db.session.scalar(db.select(Build).where(Build.uuid == uuid))
+        build.duration_seconds = seconds
+    db.session.commit()
+    summary = client.get("/api/v1/dashboard/summary", headers=writer).json
+    gcp = next(p for p in summary["duration_by_platform"] if p["platform"] == "gcp")
+    assert gcp["finished"] == 3 and abs(gcp["median_seconds"] - 1800) <= 60

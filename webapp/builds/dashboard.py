@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, cast, func, select, text, true, tuple_
+from sqlalchemy import Date, cast, func, select, text, tuple_
 
 from webapp.builds import cache
 from webapp.builds.catalog_service import get_entry
@@ -42,21 +42,45 @@ def _rate(succeeded: int, failed: int) -> float | None:
     return round(succeeded / finished, 4) if finished else None
 
 
+EXACT_MEDIAN_UP_TO = 2000  # finished builds per platform; above, the median comes from a per-minute histogram
+
+
+def median_from_minutes(buckets: dict[int, int]) -> int:
+    """The median of durations counted per whole minute, interpolated within its minute (±30 s)."""
+    total = sum(buckets.values())
+    middle = total / 2
+    seen = 0
+    for minute in sorted(buckets):
+        count = buckets[minute]
+        if seen + count >= middle:
+            return round(60 * minute + 60 * (middle - seen) / count)
+        seen += count
+    return 0
+
+
 def _platform_medians(since: datetime, principal: Any) -> dict[int, dict[str, Any]]:
-    """Median duration and count of finished builds since `since`, per platform."""
+    """Median duration and count of finished builds since `since`, per platform.
+
+    Sorting ~80,000 durations costs more than the rest of the summary, so busy platforms get their
+    median from a per-minute histogram (one hashed pass, no sort); the others get the exact one.
+    """
     finished = (Build.created_at >= since, Build.duration_seconds.is_not(None))
     if _postgres():
-        # Per platform through a LATERAL subquery: each reads its own range of the platform index
-        # and sorts only its own durations, instead of sorting every build by platform first.
-        db.session.execute(text("SET LOCAL work_mem = '32MB'"))  # sort in memory, not on disk
-        per_platform = restrict_visible(
-            select(func.percentile_cont(0.5).within_group(Build.duration_seconds).label("median"),
-                   func.count().label("finished"))
-            .where(Build.platform_id == Platform.id, *finished), principal).lateral("per_platform")
-        rows = db.session.execute(select(Platform.id, per_platform.c.median, per_platform.c.finished)
-                                  .join(per_platform, true())).all()
-        return {pid: {"median_seconds": round(float(median)), "finished": count}
-                for pid, median, count in rows if count}
+        minute = Build.duration_seconds // 60
+        histogram: dict[int, dict[int, int]] = defaultdict(dict)
+        for pid, bucket, count in db.session.execute(restrict_visible(
+                select(Build.platform_id, minute, func.count()).where(*finished).group_by(Build.platform_id, minute),
+                principal)):
+            histogram[pid][bucket] = count
+        medians = {pid: {"median_seconds": median_from_minutes(b), "finished": sum(b.values())}
+                   for pid, b in histogram.items()}
+        small = [pid for pid, m in medians.items() if m["finished"] <= EXACT_MEDIAN_UP_TO]
+        if small:
+            exact = select(Build.platform_id, func.percentile_cont(0.5).within_group(Build.duration_seconds)).where(
+                *finished, Build.platform_id.in_(small)).group_by(Build.platform_id)
+            for pid, median in db.session.execute(restrict_visible(exact, principal)):
+                medians[pid]["median_seconds"] = round(float(median))
+        return medians
     durations: dict[int, list[int]] = defaultdict(list)
     for key, seconds in db.session.execute(restrict_visible(select(Build.platform_id, Build.duration_seconds)
                                                             .where(*finished), principal)):

@@ -34,7 +34,7 @@ def test_wrong_password_says_so_without_saying_which(journey: Any, make_user: An
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill("not-the-password")
     with page.expect_response(lambda r: r.url.endswith("/login")):
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
     assert page.get_by_role("alert").inner_text() == "Wrong username or password."
     # the 401 of the failed sign-in is the answer itself, not an error of the page
     journey.problems = [p for p in journey.problems if "401" not in p]

@@ -129,22 +129,23 @@ def _hooks_page(status: int = 200, error: str | None = None, errors: dict[str, A
                   connected=accounts.connection_status(principal.user)["connected"])
 
 
-@bp.route("/github/hooks", methods=["GET", "POST"])
+@bp.route("/github/hooks")
 @page_requires("viewer")
 def hook_list() -> Any:
-    if request.method == "POST":
-        principal = _principal()
-        if not principal.has_role("maintainer"):
-            return _hooks_page(403, "Setting up webhooks needs the maintainer role.")
-        try:
-            hook = hooks.set_up_hook(principal, request.form.get("repository", ""))
-        except GantryError as exc:
-            return _hooks_page(exc.status, exc.message, exc.errors)
-        except GitHubError as exc:
-            return _hooks_page(502, f"GitHub refused: {exc.message}")
-        flash(f"Webhook set up on {hook.repository.full_name}; GitHub was asked to ping it.", "success")
-        return redirect(url_for("repos.hook_list"))
     return _hooks_page()
+
+
+@bp.route("/github/hooks", methods=["POST"])
+@page_requires("maintainer")
+def hook_create() -> Any:
+    try:
+        hook = hooks.set_up_hook(_principal(), request.form.get("repository", ""))
+    except GantryError as exc:
+        return _hooks_page(exc.status, exc.message, exc.errors)
+    except GitHubError as exc:
+        return _hooks_page(502, f"GitHub refused: {exc.message}")
+    flash(f"Webhook set up on {hook.repository.full_name}; GitHub was asked to ping it.", "success")
+    return redirect(url_for("repos.hook_list"))
 
 
 @bp.route("/github/hooks/<int:hook_id>/status")

@@ -1,4 +1,4 @@
-"""The curl commands in docs/builds-curl.md (copied into README) run, exactly as written, against the app."""
+"""The curl commands of README's "Builds" section run, exactly as written, against the app."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "builds-curl.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 ASSIGN = re.compile(r"^(\w+)=\$\((.*)\)$", re.S)
 
 
 def _commands() -> list[str]:
-    blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(), re.S)
+    section = README.read_text().split("\n## Builds\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
     commands = []
     for block in blocks:
         text = block.replace("\\\n", " ").strip()

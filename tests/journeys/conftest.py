@@ -63,7 +63,7 @@ class Journey:
         host = urlsplit(base_url).netloc
         page.on("console", lambda msg: msg.type == "error" and self.problems.append(f"console: {msg.text}"))
         page.on("pageerror", lambda err: self.problems.append(f"page error: {err}"))
-        page.on("requestfailed", lambda req: self.problems.append(f"request failed: {req.url} {req.failure}"))
+        page.on("requestfailed", self._request_failed)
 
         def check_host(request: Any) -> None:
             netloc = urlsplit(request.url).netloc
@@ -73,6 +73,11 @@ class Journey:
                 self.problems.append(f"request to another host: {request.url}")
 
         page.on("request", check_host)
+
+    def _request_failed(self, request: Any) -> None:
+        # A request cut short because the page navigated away (net::ERR_ABORTED) is not a failure.
+        if "ERR_ABORTED" not in str(request.failure):
+            self.problems.append(f"request failed: {request.url} {request.failure}")
 
     def goto(self, path: str) -> Any:
         return self.page.goto(self.base_url + path)

@@ -1,9 +1,8 @@
 import logging
 from logging.config import fileConfig
 
-from flask import current_app
-
 from alembic import context
+from flask import current_app
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -50,8 +49,7 @@ def render_item(type_, obj, autogen_context):
     """Write Gantry's column types as plain SQLAlchemy types, so migrations never import the app."""
     if type_ != "type":
         return False
-    from sqlalchemy import JSON, Text
-    from sqlalchemy.types import TypeDecorator, Variant
+    from sqlalchemy import JSON
 
     name = type(obj).__name__
     if name == "UTCDateTime":

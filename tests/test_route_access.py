@@ -34,7 +34,7 @@ class Route:
     @property
     def url(self) -> str:
         values = {}
-        for name, converter in self.rule._converters.items():  # noqa: SLF001 - werkzeug has no public API for this
+        for name, converter in self.rule._converters.items():
             kind = type(converter).__name__
             values[name] = 999999 if kind in ("IntegerConverter", "NumberConverter") else "nope"
         path = self.rule.rule

@@ -145,9 +145,6 @@ def load_settings(env: Mapping[str, str] | None = None, instance_dir: Path | Non
         "WEBHOOK_REDELIVERY_LOOKBACK_HOURS": min(_int(env, "WEBHOOK_REDELIVERY_LOOKBACK_HOURS", 72), 72),
         # Builds
         "BUILDS_DASHBOARD_CACHE_SECONDS": _int(env, "BUILDS_DASHBOARD_CACHE_SECONDS", 60),
-        # Releases
-        "RELEASES_APPROVAL_HOURS": _int(env, "RELEASES_APPROVAL_HOURS", 72),
-        "RELEASES_TAG_PREFIX": env.get("RELEASES_TAG_PREFIX", "v").strip(),
         # Runners on AWS ECS
         "AWS_ENDPOINT_URL": env.get("AWS_ENDPOINT_URL", "").strip(),
         "AWS_REGION": env.get("AWS_REGION", "us-east-1").strip() or "us-east-1",

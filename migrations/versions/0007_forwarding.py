@@ -43,7 +43,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_forward_targets_owner_id'), ['owner_id'], unique=False)
 
     op.create_table('forward_deliveries',
-    sa.Column('id', sa.BigInteger(), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('message_id', sa.String(length=64), nullable=False),
     sa.Column('target_id', sa.Integer(), nullable=False),
     sa.Column('github_delivery_id', sa.String(length=100), nullable=False),
@@ -83,7 +83,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_forward_target_repositories_repository_id'), ['repository_id'], unique=False)
 
     op.create_table('forward_attempts',
-    sa.Column('id', sa.BigInteger(), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('delivery_id', sa.BigInteger(), nullable=False),
     sa.Column('number', sa.Integer(), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),

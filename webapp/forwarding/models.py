@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.core.crypto import EncryptedText
@@ -77,7 +77,7 @@ class ForwardDelivery(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_forward_deliveries_target_created", "target_id", "created_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(64), unique=True)  # webhook-id: the same on every attempt
     target_id: Mapped[int] = mapped_column(ForeignKey("forward_targets.id", ondelete="CASCADE"))
     github_delivery_id: Mapped[str] = mapped_column(String(100))
@@ -110,7 +110,7 @@ class ForwardAttempt(db.Model):  # type: ignore[name-defined,misc]
 
     __tablename__ = "forward_attempts"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     delivery_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("forward_deliveries.id", ondelete="CASCADE"), index=True
     )

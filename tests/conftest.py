@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 from webapp import create_app
 from webapp.config import test_settings
 
-pytest_plugins = ["tests.fakes.github"]  # fake_github, fake_github_server fixtures
+# fake_github and the real-browser fixtures (journey, audit_page, server), shared by every folder
+pytest_plugins = ["tests.fakes.github", "tests.journeys.browser"]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/gantry_test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -7,9 +7,6 @@ from typing import Any
 
 import pytest
 
-# the real-browser fixtures, for tests/builds/test_journey.py
-from tests.journeys.conftest import audit_page, browser_engine, journey, server  # noqa: F401
-
 
 @pytest.fixture
 def catalogue(app: Any) -> None:

@@ -1,4 +1,4 @@
-"""Real-browser journeys: Debian's Chromium driven by Playwright against Gantry served on a local port.
+"""Real-browser fixtures (a pytest plugin loaded by tests/conftest.py): Debian's Chromium, Playwright.
 
 The app runs in a thread of the test process (so the GitHub fake, moto and the database cleanup are
 shared with the test), the browser never leaves 127.0.0.1, and every journey fails on a console
@@ -27,7 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
 ]
 
-pytestmark = pytest.mark.journey
 
 
 @pytest.fixture(scope="session")

@@ -54,3 +54,22 @@ def fresh_database(name: str) -> str:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return f"{PG_URL}/{name}"
+
+
+def timed(fn: Any, runs: int) -> list[float]:
+    """Milliseconds taken by each of `runs` calls of `fn`."""
+    out = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def report(name: str, samples: list[float], width: int = 48) -> None:
+    """Print p50 and p95 of millisecond samples on one line."""
+    import statistics
+
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    print(f"{name:<{width}} p50 {statistics.median(ordered):8.2f} ms   p95 {p95:8.2f} ms   (n={len(ordered)})")

@@ -60,12 +60,6 @@ def bare_app() -> Any:
 # --- servers -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_for_port(port: int, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -237,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="concurrent keep-alive connections")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    from bench._services import free_port
 
     database_url = prepare_database()
     redis_port = free_port()

@@ -13,9 +13,11 @@ def init_app(app: Flask) -> None:
     from webapp.builds import api, views
     from webapp.builds.demo import catalog_group, seed_demo_builds
     from webapp.builds.github import on_workflow_run
+    from webapp.builds.overview import overview_cards
     from webapp.cli import add_seeder
     from webapp.core.metrics import add_scrape_collector
     from webapp.core.nav import NavItem, add_nav
+    from webapp.core.overview import add_overview_cards
     from webapp.extensions import api as rest_api
     from webapp.webhooks.router import register_handler
 
@@ -28,6 +30,7 @@ def init_app(app: Flask) -> None:
     add_nav(app, NavItem("Build dashboard", "builds.dashboard_page", order=41))
     add_nav(app, NavItem("Build catalogue", "builds.catalog_page", role="admin", section="admin", order=40))
     add_scrape_collector(app, _builds_in_flight)
+    add_overview_cards(app, "Builds", overview_cards, order=20)
 
 
 def _builds_in_flight() -> Iterable[Metric]:

@@ -10,9 +10,11 @@ def init_app(app: Flask) -> None:
     from webapp.cli import add_seeder
     from webapp.core.metrics import add_scrape_collector
     from webapp.core.nav import NavItem, add_nav
+    from webapp.core.overview import add_overview_cards
     from webapp.extensions import api
     from webapp.forwarding import api as forwarding_api
     from webapp.forwarding import demo, figures, outbox, views
+    from webapp.forwarding.overview import overview_cards
     from webapp.ops.service import add_status_check
     from webapp.webhooks.router import register_handler
 
@@ -22,4 +24,5 @@ def init_app(app: Flask) -> None:
     add_nav(app, NavItem("Forwarding", "forwarding.targets", role="maintainer", order=60))
     add_scrape_collector(app, figures.collect)
     add_status_check(app, "forwarding", figures.status_check)
+    add_overview_cards(app, "Forwarding", overview_cards, order=70)
     add_seeder(app, "forwarding", demo.seed_forwarding)

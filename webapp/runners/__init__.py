@@ -31,12 +31,14 @@ def init_app(app: Flask) -> None:
     from webapp.cli import add_seeder
     from webapp.core.metrics import add_scrape_collector
     from webapp.core.nav import NavItem, add_nav
+    from webapp.core.overview import add_overview_cards
     from webapp.extensions import api
     from webapp.integrations import ecs
     from webapp.ops.service import add_status_check
     from webapp.runners import api as runners_api
     from webapp.runners import figures, models, views  # noqa: F401  (models: tables known to migrations)
     from webapp.runners.demo import seed_runners
+    from webapp.runners.overview import overview_cards
     from webapp.runners.service import on_workflow_job
     from webapp.webhooks.router import register_handler
 
@@ -47,4 +49,5 @@ def init_app(app: Flask) -> None:
     register_handler(app, "workflow_job", on_workflow_job)
     add_status_check(app, "ecs", check_ecs)
     add_scrape_collector(app, figures.collect_metrics)
+    add_overview_cards(app, "Runners", overview_cards, order=30)
     add_seeder(app, "runners", seed_runners)

@@ -13,10 +13,12 @@ def init_app(app: Flask) -> None:
     """Register the intake endpoint, delivery log pages and API, metrics and the /status check."""
     from webapp.core.metrics import add_scrape_collector
     from webapp.core.nav import NavItem, add_nav
+    from webapp.core.overview import add_overview_cards
     from webapp.extensions import api
     from webapp.ops.service import add_status_check
     from webapp.webhooks import api as webhooks_api
     from webapp.webhooks import endpoint, models, views  # noqa: F401  (models: tables known to migrations)
+    from webapp.webhooks.overview import overview_cards
 
     app.register_blueprint(endpoint.bp)
     app.register_blueprint(views.bp)
@@ -24,6 +26,7 @@ def init_app(app: Flask) -> None:
     add_nav(app, NavItem("Webhooks", "webhooks.deliveries", order=60))
     add_status_check(app, "webhooks", webhook_status)
     add_scrape_collector(app, webhook_metrics)
+    add_overview_cards(app, "Webhooks", overview_cards, order=50)
 
 
 def webhook_status() -> dict[str, Any]:

@@ -3,6 +3,7 @@ sign-in that lets the page settle, and webhooks delivered to the served app over
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,11 @@ def sign_in(journey: Any, username: str) -> None:
     """Sign in through the login page and let the overview finish loading before moving on."""
     journey.sign_in(username, PASSWORD)
     journey.page.wait_for_load_state("networkidle")
+
+
+def field(page: Any, label: str) -> Any:
+    """The input whose label starts with `label` (Gantry's labels wrap the input and its help text)."""
+    return page.get_by_label(re.compile("^" + re.escape(label)))
 
 
 def sign_out(journey: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.journeys.conftest import REPO_ID, deliver, sign_in
+from tests.journeys.conftest import REPO_ID, deliver, field, sign_in
 from tests.runners.conftest import new_job_id, workflow_job
 
 pytestmark = pytest.mark.journey
@@ -21,21 +21,18 @@ def test_pool_editor_queued_job_runner_launches_and_finishes(journey: Any, membe
     sign_in(journey, member("maintainer").username)
     page = journey.page
 
-    def field(label: str) -> Any:  # a label's text starts with its name; help text follows
-        return page.get_by_label(re.compile("^" + re.escape(label)))
-
     journey.goto("/runners/")
     page.get_by_role("button", name="New pool").click()  # a link styled as a button
     page.get_by_label("Repository or organisation").select_option(label="acme/infrajet")
-    field("Name").fill("journey")
-    field("Labels").fill(", ".join(LABELS))
-    field("Cap (max runners alive)").fill("2")
-    field("Region").fill(fake_aws.region)
-    field("Cluster").fill(fake_aws.cluster)
-    field("Task definition").fill(fake_aws.task_definition)
-    field("Runner container").fill(fake_aws.container)
-    field("Subnets").fill(fake_aws.subnet_id)
-    field("Security groups").fill(fake_aws.security_group_id)
+    field(page, "Name").fill("journey")
+    field(page, "Labels").fill(", ".join(LABELS))
+    field(page, "Cap (max runners alive)").fill("2")
+    field(page, "Region").fill(fake_aws.region)
+    field(page, "Cluster").fill(fake_aws.cluster)
+    field(page, "Task definition").fill(fake_aws.task_definition)
+    field(page, "Runner container").fill(fake_aws.container)
+    field(page, "Subnets").fill(fake_aws.subnet_id)
+    field(page, "Security groups").fill(fake_aws.security_group_id)
     page.get_by_role("button", name="Create pool").click()
     page.wait_for_url(re.compile(r"/runners/pools/\d+$"))
     assert page.get_by_role("heading", name="Pool journey").is_visible()

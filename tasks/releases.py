@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from webapp.core.jobs import Periodic, enqueue
+from webapp.integrations.github import needs_github_app
 
 
 def publish_release(release_id: int) -> str:
@@ -20,6 +21,7 @@ def publish_release(release_id: int) -> str:
         return "rate limited; retrying later"
 
 
+@needs_github_app
 def mirror_deployment(deployment_id: int) -> str:
     """Create the GitHub Deployment for a Gantry deployment and post its current status."""
     from webapp.integrations.github import GitHubRateLimited

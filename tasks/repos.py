@@ -10,12 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 from webapp.core.jobs import Periodic, enqueue
-from webapp.integrations.github import GitHubRateLimited
+from webapp.integrations.github import GitHubRateLimited, needs_github_app, needs_github_sign_in
 
 RECONCILE_EVERY = 3600
 ACCESS_SYNC_EVERY = 900
 
 
+@needs_github_app
 def reconcile_installations() -> dict[str, int] | str:
     """Make installations and repositories match GET /app/installations and /installation/repositories."""
     from webapp.repos import mirror
@@ -27,6 +28,7 @@ def reconcile_installations() -> dict[str, int] | str:
         return f"rate limited; again in {exc.retry_after:.0f}s"
 
 
+@needs_github_sign_in
 def sync_user_access(user_id: int) -> dict[str, int] | str | None:
     """Refresh one user's repository access with their own GitHub token."""
     from webapp.repos import access_sync
@@ -38,6 +40,7 @@ def sync_user_access(user_id: int) -> dict[str, int] | str | None:
         return f"rate limited; again in {exc.retry_after:.0f}s"
 
 
+@needs_github_sign_in
 def sync_all_user_access() -> int:
     """Queue an access refresh for every user with a GitHub token."""
     from webapp.repos import access_sync

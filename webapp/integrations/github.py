@@ -3,6 +3,7 @@
 Interface for every capability (import nothing else from here):
 
     from webapp.integrations.github import github, GitHubError, GitHubRateLimited, GitHubNotConfigured
+    from webapp.integrations.github import app_configured, needs_github_app, needs_github_sign_in  # jobs
 
     gh = github()                                         # one per app, built from settings
     gh.app_request("GET", "/app/installations")           # as the App (JWT)
@@ -30,6 +31,7 @@ quota of each identity (app, installation:<id>, user) is kept in Redis for /stat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -39,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 from flask import Flask, current_app
@@ -60,6 +62,7 @@ ETAG_MAX_BODY = 512 * 1024
 QUOTA_KEY = "gantry:github:quota"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 MAX_PAGES = 100
+Task = TypeVar("Task", bound=Callable[..., Any])
 
 
 class GitHubError(Exception):
@@ -96,6 +99,44 @@ def _app_settings() -> Any:
     from webapp.repos.app_config import get_app_settings
 
     return get_app_settings()
+
+
+NOT_CONFIGURED = "no GitHub App is configured"
+NO_SIGN_IN = "no GitHub sign-in is configured"
+
+
+def app_configured() -> bool:
+    """Gantry can act as its GitHub App: an App id and a private key are set (environment or database)."""
+    settings = _app_settings()
+    return bool(settings is not None and settings.can_authenticate_app)
+
+
+def sign_in_configured() -> bool:
+    """People can sign in with GitHub (an OAuth client id and secret are set), so user tokens can exist."""
+    settings = _app_settings()
+    return bool(settings is not None and settings.can_sign_in)
+
+
+def _skipped_unless(configured: Callable[[], bool], missing: str) -> Callable[[Task], Task]:
+    def decorate(task: Task) -> Task:
+        @functools.wraps(task)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if not configured():
+                log.info("%s skipped: %s", task.__name__, missing)
+                return f"skipped: {missing}"
+            return task(*args, **kwargs)
+
+        return cast(Task, run)
+
+    return decorate
+
+
+# Background jobs that only make sense with GitHub set up (a fresh `make run` has none): without it they
+# log one INFO line and return, instead of raising GitHubNotConfigured into RQ's retries every cycle.
+# Once it is set up they run unchanged, so every real failure (a key that cannot be read, GitHub
+# answering errors) still raises and is retried.
+needs_github_app = _skipped_unless(app_configured, NOT_CONFIGURED)
+needs_github_sign_in = _skipped_unless(sign_in_configured, NO_SIGN_IN)
 
 
 class GitHubService:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.core import audit
 from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.extensions import db
+from webapp.integrations.github import NOT_CONFIGURED, app_configured
 from webapp.releases import service
 from webapp.releases.freeze import active_freeze
 from webapp.releases.models import (
@@ -341,9 +342,13 @@ def sweep(at: datetime | None = None) -> dict[str, int]:
     for deployment in waiting:
         queued += advance(deployment, moment)
     db.session.commit()
-    enqueue_mirror(queued)
-    stale = out_of_sync_deployments()
-    enqueue_mirror(stale)
+    stale: list[int] = []
+    if app_configured():
+        enqueue_mirror(queued)
+        stale = out_of_sync_deployments()
+        enqueue_mirror(stale)
+    else:  # GitHub hears about them once an App is set up: they stay out of sync until then
+        log.info("releases sweep: deployments not mirrored to GitHub: %s", NOT_CONFIGURED)
     for release_id in service.unfinished_publishes():
         service.enqueue_publish(release_id)
     return {"waiting": len(waiting), "queued": len(queued), "remirrored": len(stale)}

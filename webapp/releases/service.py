@@ -22,6 +22,7 @@ from webapp.core.errors import Conflict, GantryError, NotFound, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
+from webapp.integrations.github import app_configured
 from webapp.releases import github_ops
 from webapp.releases.freeze import windows_of
 from webapp.releases.models import ACTIVE_STATUSES, Deployment, Environment, Release
@@ -379,6 +380,9 @@ def run_publish(release_id: int) -> str:
     repo = db.session.get(Repository, release.repository_id)
     assert repo is not None
     try:
+        if not app_configured():  # said on the release, not retried in the worker
+            raise Conflict("No GitHub App is configured: set one up, then publish again.",
+                           code="github_not_configured")
         if release.tag_created_at is None:
             github_ops.ensure_tag(repo, release.tag_name, release.target_sha)
             release.tag_created_at = utcnow()
@@ -392,6 +396,7 @@ def run_publish(release_id: int) -> str:
     except GantryError as exc:  # the tag points elsewhere, no installation: a person must decide
         db.session.rollback()
         release.status, release.publish_error = "failed", exc.message
+        log.info("release %s not published: %s", release.id, exc.message)
         audit.record("release.publish_failed", "release", release.id, details={"error": exc.message})
         db.session.commit()
         return "failed"

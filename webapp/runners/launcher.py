@@ -17,7 +17,7 @@ from flask import current_app
 from webapp.core.models import utcnow
 from webapp.extensions import db
 from webapp.integrations.ecs import AwsError, TaskLaunch, aws
-from webapp.integrations.github import GitHubError, GitHubRateLimited
+from webapp.integrations.github import GitHubError, GitHubNotConfigured, GitHubRateLimited, app_configured
 from webapp.runners import github_runners
 from webapp.runners.models import (
     FAILED,
@@ -177,6 +177,8 @@ def _aws_problem(exc: AwsError, doing: str) -> Exception:
 def _github_problem(exc: GitHubError) -> Exception:
     if isinstance(exc, GitHubRateLimited):
         return LaunchRetry("github_rate_limited", exc.message, exc.retry_after)
+    if isinstance(exc, GitHubNotConfigured) and not app_configured():  # waiting will not bring one
+        return _ConfigurationProblem("github_configuration", f"No runner can register: {exc.message}")
     if exc.status in (401, 403, 404, 422):
         return _ConfigurationProblem("github_configuration",
                                      f"GitHub refused to register a runner ({exc.status}): {exc.message}")

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from webapp.core.models import utcnow
 from webapp.extensions import db
 from webapp.integrations.ecs import AwsError, aws
-from webapp.integrations.github import GitHubError, github
+from webapp.integrations.github import NOT_CONFIGURED, GitHubError, app_configured, github
 from webapp.runners import github_runners
 from webapp.runners.ledger import match_pool, record_workflow_job
 from webapp.runners.models import (
@@ -224,8 +224,11 @@ def _scale_down_idle(pool: RunnerPool, now: datetime, summary: Counter[str]) -> 
         summary[f"idle_{outcome}"] += 1
 
 
-def reconcile_pool(pool_id: int) -> dict[str, int]:
-    """One reconciler cycle for one pool; each step is skipped (and logged) if its service is away."""
+def reconcile_pool(pool_id: int, *, with_github: bool = True) -> dict[str, int]:
+    """One reconciler cycle for one pool; each step is skipped (and logged) if its service is away.
+
+    `with_github=False` (no GitHub App configured) leaves out the step that lists GitHub's runners.
+    """
     pool = db.session.get(RunnerPool, pool_id)
     summary: Counter[str] = Counter()
     if pool is None:
@@ -233,6 +236,8 @@ def reconcile_pool(pool_id: int) -> dict[str, int]:
     now = utcnow()
     steps = (("ecs", _sync_tasks), ("github", _sync_github), ("boot", _boot_timeouts), ("idle", _scale_down_idle))
     for name, step in steps:
+        if name == "github" and not with_github:
+            continue
         try:
             step(pool, now, summary)
         except (AwsError, GitHubError) as exc:
@@ -260,7 +265,7 @@ def delete_leftover_parameters(region: str) -> int:
     return deleted
 
 
-def reevaluate_waiting_jobs(limit: int = 200) -> dict[str, int]:
+def reevaluate_waiting_jobs(limit: int = 200, *, with_github: bool = True) -> dict[str, int]:
     """Match jobs that found no pool (pools may have appeared since), and ask GitHub about jobs
     queued for longer than RUNNERS_REQUEUE_AFTER_SECONDS: one whose webhooks were lost is brought
     up to date, so it neither waits forever nor keeps a runner warm for nothing."""
@@ -273,6 +278,8 @@ def reevaluate_waiting_jobs(limit: int = 200) -> dict[str, int]:
             job.pool_id, job.matched = pool.id, True
             summary["matched"] += 1
     db.session.commit()
+    if not with_github:
+        return dict(summary)
     threshold = utcnow() - timedelta(seconds=current_app.config["RUNNERS_REQUEUE_AFTER_SECONDS"])
     stale = list(db.session.execute(
         select(WorkflowJob.id, WorkflowJob.github_job_id, WorkflowJob.repository_full_name,
@@ -299,20 +306,29 @@ def reevaluate_waiting_jobs(limit: int = 200) -> dict[str, int]:
 
 
 def reconcile_all() -> dict[str, Any]:
-    """A full cycle over every pool, then parameters and waiting jobs, then scaling."""
+    """A full cycle over every pool, then parameters and waiting jobs, then scaling.
+
+    Without a GitHub App only the ECS and database side runs: GitHub is not asked about runners or
+    jobs, and nothing is launched (a runner cannot register without the App's JIT config).
+    """
     from webapp.runners.launcher import enqueue_launches
 
     result: dict[str, Any] = {}
+    with_github = app_configured()
+    if not with_github:
+        log.info("runners reconcile: GitHub runners and jobs not checked, no launches: %s", NOT_CONFIGURED)
     pool_ids = list(db.session.scalars(select(RunnerPool.id).order_by(RunnerPool.id)))
     for pool_id in pool_ids:
-        result[str(pool_id)] = reconcile_pool(pool_id)
+        result[str(pool_id)] = reconcile_pool(pool_id, with_github=with_github)
     regions = set(db.session.scalars(select(RunnerPool.region).distinct()))
     for region in regions:
         try:
             result[f"parameters_deleted:{region}"] = delete_leftover_parameters(region)
         except AwsError as exc:
             log.warning("leftover parameters in %s not checked: %s", region, exc)
-    result["jobs"] = reevaluate_waiting_jobs()
+    result["jobs"] = reevaluate_waiting_jobs(with_github=with_github)
+    if not with_github:
+        return result
     stuck = list(db.session.scalars(select(Runner.id).where(
         Runner.state == REQUESTED, Runner.task_arn.is_(None), Runner.requested_at < utcnow() - timedelta(seconds=30))))
     if stuck:  # a launch whose job was lost (Redis away at the time): the stable job id keeps this single

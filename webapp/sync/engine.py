@@ -20,7 +20,7 @@ from webapp.core import audit
 from webapp.core.metrics import REGISTRY
 from webapp.core.models import utcnow
 from webapp.extensions import db
-from webapp.integrations.github import GitHubError, GitHubRateLimited
+from webapp.integrations.github import NOT_CONFIGURED, GitHubError, GitHubRateLimited, app_configured
 from webapp.sync.budget import BranchBusy, RetryLater, branch_lock
 from webapp.sync.models import Project, ProjectFile, SyncedFile, SyncRun
 from webapp.sync.plan import (
@@ -99,6 +99,10 @@ def execute_run(run_id: int) -> SyncRun | None:
         return None
     if run.status in FINAL_NO_RERUN:
         return run
+    if not app_configured():  # said on the run (retry it once an App is set up), not retried in the worker
+        _fail(run, None, time.perf_counter(), f"Not synced: {NOT_CONFIGURED}. Set one up, then retry the run.",
+              quiet=True)
+        return run
     project = run.project
     with branch_lock(run.repository_id, run.branch, int(current_app.config["SYNC_LOCK_SECONDS"])):
         run.status = "running"
@@ -142,7 +146,7 @@ def _account(run: SyncRun, remote: GitRemote | None, started: float) -> None:
     run.duration_ms = (run.duration_ms or 0) + int((time.perf_counter() - started) * 1000)
 
 
-def _fail(run: SyncRun, remote: GitRemote | None, started: float, message: str) -> None:
+def _fail(run: SyncRun, remote: GitRemote | None, started: float, message: str, *, quiet: bool = False) -> None:
     run = db.session.get(SyncRun, run.id) or run
     run.status = "failed"
     run.error = message[:2000]
@@ -150,7 +154,7 @@ def _fail(run: SyncRun, remote: GitRemote | None, started: float, message: str) 
     _account(run, remote, started)
     RUNS.labels("failed").inc()
     db.session.commit()
-    log.warning("sync run %s failed: %s", run.id, message)
+    (log.info if quiet else log.warning)("sync run %s failed: %s", run.id, message)
 
 
 def _refuse_oversized(project: Project, run: SyncRun) -> None:

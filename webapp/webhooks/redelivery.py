@@ -97,11 +97,12 @@ def _failed_guids(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def redeliver_failed() -> dict[str, int]:
     """Read the delivery log since the last run and ask GitHub to redeliver what never arrived."""
-    from webapp.integrations.github import GitHubNotConfigured, GitHubRateLimited, github
+    from webapp.integrations.github import NOT_CONFIGURED, GitHubNotConfigured, GitHubRateLimited, github
     from webapp.repos.app_config import get_app_settings
 
     settings = get_app_settings()
     if settings is None or not settings.can_authenticate_app:
+        log.info("webhook redelivery skipped: %s", NOT_CONFIGURED)
         return {"skipped": 1}
     gh = github()
     now = utcnow()

@@ -232,6 +232,17 @@ def _insert_new(values: dict[str, Any]) -> int | None:
     return result
 
 
+def _database_errors() -> tuple[type[Exception], ...]:
+    """SQLAlchemy's wrapped errors and the driver's own.
+
+    A server that goes away just after answering the INSERT makes returning the connection to the
+    pool (which resets its isolation level, outside SQLAlchemy's error wrapping) raise the
+    driver's error unwrapped. The row may then be stored: the 503 makes GitHub redeliver, which
+    is answered 200, and the sweep queues the row.
+    """
+    return (DBAPIError, db.engine.dialect.loaded_dbapi.Error)
+
+
 def receive(
     *,
     body: bytes,
@@ -271,10 +282,10 @@ def receive(
             "status": RECEIVED,
             "attempts": 0,
         })
-    except DBAPIError as exc:
+    except _database_errors() as exc:
         db.session.rollback()
         log.error("webhook delivery %s not stored: database unavailable (%s)", delivery_id,
-                  type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
+                  type(getattr(exc, "orig", None) or exc).__name__)
         raise Unavailable("The delivery could not be stored; GitHub will record the failure and it will be "
                           "redelivered.") from exc
     if pk is None:

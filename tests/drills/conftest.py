@@ -1,5 +1,6 @@
-"""Fixtures for fault drills: a private redis-server that can be stopped and started on its port,
-worker subprocesses that can be killed and restarted, and a bounded wait."""
+"""Fixtures for fault drills: a private redis-server and a private PostgreSQL cluster that can be
+stopped and started on their ports, worker subprocesses that can be killed and restarted, and a
+bounded wait."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +19,8 @@ from typing import Any
 import pytest
 import redis
 
+from tests.fakes.aws import fake_aws, moto_server  # noqa: F401  (fixtures for the ECS drill)
+from tests.runners.conftest import make_pool, post_job, world  # noqa: F401
 from webapp.config import PROJECT_ROOT
 
 
@@ -119,3 +123,66 @@ class WorkerProcess:
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster (initdb + pg_ctl) on a free port, to stop and start at will.
+
+    initdb refuses to run as root, so as root the cluster belongs to the `postgres` user.
+    """
+
+    def __init__(self) -> None:
+        bindir = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+                       if (p / "initdb").exists()), None) if Path("/usr/lib/postgresql").exists() else None
+        if bindir is None:
+            pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+        self.bindir = bindir
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.home = Path(tempfile.mkdtemp(prefix="gantry-drill-pg-"))
+        self.data = self.home / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/gantry"
+        if self.as_user:
+            shutil.chown(self.home, "postgres", "postgres")
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       timeout=60)
+
+    def init(self) -> None:
+        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync",
+                  "-E", "UTF8")
+        self.start()
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text("CREATE DATABASE gantry"))
+        engine.dispose()
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.home / "log"),
+                  "-w", "-t", "30", "start")
+
+    def stop(self) -> None:
+        """Fast shutdown: open sessions are ended, as when PostgreSQL restarts or fails over."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def remove(self) -> None:
+        if self.running():
+            self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster()
+    try:
+        cluster.init()
+        yield cluster
+    finally:
+        cluster.remove()

@@ -1,32 +1,35 @@
 """Drill: webhook deliveries through Redis being stopped and workers being killed, then the sweep.
 
-N = 10,000 deliveries (8,000 distinct, 2,000 duplicates = 20 %) are posted through the real
-`POST /webhooks/github` (Flask test client, one request at a time). Two worker subprocesses
-(worker.py's `run_worker`, with a handler that writes one audit row per delivery in the processing
-transaction) work a private redis-server. During the run:
+N = 10,000 deliveries (8,000 distinct, 2,000 repeats = 20 %) are posted through the real
+`POST /webhooks/github` (Flask test clients, POSTERS threads at once, so a repeat may arrive while
+its original is being stored). Two worker subprocesses (worker.py's `run_worker`, with a handler
+that writes one audit row per delivery in the processing transaction) work a private
+redis-server. During the run:
 
-- worker A is killed with SIGKILL twice while it is busy with a job, and restarted each time;
-- the redis-server is stopped (without persistence: every queued job is lost) for at least
-  REDIS_DOWN_SECONDS (about 3,000 posts, 10-15 s) while deliveries keep arriving, then started
-  again empty. Issue 9 asks for 30 s; 10 s keeps the drill under its 90 s bound and exercises the
-  same paths (intake answers 202 without queueing; the queue's contents are lost).
+- the redis-server is stopped once 20 % are answered (without persistence: every queued job is
+  lost) and started again, empty, after at least REDIS_DOWN_SECONDS and half the posts; intake
+  keeps answering 202 meanwhile (stored, `"queued": false`). Issue 9 asks for 30 s; 8 s keeps the
+  drill inside its 90 s bound on a 2-CPU machine and goes through the same paths;
+- worker A is killed with SIGKILL twice while it is busy with a job (after 15 % and 80 % of the
+  posts, or while the backlog is worked if the posts outran it), and restarted each time.
 
 An RQ worker whose Redis goes away exits (rq raises ConnectionError from the job heartbeat or
 from its start-up), so the drill acts as the process supervisor production has (Procfile /
 container restart policy): a worker found dead is started again.
 
-N is 10,000: posting takes about 40 s here, processing finishes a few seconds later, about 55 s
-in all. DRILL_DELIVERIES=<n> runs a smaller drill while working on it.
-
 Then the sweep (`enqueue_pending`, what the periodic `webhooks.sweep` job runs) queues whatever was
-stored but not processed. Every distinct delivery must end up stored once, handled once, with
-exactly one handler effect; duplicates are answered 200 and stored nowhere.
+stored but not processed. Every distinct delivery must end up stored once (one 202, 200 for every
+repeat), handled once, with exactly one handler effect.
+
+N is 10,000: on a 2-CPU machine shared with other test runs the posts take 15-25 s and the backlog
+30-50 s more, 50-80 s in all. DRILL_DELIVERIES=<n> runs a smaller drill while working on it.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 import uuid
 from collections import Counter
@@ -46,12 +49,14 @@ from webapp.webhooks.models import WebhookDelivery
 
 DELIVERIES = int(os.environ.get("DRILL_DELIVERIES", 10_000))
 DUPLICATE_SHARE = 0.20
-REDIS_DOWN_SECONDS = 10
+REDIS_DOWN_SECONDS = 8
+SWEEP_EVERY = 5  # seconds between sweeps once every delivery is posted
+POSTERS = 4  # concurrent senders: a repeat may arrive while its original is being stored
 EVENT = "gantry_drill"  # no capability handles it: the drill's counting handler is the only one
 EFFECT = "drill.handled"
 # When (after how many posts) each fault happens.
 KILL_A_AT = (int(DELIVERIES * 0.15), int(DELIVERIES * 0.8))
-REDIS_STOP_AT, REDIS_START_AT = int(DELIVERIES * 0.35), int(DELIVERIES * 0.65)
+REDIS_STOP_AT, REDIS_START_AT = int(DELIVERIES * 0.2), int(DELIVERIES * 0.5)
 
 
 def delivery_plan(seed: int = 9) -> list[str]:
@@ -76,13 +81,12 @@ def pending_count(db) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(170)
 def test_every_delivery_is_processed_exactly_once_through_redis_loss_and_killed_workers(
         app, db, redis_server, tmp_path):
     started = time.monotonic()
     intake = make_test_app(REDIS_URL=redis_server.url, GITHUB_WEBHOOK_SECRET=DEFAULT_WEBHOOK_SECRET,
                            RATELIMIT_ENABLED=False)
-    client = intake.test_client()
     env = {**os.environ, "TEST_DATABASE_URL": TEST_DATABASE_URL, "DRILL_REDIS_URL": redis_server.url,
            "GANTRY_ENCRYPTION_KEYS": ",".join(app.config["ENCRYPTION_KEYS"]), "DRILL_EVENT": EVENT,
            "DRILL_ACTION": EFFECT}
@@ -90,9 +94,8 @@ def test_every_delivery_is_processed_exactly_once_through_redis_loss_and_killed_
                for name in ("a", "b")}
     plan = delivery_plan()
     distinct = set(plan)
-    statuses: Counter[int] = Counter()
-    stored_while_down = 0
-    answered: set[str] = set()
+    answers: list[tuple[str, int, bool | None]] = []  # (delivery id, status, queued) in answer order
+    errors: list[BaseException] = []
     unexpected_exits = 0
     redis_stopped_at = 0.0
     kills_left = list(KILL_A_AT)
@@ -104,53 +107,86 @@ def test_every_delivery_is_processed_exactly_once_through_redis_loss_and_killed_
             return any(w["pid"] == pid and w["state"] == "busy" for w in jobs.workers_seen(queue_redis))
         except redis.exceptions.ConnectionError:
             return False
+
+    def maybe_kill(done: int) -> None:
+        if kills_left and done >= kills_left[0] and redis_server.process is not None and busy(workers["a"]):
+            workers["a"].kill()  # in the middle of a job: its transaction dies with it
+            workers["a"].start()
+            kills_left.pop(0)
+
+    def post_share(share: list[tuple[int, str]]) -> None:
+        client = intake.test_client()
+        try:
+            for k, delivery_id in share:
+                response = post_webhook(client, EVENT, {"action": "drilled", "n": k}, DEFAULT_WEBHOOK_SECRET,
+                                        delivery_id)
+                body = response.get_json(silent=True) or {}
+                answers.append((delivery_id, response.status_code, body.get("queued")))
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    numbered = list(enumerate(plan))
+    posters = [threading.Thread(target=post_share, args=(numbered[i::POSTERS],), daemon=True)
+               for i in range(POSTERS)]
     try:
         for worker in workers.values():
             worker.start()
-        for k, delivery_id in enumerate(plan):
-            if kills_left and k >= kills_left[0] and redis_server.process is not None and busy(workers["a"]):
-                workers["a"].kill()  # in the middle of a job: its transaction dies with it
-                workers["a"].start()
-                kills_left.pop(0)
-            if k == REDIS_STOP_AT:
+        for poster in posters:
+            poster.start()
+        deadline = time.monotonic() + 100
+        supervised_at = 0.0
+        while any(p.is_alive() for p in posters) and time.monotonic() < deadline:
+            done = len(answers)
+            if not redis_stopped_at and done >= REDIS_STOP_AT:
                 redis_server.stop()
                 redis_stopped_at = time.monotonic()
-            elif k == REDIS_START_AT:
-                time.sleep(max(0.0, REDIS_DOWN_SECONDS - (time.monotonic() - redis_stopped_at)))
+            elif (redis_server.process is None and done >= REDIS_START_AT
+                  and time.monotonic() - redis_stopped_at >= REDIS_DOWN_SECONDS):
                 redis_server.start()
-            if k % 50 == 0:  # a supervisor restarts a worker that died on its own (Redis went away)
+            maybe_kill(done)
+            if time.monotonic() - supervised_at > 0.2:  # a supervisor restarts a worker that died on its own
+                supervised_at = time.monotonic()
                 for worker in workers.values():
                     if not worker.alive():
                         unexpected_exits += 1
                         worker.start()
-            response = post_webhook(client, EVENT, {"action": "drilled", "n": k}, DEFAULT_WEBHOOK_SECRET,
-                                    delivery_id)
-            statuses[response.status_code] += 1
-            expected = 200 if delivery_id in answered else 202
-            assert response.status_code == expected, (k, response.status_code, response.get_data(as_text=True))
-            if response.status_code == 202 and redis_server.process is None:
-                stored_while_down += 1
-            answered.add(delivery_id)
+            time.sleep(0.01)
+        assert not errors, errors[:3]
+        assert len(answers) == DELIVERIES
+        if redis_server.process is None:  # the posts outran the outage
+            time.sleep(max(0.0, REDIS_DOWN_SECONDS - (time.monotonic() - redis_stopped_at)))
+            redis_server.start()
         posted = time.monotonic()
 
         # The sweep queues what Redis lost and what the killed worker held; workers finish the rest.
+        # It locks the rows it looks at (as the periodic job does every 60 s), so it runs every few
+        # seconds here rather than in a tight loop that would keep the workers waiting on it.
         swept: list[int] = []
+        swept_at = 0.0
 
         def all_handled() -> bool:
-            with intake.app_context():
-                swept.append(service.enqueue_pending(older_than=0, limit=2000))
+            nonlocal swept_at
+            if time.monotonic() - swept_at >= SWEEP_EVERY:
+                swept_at = time.monotonic()
+                with intake.app_context():
+                    swept.append(service.enqueue_pending(older_than=0, limit=DELIVERIES))
+            maybe_kill(DELIVERIES)  # a kill the posts outran happens while the backlog is worked
             for worker in workers.values():
                 if not worker.alive():
                     worker.start()
-            return pending_count(db) == 0
+            return pending_count(db) == 0 and not kills_left
 
-        wait_for(all_handled, 60, "every stored delivery to be handled", every=0.5)
+        wait_for(all_handled, 90, "every stored delivery to be handled", every=0.1)
         finished = time.monotonic()
     finally:
         for worker in workers.values():
             worker.stop()
 
+    statuses = Counter(status for _, status, _ in answers)
     assert statuses == {202: len(distinct), 200: DELIVERIES - len(distinct)}, statuses
+    accepted = Counter(delivery_id for delivery_id, status, _ in answers if status == 202)
+    assert set(accepted) == distinct and set(accepted.values()) == {1}  # one 202 per delivery, 200 for repeats
+    stored_while_down = sum(1 for _, status, queued in answers if status == 202 and queued is False)
     assert len(distinct) == int(DELIVERIES * (1 - DUPLICATE_SHARE))
     # Everything stored while Redis was down (and what it lost) was queued by the sweep alone.
     assert stored_while_down > 0 and sum(swept) >= stored_while_down, (stored_while_down, swept)

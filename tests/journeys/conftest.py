@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.builds.conftest import build_body
 from tests.conftest import PASSWORD
 from tests.fakes.aws import fake_aws, moto_server  # noqa: F401  (fixtures)
 from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
@@ -43,6 +44,30 @@ def member(db: Any, make_user: Callable[..., Any], infrajet: int) -> Callable[..
         return user
 
     return make
+
+
+@pytest.fixture
+def demo(app: Any, make_user: Callable[..., Any], make_key: Callable[..., Any], client: Any) -> dict[str, str]:
+    """`flask seed-demo`'s data and its people (admin, maintainer maria, viewer victor, who may read
+    gantry-demo/infrajet). The month of demo builds is left out (seconds to load); two builds
+    reported through the API stand in for it."""
+    from webapp.builds.catalogue import load_default_catalogue
+    from webapp.cli import SEEDERS_KEY
+
+    admin = make_user("admin", username="admin")
+    make_user("maintainer", username="maria")
+    make_user("viewer", username="victor")
+    for name, seed in app.extensions[SEEDERS_KEY]:
+        if name != "builds":
+            seed(admin)
+    load_default_catalogue()
+    writer = make_key(admin, "read", "builds:write")
+    for build_id in ("concourse-images-1042", "concourse-images-1043"):
+        answer = client.post("/api/v1/builds", json=build_body(build_id), headers=writer)
+        assert answer.status_code == 201, answer.json
+    done = client.post(f"/api/v1/builds/{answer.json['uuid']}/state", json={"state_code": 100}, headers=writer)
+    assert done.status_code in (200, 201), done.json
+    return {"admin": "admin", "maintainer": "maria", "viewer": "victor"}
 
 
 def sign_in(journey: Any, username: str) -> None:

@@ -13,7 +13,6 @@ import pytest
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from tests.builds.conftest import build_body
 from tests.journeys.conftest import sign_in
 
 pytestmark = pytest.mark.journey
@@ -57,31 +56,8 @@ def _required_role(app: Flask, method: str, path: str) -> str:
     return access.get("role") or "viewer"
 
 
-@pytest.fixture
-def demo_viewer(app: Flask, make_user: Any, make_key: Any, client: Any) -> str:
-    """`flask seed-demo`'s data, whose viewer victor may read gantry-demo/infrajet. The month of demo
-    builds is left out (seconds to load); two builds reported through the API stand in for it."""
-    from webapp.builds.catalogue import load_default_catalogue
-    from webapp.cli import SEEDERS_KEY
-
-    admin = make_user("admin", username="admin")
-    make_user("maintainer", username="maria")
-    make_user("viewer", username="victor")
-    for name, seed in app.extensions[SEEDERS_KEY]:
-        if name != "builds":
-            seed(admin)
-    load_default_catalogue()
-    writer = make_key(admin, "read", "builds:write")
-    for build_id in ("concourse-images-1042", "concourse-images-1043"):
-        answer = client.post("/api/v1/builds", json=build_body(build_id), headers=writer)
-        assert answer.status_code == 201, answer.json
-    done = client.post(f"/api/v1/builds/{answer.json['uuid']}/state", json={"state_code": 100}, headers=writer)
-    assert done.status_code in (200, 201), done.json
-    return "victor"
-
-
-def test_a_viewer_sees_no_action_that_would_fail(journey: Any, app: Flask, demo_viewer: str, fake_aws: Any) -> None:
-    sign_in(journey, demo_viewer)
+def test_a_viewer_sees_no_action_that_would_fail(journey: Any, app: Flask, demo: dict[str, str], fake_aws: Any) -> None:
+    sign_in(journey, demo["viewer"])
     page = journey.page
     host = urlsplit(journey.base_url).netloc
     answers: dict[str, tuple[int, str]] = {}

@@ -12,8 +12,9 @@ number of alive runners sampled every few milliseconds never above CAP and one E
 launched runner.
 
 Issue 9 asks for a minute of throttling. The launch back-off is 5 s, 20 s, 60 s, ...: a minute
-would be cleared by the fourth attempt, about 85 s in, past the drill's 90 s bound; 12 s is cleared
-by the third attempt (25 s in) through the same code paths, in about 15 s.
+would be outlasted only by a runner's fourth attempt, about 85 s in, past the drill's 90 s bound;
+12 s ends before any runner's third attempt (25 s in) and goes through the same code paths (the
+drill asserts that some runner launched on a retry); the drill takes about 15 s.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def test_publish_approve_and_promote_a_release(journey: Any, member: Any, fake_g
     page.get_by_role("button", name="Publish to GitHub").click()
     publishing.get_by_text("publishing", exact=True).wait_for()
     run_jobs()
-    publishing.get_by_text("published", exact=True).wait_for(timeout=6_000)  # polled every 3 s
+    publishing.get_by_text("published", exact=True).wait_for(timeout=9_000)  # polled every 3 s
     assert [r["tag_name"] for r in releases_of(fake_github, OWNER, NAME)] == ["v0.1.0"]
 
     dev = page.locator(f"#stage-{dev_id}")
@@ -65,7 +65,7 @@ def test_publish_approve_and_promote_a_release(journey: Any, member: Any, fake_g
     assert github_dev["environment"] == "dev"
     _deployer_reports(server, github_dev["id"], "success", "dev")
     run_jobs()
-    dev.locator(".badge").get_by_text("succeeded").wait_for(timeout=8_000)  # the pipeline polls every 5 s
+    dev.locator(".badge").get_by_text("succeeded").wait_for(timeout=12_000)  # the pipeline polls every 5 s
 
     production.get_by_role("button", name="Promote to production").click()
     production.locator(".badge").get_by_text("pending approval").wait_for()

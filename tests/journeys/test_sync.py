@@ -52,7 +52,7 @@ def test_sync_conflict_shown_side_by_side_and_overwritten(journey: Any, member: 
     field(page, "Path").fill("main.tf")
     edit_main_tf(FIRST, "Created.")
     sync_now("First network")
-    status.locator(".badge").get_by_text("succeeded").wait_for(timeout=5_000)  # polled every 2 s
+    status.locator(".badge").get_by_text("succeeded").wait_for(timeout=7_000)  # polled every 2 s
     first_head = git.head(OWNER, NAME)
     assert first_head.message.startswith("First network")
     assert git.files(OWNER, NAME)["infra/main.tf"][0] == FIRST.encode()
@@ -62,7 +62,7 @@ def test_sync_conflict_shown_side_by_side_and_overwritten(journey: Any, member: 
     page.get_by_role("link", name="main.tf").click()
     edit_main_tf(IN_GANTRY, "Saved.")
     sync_now("Move the network")
-    status.locator(".badge").get_by_text("conflict").wait_for(timeout=5_000)
+    status.locator(".badge").get_by_text("conflict").wait_for(timeout=7_000)
     assert "1 conflict(s)" in status.inner_text()
     assert git.files(OWNER, NAME)["infra/main.tf"][0] == ON_GITHUB.encode()  # nothing overwritten
 

@@ -21,8 +21,9 @@ Then the sweep (`enqueue_pending`, what the periodic `webhooks.sweep` job runs) 
 stored but not processed. Every distinct delivery must end up stored once (one 202, 200 for every
 repeat), handled once, with exactly one handler effect.
 
-N is 10,000: on a 2-CPU machine shared with other test runs the posts take 15-25 s and the backlog
-30-50 s more, 50-80 s in all. DRILL_DELIVERIES=<n> runs a smaller drill while working on it.
+N is 10,000: on a 2-CPU machine the posts take about 15 s and the backlog about 20 s more (35-50 s
+in all; up to about 80 s when other test runs share the machine). DRILL_DELIVERIES=<n> runs a
+smaller drill while working on it.
 """
 
 from __future__ import annotations

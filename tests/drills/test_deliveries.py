@@ -8,8 +8,7 @@ redis-server. During the run:
 
 - the redis-server is stopped once 20 % are answered (without persistence: every queued job is
   lost) and started again, empty, after at least REDIS_DOWN_SECONDS and half the posts; intake
-  keeps answering 202 meanwhile (stored, `"queued": false`). Issue 9 asks for 30 s; 8 s keeps the
-  drill inside its 90 s bound on a 2-CPU machine and goes through the same paths;
+  keeps answering 202 meanwhile (stored, `"queued": false`), as issue 9 asks, for 30 s;
 - worker A is killed with SIGKILL twice while it is busy with a job (after 15 % and 80 % of the
   posts, or while the backlog is worked if the posts outran it), and restarted each time.
 
@@ -50,7 +49,7 @@ from webapp.webhooks.models import WebhookDelivery
 
 DELIVERIES = int(os.environ.get("DRILL_DELIVERIES", 10_000))
 DUPLICATE_SHARE = 0.20
-REDIS_DOWN_SECONDS = 8
+REDIS_DOWN_SECONDS = 30
 SWEEP_EVERY = 5  # seconds between sweeps once every delivery is posted
 POSTERS = 4  # concurrent senders: a repeat may arrive while its original is being stored
 EVENT = "gantry_drill"  # no capability handles it: the drill's counting handler is the only one
@@ -82,7 +81,7 @@ def pending_count(db) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(170)
+@pytest.mark.timeout(300)
 def test_every_delivery_is_processed_exactly_once_through_redis_loss_and_killed_workers(
         app, db, redis_server, tmp_path):
     started = time.monotonic()
@@ -145,7 +144,8 @@ def test_every_delivery_is_processed_exactly_once_through_redis_loss_and_killed_
                   and time.monotonic() - redis_stopped_at >= REDIS_DOWN_SECONDS):
                 redis_server.start()
             maybe_kill(done)
-            if time.monotonic() - supervised_at > 0.2:  # a supervisor restarts a worker that died on its own
+            # A supervisor restarts a worker that died on its own, once Redis answers again.
+            if time.monotonic() - supervised_at > 0.2 and redis_server.process is not None:
                 supervised_at = time.monotonic()
                 for worker in workers.values():
                     if not worker.alive():

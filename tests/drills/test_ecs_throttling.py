@@ -11,10 +11,9 @@ tests/runners/test_concurrency.py) runs one job per runner, and every job gets a
 number of alive runners sampled every few milliseconds never above CAP and one ECS task per
 launched runner.
 
-Issue 9 asks for a minute of throttling. The launch back-off is 5 s, 20 s, 60 s, ...: a minute
-would be outlasted only by a runner's fourth attempt, about 85 s in, past the drill's 90 s bound;
-12 s ends before any runner's third attempt (25 s in) and goes through the same code paths (the
-drill waits until every runner the throttling held back has launched on a retry); 15-20 s.
+Throttling lasts a minute, as issue 9 asks. The launch back-off is 5 s, 20 s, 60 s, ...: a runner
+held back throughout launches on its fourth attempt, about 85 s in (the drill waits until every runner
+the throttling held back has launched on a retry); about 90-100 s.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from webapp.runners.models import Runner, RunnerEvent, WorkflowJob
 
 JOBS = 12
 CAP = 4
-THROTTLE_SECONDS = 12
+THROTTLE_SECONDS = 60
 
 
 class _Body:
@@ -71,7 +70,7 @@ def count(db, *where: Any) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_throttled_ecs_launches_every_runner_after_it_clears_and_never_exceeds_the_cap(
         app, db, make_pool, fake_aws, fake_github, post_job):
     pool = make_pool(name="drill", labels=["linux"], max_runners=CAP, aws=fake_aws)
@@ -89,7 +88,7 @@ def test_throttled_ecs_launches_every_runner_after_it_clears_and_never_exceeds_t
     try:
         for job_id in job_ids:
             post_job(workflow_job("queued", job_id, labels=["linux"]))
-        deadline = started + 90
+        deadline = started + THROTTLE_SECONDS + 90
         while time.monotonic() < deadline:
             scheduler.enqueue_scheduled_jobs()  # back-off retries that are due go back to the queue
             run_jobs_now(app)

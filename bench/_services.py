@@ -56,6 +56,21 @@ def fresh_database(name: str) -> str:
     return f"{PG_URL}/{name}"
 
 
+def migrated_app(name: str, redis_url: str) -> Any:
+    """A Gantry app on a fresh, migrated database `name` (rate limits off), for benches that load data."""
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.config import test_settings
+
+    settings = test_settings(fresh_database(name), redis_url)
+    settings["RATELIMIT_ENABLED"] = False
+    app = create_app(settings)
+    with app.app_context():
+        upgrade(revision="heads")
+    return app
+
+
 def timed(fn: Any, runs: int) -> list[float]:
     """Milliseconds taken by each of `runs` calls of `fn`."""
     out = []

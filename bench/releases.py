@@ -25,7 +25,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB_NAME = "gantry_bench_releases"
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 from bench._services import report as _report  # noqa: E402
@@ -64,22 +63,10 @@ def bench_pure(runs: int) -> None:
 def build_database(releases: int) -> tuple[Any, int, int]:
     import sqlalchemy as sa
 
-    admin_engine = sa.create_engine(f"{PG_URL}/postgres", isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin_engine.dispose()
+    from bench._services import migrated_app
 
-    from flask_migrate import upgrade
-
-    from webapp import create_app
-    from webapp.config import test_settings
-
-    settings = test_settings(f"{PG_URL}/{DB_NAME}", REDIS_URL)
-    settings["RATELIMIT_ENABLED"] = False
-    app = create_app(settings)
+    app = migrated_app(DB_NAME, REDIS_URL)
     with app.app_context():
-        upgrade(revision="heads")
         from webapp.auth import service
         from webapp.extensions import db
         from webapp.releases.models import Deployment, DeploymentApproval, Environment, Release

@@ -165,6 +165,7 @@ def _client(port: int, body: bytes, signature: str, stop_at: float, interval: fl
 
 def _load_process(port: int, threads: int, seconds: float, rate: float | None, start: float, body: bytes,
                   signature: str, queue: Any) -> None:
+    started_cpu = time.process_time()
     results: list[list[tuple[float, int]]] = [[] for _ in range(threads)]
     interval = threads / rate if rate else None
     tag = uuid.uuid4().hex[:12]
@@ -177,11 +178,45 @@ def _load_process(port: int, threads: int, seconds: float, rate: float | None, s
         workers.append(t)
     for t in workers:
         t.join()
-    queue.put([r for chunk in results for r in chunk])
+    queue.put(([r for chunk in results for r in chunk], time.process_time() - started_cpu))
 
 
-def run_load(port: int, args: argparse.Namespace, rate: float | None = None) -> dict[str, Any]:
-    """Closed loop (rate None: as fast as the server answers) or paced at `rate` requests per second."""
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds_by_group(server_pgid: int, redis_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the server's processes, PostgreSQL's, Redis, and the whole machine."""
+    groups = {"server": 0.0, "postgres": 0.0, "redis": 0.0}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                head, _, tail = f.read().rpartition(")")
+        except OSError:
+            continue
+        fields = tail.split()
+        comm, pgid, used = head.partition("(")[2], int(fields[2]), (int(fields[11]) + int(fields[12])) / TICK
+        if pgid == server_pgid:
+            groups["server"] += used
+        elif comm.startswith("postgres"):
+            groups["postgres"] += used
+        elif int(entry) == redis_pid:
+            groups["redis"] += used
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    groups["machine"] = (sum(values) - values[3] - values[4]) / TICK  # all but idle and iowait
+    return groups
+
+
+def run_load(port: int, args: argparse.Namespace, rate: float | None = None,
+             server_pgid: int = 0, redis_pid: int = 0) -> dict[str, Any]:
+    """Closed loop (rate None: as fast as the server answers) or paced at `rate` requests per second.
+
+    Also returns the CPU milliseconds each request cost: in the server, PostgreSQL, Redis, the load
+    generator, and the whole machine (which includes the kernel's share of all of them).
+    """
+    cpu_before = _cpu_seconds_by_group(server_pgid, redis_pid)
     body = (SHARED_WEBHOOKS / PAYLOAD_EVENT / f"{PAYLOAD_NAME}.json").read_bytes()
     signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     processes = max(1, args.clients // 8)
@@ -195,10 +230,16 @@ def run_load(port: int, args: argparse.Namespace, rate: float | None = None) -> 
     for p in procs:
         p.start()
     samples: list[tuple[float, int]] = []
+    client_cpu = 0.0
     for _ in procs:
-        samples += queue.get(timeout=args.seconds + 60)
+        chunk, used = queue.get(timeout=args.seconds + 60)
+        samples += chunk
+        client_cpu += used
     for p in procs:
         p.join(10)
+    cpu_after = _cpu_seconds_by_group(server_pgid, redis_pid)
+    cpu_ms = {k: (cpu_after[k] - cpu_before[k]) * 1000 / max(1, len(samples)) for k in cpu_before}
+    cpu_ms["clients"] = client_cpu * 1000 / max(1, len(samples))
     latencies = sorted(s[0] for s in samples)
     statuses: dict[int, int] = {}
     for _, status in samples:
@@ -210,7 +251,7 @@ def run_load(port: int, args: argparse.Namespace, rate: float | None = None) -> 
     return {"requests": len(samples), "rps": len(samples) / args.seconds, "statuses": statuses,
             "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "max_ms": pct(1.0),
             "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
-            "clients": processes * threads}
+            "clients": processes * threads, "cpu_ms": cpu_ms}
 
 
 def count_stored(database_url: str) -> int:
@@ -246,14 +287,15 @@ def main(argv: list[str] | None = None) -> int:
         bare_port, gantry_port = free_port(), free_port()
         servers.append(gunicorn("bench.webhook_intake:bare_app()", bare_port, args, env))
         servers.append(gunicorn("wsgi:app", gantry_port, args, env))
+        bare_ids, gantry_ids = (servers[0].pid, redis.pid), (servers[1].pid, redis.pid)
 
         run_load(gantry_port, argparse.Namespace(**{**vars(args), "seconds": 1.5}))  # warm up connections
         warm = count_stored(database_url)
-        bare = run_load(bare_port, args)
+        bare = run_load(bare_port, args, None, *bare_ids)
         time.sleep(SETTLE_SECONDS)
-        gantry = run_load(gantry_port, args)
+        gantry = run_load(gantry_port, args, None, *gantry_ids)
         time.sleep(SETTLE_SECONDS)  # let PostgreSQL write out what the flat-out run left behind
-        half = run_load(gantry_port, args, rate=gantry["rps"] / 2)
+        half = run_load(gantry_port, args, gantry["rps"] / 2, *gantry_ids)
         stored = count_stored(database_url) - warm
     finally:
         for server in servers:
@@ -271,6 +313,11 @@ def main(argv: list[str] | None = None) -> int:
                       (f"Gantry at {gantry['rps'] / 2:.0f} req/s (half)", half)):
         print(f"{name:<28}{run['rps']:>9.0f}{run['p50_ms']:>9.1f}{run['p90_ms']:>9.1f}{run['p99_ms']:>9.1f}"
               f"{run['max_ms']:>9.1f}  {run['statuses']}")
+    print("CPU ms per request     server  postgres   redis  clients  machine")
+    for name, run in (("bare Flask, flat out", bare), ("Gantry intake, flat out", gantry)):
+        c = run["cpu_ms"]
+        print(f"{name:<23}{c['server']:>7.2f}{c['postgres']:>10.2f}{c['redis']:>8.2f}{c['clients']:>9.2f}"
+              f"{c['machine']:>9.2f}")
     print(f"Gantry / bare throughput: {ratio:.0%} (goal >= 40%); p99 at half load: {half['p99_ms']:.1f} ms "
           f"(goal < 50 ms)")
     print(f"deliveries answered 202: {accepted}; rows stored: {stored}")

@@ -54,6 +54,27 @@ def test_same_id_is_not_enqueued_twice_while_waiting(app):
     assert fetch("stable-1").args == ("a",)
 
 
+def test_queues_are_registered_for_the_dashboard_once_a_minute(app, monkeypatch):
+    from rq import Queue
+
+    connection = jobs.redis_connection()
+    monkeypatch.setattr(jobs, "_queues_registered", {})
+    connection.delete(Queue.redis_queues_keys)
+
+    jobs.enqueue(remember, "a", job_id="listed-1", queue="low")
+    assert [q.name for q in Queue.all(connection=connection)] == ["low"]
+
+    connection.delete(Queue.redis_queues_keys)  # as if Redis had restarted
+    jobs.enqueue(remember, "b", job_id="listed-2", queue="low")
+    assert Queue.all(connection=connection) == []  # not sent again within the minute...
+    assert jobs.queue_depths()["low"] == 2  # ...and the jobs are queued all the same
+
+    for key in jobs._queues_registered:  # a minute later
+        jobs._queues_registered[key] -= jobs.QUEUE_REGISTRATION_SECONDS
+    jobs.enqueue(remember, "c", job_id="listed-3", queue="low")
+    assert [q.name for q in Queue.all(connection=connection)] == ["low"]
+
+
 def test_finished_job_can_be_asked_for_again(app, run_jobs):
     jobs.enqueue(remember, "first", job_id="again")
     assert run_jobs() == 1

@@ -13,7 +13,7 @@ from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
 from tests.webhooks.helpers import WEBHOOKS_DIR, payload_files, post_webhook, webhook_request
 from webapp.core import jobs
 from webapp.webhooks import service
-from webapp.webhooks.intake import job_id_for
+from webapp.webhooks.intake import intake_engine, job_id_for
 from webapp.webhooks.models import WebhookDelivery
 
 PAYLOADS = payload_files()
@@ -140,7 +140,8 @@ def test_wrong_secret_is_refused(client, db):
     assert deliveries(db) == []
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe", b""], ids=["broken", "array", "binary", "empty"])
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe", b"", b'{"n": NaN}', b'{"n": -Infinity}'],
+                         ids=["broken", "array", "binary", "empty", "nan", "infinity"])
 def test_bad_json_is_refused_after_the_signature_passes(client, db, raw):
     response = post_webhook(client, "push", raw, DEFAULT_WEBHOOK_SECRET)
 
@@ -184,6 +185,28 @@ def test_webhooks_need_no_csrf_token_or_session(client, db):
     # A bare POST with nothing but GitHub's headers: no cookie, no CSRF token.
     response = post_webhook(client, "ping", {"zen": "x"}, DEFAULT_WEBHOOK_SECRET)
     assert response.status_code == 202
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_session_cookie_sent_with_a_delivery_is_not_read(app, client, db, make_user):
+    from flask import request
+    from flask.sessions import NullSession
+
+    user = make_user(role="admin")
+    with client.session_transaction() as browser_session:
+        browser_session["_user_id"] = str(user.id)
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    headers = {"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={cookie}"}
+
+    with app.test_request_context("/webhooks/github", method="POST", headers=headers):
+        delivery_session = app.session_interface.open_session(app, request)
+    with app.test_request_context("/", headers=headers):
+        page_session = app.session_interface.open_session(app, request)
+
+    assert isinstance(delivery_session, NullSession) and dict(delivery_session) == {}
+    assert page_session["_user_id"] == str(user.id)
+    response = post_webhook(client, "ping", {"zen": "x"}, DEFAULT_WEBHOOK_SECRET)
+    assert response.status_code == 202 and "Set-Cookie" not in response.headers
 
 
 def test_database_down_answers_503_and_nothing_is_acknowledged(client, app, db, monkeypatch):
@@ -289,3 +312,57 @@ def test_ids_too_large_for_the_database_are_stored_as_unknown(client, db):
     [row] = deliveries(db)
     assert (row.repository_id, row.installation_id, row.repository_full_name) == (None, None, "a/b")
     assert row.payload["repository"]["id"] == huge
+
+
+def test_the_payload_is_stored_as_the_text_github_sent(client, db):
+    # Key order and spacing kept: what is stored is the body, checked to be JSON, not a re-encoding.
+    body = b'{"zen": "Keep it logically awesome.",  "hook_id": 7, "action":"pinged", "a": {"z": 1, "b": [1.50, 2]}}'
+
+    response = post_webhook(client, "ping", body, DEFAULT_WEBHOOK_SECRET)
+
+    assert response.status_code == 202, response.get_data(as_text=True)
+    stored = db.session.execute(sa.text("SELECT payload::text, action, hook_id FROM webhook_deliveries")).one()
+    assert stored == (body.decode(), "pinged", 7)
+    [row] = deliveries(db)
+    assert row.payload == json.loads(body)
+
+
+def test_utf16_json_is_stored_re_encoded(client, db):
+    payload = {"action": "opened", "title": "ünïcödé"}
+    body = json.dumps(payload).encode("utf-16")
+
+    response = post_webhook(client, "issues", body, DEFAULT_WEBHOOK_SECRET)
+
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert deliveries(db)[0].payload == payload
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_and_the_delivery_stored(client, app, db):
+    first = post_webhook(client, "ping", {"zen": "one"}, DEFAULT_WEBHOOK_SECRET)
+    assert first.status_code == 202
+    with intake_engine().connect() as connection:  # the connection the intake will use next
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    assert db.session.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar() is True
+    db.session.commit()
+
+    second = post_webhook(client, "ping", {"zen": "two"}, DEFAULT_WEBHOOK_SECRET)
+
+    assert second.status_code == 202, second.get_data(as_text=True)
+    assert [row.payload["zen"] for row in deliveries(db)] == ["one", "two"]
+    assert second.json["queued"] is True
+
+
+def test_deliveries_are_written_without_a_ping_per_request(client, app, db):
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.split()[0].upper())
+
+    engine = intake_engine()
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        for _ in range(3):
+            assert post_webhook(client, "ping", {"zen": "x"}, DEFAULT_WEBHOOK_SECRET).status_code == 202
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert statements == ["INSERT"] * 3  # one statement per delivery: no SELECT 1, no BEGIN/COMMIT

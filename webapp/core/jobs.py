@@ -82,7 +82,12 @@ def enqueue(
         try:
             if delay is not None:
                 return q.enqueue_in(delay, func, *args, unique=True, **options, **kwargs)
-            return q.enqueue(func, *args, unique=True, **options, **kwargs)
+            # RQ adds the queue to its set of queues on every enqueue, in a round trip of its own;
+            # given a pipeline it leaves that command in it, and it is sent once a minute per queue.
+            pipeline = q.connection.pipeline()
+            job = q.enqueue(func, *args, unique=True, pipeline=pipeline, **options, **kwargs)
+            _register_queue(q, pipeline)
+            return job
         except DuplicateJobError:
             existing = _fetch(job_id, q.connection)
             if existing is None:
@@ -92,6 +97,25 @@ def enqueue(
                 continue
             return existing
     raise RuntimeError(f"could not enqueue job {job_id}")  # pragma: no cover - needs a racing writer
+
+
+QUEUE_REGISTRATION_SECONDS = 60
+_queues_registered: dict[tuple[int, str], float] = {}
+
+
+def _register_queue(queue: Queue, pipeline: Any) -> None:
+    """Send RQ's "this queue exists" command when this process has not sent it in the last minute.
+
+    The set it writes is what rq-dashboard lists queues from; workers read their queues by name,
+    so a Redis that lost the set (a restart) delays only the listing, by a minute at most.
+    """
+    key = (id(queue.connection), queue.name)
+    now = time.monotonic()
+    if now - _queues_registered.get(key, -QUEUE_REGISTRATION_SECONDS) >= QUEUE_REGISTRATION_SECONDS:
+        pipeline.execute()
+        _queues_registered[key] = now
+    else:
+        pipeline.reset()
 
 
 def _fetch(job_id: str, connection: Redis) -> Job | None:

@@ -8,7 +8,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.extensions import cors, csrf
@@ -30,8 +31,25 @@ CSRF_EXEMPT_PREFIXES = ("/api/", "/webhooks/", "/admin/rq/")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+SESSIONLESS_PREFIX = "/webhooks/"
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Signed-cookie sessions for people; none for webhook deliveries, which never carry one.
+
+    A delivery gets Flask's read-only null session: its cookie (if anything sent one) is not read
+    or verified, and nothing can be stored in it.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(SESSIONLESS_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     production = app.config["ENVIRONMENT"] == "production"
+    app.session_interface = SessionInterface()
     proxies = app.config.get("TRUSTED_PROXIES", 0)
     if proxies:
         # Behind a load balancer every request comes from its address: without this the per-IP

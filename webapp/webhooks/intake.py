@@ -13,19 +13,21 @@ import hmac
 import json
 import logging
 import re
+import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, TextClause, bindparam, create_engine, text
+from sqlalchemy.exc import DataError, DBAPIError
 
 from webapp.core.crypto import constant_time_equals
 from webapp.core.errors import GantryError, PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType
-from webapp.core.models import utcnow
+from webapp.core.models import UTCDateTime, utcnow
 from webapp.extensions import db
 from webapp.webhooks.models import RECEIVED, WebhookDelivery
 
@@ -129,8 +131,17 @@ def check_content_type(mimetype: str) -> None:
         )
 
 
-def parse_payload(body: bytes, mimetype: str) -> dict[str, Any]:
-    """The delivery's JSON object, from a JSON body or the form field `payload`."""
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity; JSON (and PostgreSQL) do not
+
+
+def parse_payload(body: bytes, mimetype: str) -> tuple[dict[str, Any], str]:
+    """The delivery's JSON object, from a JSON body or the form field `payload`, and its JSON text.
+
+    The text is what is stored: the body as GitHub sent it, so it is not serialized a second time,
+    unless it holds NUL characters (which PostgreSQL cannot hold once the JSON is decoded) or is not
+    UTF-8.
+    """
     raw: bytes | str = body
     if mimetype == FORM_TYPE:
         try:
@@ -142,15 +153,21 @@ def parse_payload(body: bytes, mimetype: str) -> dict[str, Any]:
             raise BadDelivery("A form-encoded delivery needs a `payload` field.")
         raw = values[0]
     try:
-        payload = json.loads(raw)
+        payload = json.loads(raw, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadDelivery(f"The payload is not valid JSON: {exc}", code="bad_json") from exc
     if not isinstance(payload, dict):
         raise BadDelivery("The payload must be a JSON object.", code="bad_json")
     has_nul = b"\\u0000" in raw if isinstance(raw, bytes) else "\\u0000" in raw
-    if has_nul:  # PostgreSQL's JSONB cannot hold NUL characters
+    if has_nul:  # PostgreSQL's text and jsonb cannot hold NUL characters
         payload = _without_nul(payload)
-    return payload
+        return payload, json.dumps(payload)
+    if isinstance(raw, bytes):
+        try:
+            return payload, raw.decode("utf-8")
+        except UnicodeDecodeError:  # UTF-16 or UTF-32 JSON, which json.loads reads too
+            return payload, json.dumps(payload)
+    return payload, raw
 
 
 def _without_nul(value: Any) -> Any:
@@ -200,23 +217,49 @@ def _nested_int(payload: dict[str, Any], key: str) -> int | None:
     return _int_or_none(value.get("id")) if isinstance(value, dict) else None
 
 
+COLUMNS = ("delivery_id", "event", "action", "hook_id", "installation_id", "repository_id",
+           "repository_full_name", "verified_with", "payload", "received_at", "status", "attempts")
+_INTAKE_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_INTAKE_ENGINES_LOCK = threading.Lock()
+
+
 @functools.cache
-def _insert_statement(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT (delivery_id) DO NOTHING RETURNING id, built once per dialect.
+def _insert_statement(dialect: str) -> TextClause:
+    """INSERT ... ON CONFLICT (delivery_id) DO NOTHING RETURNING id, as SQL text compiled once.
 
-    Built on the table (not the ORM class) and executed with plain parameters, so SQLAlchemy
-    reuses the compiled statement instead of building it again for every delivery.
+    The payload is bound as the JSON text received (PostgreSQL checks it is JSON), so it is
+    neither serialized again nor re-compiled per delivery (SQLAlchemy does not cache the
+    compilation of its PostgreSQL-specific INSERT construct).
     """
-    table = WebhookDelivery.__table__
+    values = [f":{name}" for name in COLUMNS]
     if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
+        values[COLUMNS.index("payload")] = "CAST(:payload AS JSON)"
+    return text(
+        f"INSERT INTO {WebhookDelivery.__tablename__} ({', '.join(COLUMNS)}) VALUES ({', '.join(values)}) "
+        "ON CONFLICT (delivery_id) DO NOTHING RETURNING id"
+    ).bindparams(bindparam("received_at", type_=UTCDateTime()))
 
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["delivery_id"]).returning(table.c.id)
-    if dialect == "sqlite":
-        from sqlalchemy.dialects import sqlite
 
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["delivery_id"]).returning(table.c.id)
-    return insert(table).returning(table.c.id)  # pragma: no cover - Gantry runs on PostgreSQL, or SQLite locally
+def intake_engine() -> Engine:
+    """The engine deliveries are written with.
+
+    On PostgreSQL it is a pool of its own, in autocommit mode and without the pre-ping the app's
+    pool does on every checkout: the intake's one statement is instead retried once on a fresh
+    connection when a pooled one turns out to be dead (see _insert_new). That saves a round trip
+    per delivery. On SQLite it is the app's engine.
+    """
+    engine: Engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return engine
+    found = _INTAKE_ENGINES.get(engine)
+    if found is None:
+        with _INTAKE_ENGINES_LOCK:
+            found = _INTAKE_ENGINES.get(engine)
+            if found is None:
+                options = dict(current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+                options.update(pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+                found = _INTAKE_ENGINES[engine] = create_engine(engine.url, **options)
+    return found
 
 
 def _insert_new(values: dict[str, Any]) -> int | None:
@@ -224,12 +267,24 @@ def _insert_new(values: dict[str, Any]) -> int | None:
 
     One INSERT ... ON CONFLICT DO NOTHING RETURNING on an autocommit connection: the row is
     durable when the statement returns, in one round trip instead of BEGIN/INSERT/COMMIT.
+    A pooled connection the server has dropped (a restart) fails before the statement runs;
+    SQLAlchemy then discards the pool's connections and the statement is tried once more. Had the
+    row been written after all, the second try finds it and the delivery is answered as known;
+    the sweep queues it.
     """
-    engine = db.engine
-    with engine.connect() as connection:
-        result: int | None = connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-            _insert_statement(engine.dialect.name), values).scalar_one_or_none()
-    return result
+    engine = intake_engine()
+    statement = _insert_statement(engine.dialect.name)
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                if engine is db.engine:  # SQLite: the app's engine, not in autocommit mode
+                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                result: int | None = connection.execute(statement, values).scalar_one_or_none()
+            return result
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _database_errors() -> tuple[type[Exception], ...]:
@@ -265,7 +320,7 @@ def receive(
     try:
         verified_with = verify_signature(body, signature, hook_id)
         event, delivery_id = check_headers(event, delivery_id)
-        payload = parse_payload(body, mimetype)
+        payload, payload_text = parse_payload(body, mimetype)
         repository: dict[str, Any] = payload["repository"] if isinstance(payload.get("repository"), dict) else {}
         action = payload.get("action")
         pk = _insert_new({
@@ -277,11 +332,14 @@ def receive(
             "repository_id": _int_or_none(repository.get("id")),
             "repository_full_name": str(repository["full_name"])[:400] if repository.get("full_name") else None,
             "verified_with": verified_with,
-            "payload": payload,
+            "payload": payload_text,
             "received_at": utcnow(),
             "status": RECEIVED,
             "attempts": 0,
         })
+    except DataError as exc:  # JSON Python reads but PostgreSQL does not (a lone UTF-16 surrogate)
+        raise BadDelivery(f"The payload cannot be stored as JSON: {type(exc.orig).__name__}.",
+                          code="bad_json") from exc
     except _database_errors() as exc:
         db.session.rollback()
         log.error("webhook delivery %s not stored: database unavailable (%s)", delivery_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.core.models import TimestampMixin, utcnow
@@ -41,7 +41,8 @@ class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
     repository_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     repository_full_name: Mapped[str | None] = mapped_column(String(400))
     verified_with: Mapped[str] = mapped_column(String(10), default="app")  # "app" or "hook" secret
-    payload: Mapped[dict[str, Any]]
+    # json, not jsonb: the text GitHub sent, never queried inside (migration 0010)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(20), default=RECEIVED)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -123,6 +123,8 @@ def test_sync_button_live_status_and_history(maintainer_browser, project, git, r
     status = maintainer_browser.get(f"/projects/{project.id}/status", htmx=True)
     assert b'hx-trigger="every 2s"' in status.data and b"queued" in status.data
     assert b"<html" not in status.data  # a fragment for HTMX
+    opened = maintainer_browser.get(f"/projects/{project.id}/status")  # the URL opened directly
+    assert opened.status_code == 200 and b"<html" in opened.data and b"main.tf" in opened.data
     run_jobs()
     status = maintainer_browser.get(f"/projects/{project.id}/status", htmx=True)
     assert b"hx-trigger" not in status.data and b"succeeded" in status.data  # polling stops when done

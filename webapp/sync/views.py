@@ -202,6 +202,8 @@ def start_sync(project_id: int) -> Any:
 @bp.get("/projects/<int:project_id>/status")
 @page_requires("viewer")
 def status(project_id: int) -> Any:
+    if not is_htmx():  # opened as a page, not polled by one: the status panel needs the whole project page
+        return _project_page(project_id)
     project = service.get_project(_principal(), project_id)
     return render("sync/project.html", "status_panel", project=project,
                   status=service.sync_status(_principal(), project_id))

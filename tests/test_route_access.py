@@ -230,13 +230,14 @@ class Caller:
     key: dict[str, str]  # an API key with every scope of the role
     api: Any  # a client for the API
     browser: Any  # a signed-in client for pages
+    csrf: dict[str, str]  # the browser's CSRF header, read once (reading it may open /status)
 
     def send(self, route: Route, url: str, body: dict[str, Any] | None = None) -> Any:
         """The response; an exception the app let through becomes a 500 naming it."""
         try:
             if route.is_api:
                 return _send(self.api, route, self.key, url=url, body=body)
-            return _send(self.browser, route, url=url)
+            return _send(self.browser, route, self.csrf, csrf=False, url=url)
         except Exception as exc:  # reported with the route, like any other wrong answer
             return Response(f"raised {type(exc).__name__}: {exc}", status=500)
 
@@ -257,18 +258,21 @@ def no_access(app: Flask, db: Any, fake_github: Any, make_user: Any, make_key: A
     from webapp.repos.models import RepositoryAccess
 
     monkeypatch.setitem(app.config, "FORWARDING_ALLOWED_CIDRS", ["127.0.0.1/32"])  # the receiver of BODY_EXAMPLES
+    user_ids, callers = {}, {}
+    for role in ("viewer", "maintainer", "admin"):
+        # before the runner pool exists: /status, where a signed-in browser reads its CSRF token, asks ECS about it
+        user = make_user(role)
+        browser = browser_for(user).client
+        callers[role] = Caller(role, make_key(user, *sorted(ROLE_SCOPES[role])), app.test_client(), browser,
+                               {"X-CSRFToken": csrf_token(browser)})
+        user_ids[role] = user.id
     load_default_catalogue()
     create_world(fake_github)
-    callers = {}
-    for role in ("viewer", "maintainer", "admin"):
-        user = make_user(role)
-        if role != "admin":
-            db.session.add(RepositoryAccess(user_id=user.id, repository_id=VISIBLE_REPO_ID, permission="admin"))
-            db.session.commit()
-        caller = Caller(role, make_key(user, *sorted(ROLE_SCOPES[role])), app.test_client(),
-                        browser_for(user).client)
+    for role in ("viewer", "maintainer"):
+        db.session.add(RepositoryAccess(user_id=user_ids[role], repository_id=VISIBLE_REPO_ID, permission="admin"))
+        db.session.commit()
+        caller = callers[role]
         assert caller.api.get(f"/api/v1/repos/{VISIBLE_FULL_NAME}", headers=caller.key).status_code == 200
-        callers[role] = caller
     return callers
 
 

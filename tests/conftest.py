@@ -116,6 +116,9 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
             conn.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
             conn.exec_driver_sql(_cleanup_sql(conn))
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    from webapp.core import jobs
+
+    jobs._queues_registered.clear()  # Redis is empty again: the next enqueue registers its queue
 
 
 _CLEANUP: dict[str, str] = {}

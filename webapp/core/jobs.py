@@ -107,7 +107,8 @@ def _register_queue(queue: Queue, pipeline: Any) -> None:
     """Send RQ's "this queue exists" command when this process has not sent it in the last minute.
 
     The set it writes is what rq-dashboard lists queues from; workers read their queues by name,
-    so a Redis that lost the set (a restart) delays only the listing, by a minute at most.
+    so a Redis that lost the set (a restart) delays only the listing: the periodic ticker of every
+    worker adds the queues again each second (register_queues).
     """
     key = (id(queue.connection), queue.name)
     now = time.monotonic()
@@ -116,6 +117,11 @@ def _register_queue(queue: Queue, pipeline: Any) -> None:
         _queues_registered[key] = now
     else:
         pipeline.reset()
+
+
+def register_queues(connection: Redis) -> None:
+    """Add Gantry's queues to RQ's set of queues (what rq-dashboard lists)."""
+    connection.sadd(Queue.redis_queues_keys, *(Queue(name, connection=connection).key for name in QUEUE_NAMES))
 
 
 def _fetch(job_id: str, connection: Redis) -> Job | None:
@@ -206,6 +212,7 @@ class PeriodicTicker(threading.Thread):
     def run(self) -> None:
         while not self.stopped.is_set():
             try:
+                register_queues(self.connection)
                 enqueue_due_periodic(self.jobs, self.connection)
             except Exception:  # Redis away: try again next tick, the worker keeps running
                 log.warning("periodic jobs could not be enqueued", exc_info=True)

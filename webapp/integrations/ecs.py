@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from flask import Flask, current_app
+
+# boto3 and botocore are imported where AWS is first called: they weigh about 6 MB in every web
+# process, and most web requests never reach AWS.
 
 EXTENSION_KEY = "gantry.aws"
 THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
@@ -64,6 +64,8 @@ class RunTaskResult:
 
 
 def _wrap(exc: Exception) -> AwsError:
+    from botocore.exceptions import ClientError
+
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return AwsError(str(error.get("Code") or "ClientError"), str(error.get("Message") or exc))
@@ -77,9 +79,10 @@ class Aws:
                  connect_timeout: float = 5, read_timeout: float = 20) -> None:
         self.endpoint_url = endpoint_url or None
         self.default_region = default_region
-        self._config = Config(retries={"max_attempts": max_attempts, "mode": "standard"},
-                              connect_timeout=connect_timeout, read_timeout=read_timeout,
-                              max_pool_connections=50)
+        self._config_options: dict[str, Any] = {
+            "retries": {"max_attempts": max_attempts, "mode": "standard"},
+            "connect_timeout": connect_timeout, "read_timeout": read_timeout, "max_pool_connections": 50,
+        }
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -87,12 +90,18 @@ class Aws:
         key = (service, region or self.default_region)
         with self._lock:
             if key not in self._clients:
+                import boto3
+                from botocore.config import Config
+
                 session = boto3.session.Session()
                 self._clients[key] = session.client(service, region_name=key[1],  # type: ignore[call-overload]
-                                                    endpoint_url=self.endpoint_url, config=self._config)
+                                                    endpoint_url=self.endpoint_url,
+                                                    config=Config(**self._config_options))
             return self._clients[key]
 
     def _call(self, service: str, region: str | None, operation: str, **params: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             return getattr(self.client(service, region), operation)(**params)
         except (ClientError, BotoCoreError) as exc:

@@ -247,6 +247,25 @@ def test_redis_down_still_stores_and_answers_202_then_the_sweep_processes_everyt
     assert all(r.error is None and r.attempts == 1 for r in rows)
 
 
+def test_the_sweep_works_through_a_backlog_a_chunk_at_a_time(client, app, db, run_jobs, monkeypatch):
+    nowhere = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1, socket_timeout=1)
+    monkeypatch.setitem(app.extensions, jobs.EXTENSION_KEY, nowhere)
+    for n in range(7):
+        assert post_webhook(client, "ping", {"zen": str(n)}, DEFAULT_WEBHOOK_SECRET).status_code == 202
+    monkeypatch.undo()
+    monkeypatch.setattr(service, "SWEEP_CHUNK", 2)
+    commits: list[int] = []
+    monkeypatch.setattr(db.session, "commit", lambda real=db.session.commit: (commits.append(1), real())[1])
+    first, second = deliveries(db)[:2]
+    jobs.enqueue(print, job_id=job_id_for(first.delivery_id), queue="high")  # one already waiting
+
+    assert service.enqueue_pending(older_than=0, limit=5) == 4  # five looked at, the waiting one left alone
+    assert len(commits) == 3  # chunks of 2, 2 and 1, each its own transaction
+    assert service.enqueue_pending(older_than=0) == 2  # the rest
+    assert jobs.job_statuses([job_id_for(second.delivery_id), "no-such-job"]) == {
+        job_id_for(second.delivery_id): "queued", "no-such-job": None}
+
+
 def test_secret_stored_by_the_manifest_flow_verifies_and_a_new_one_is_seen_at_once(client, db, app, monkeypatch):
     from webapp.repos.models import GitHubAppConfig
 

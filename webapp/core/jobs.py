@@ -139,6 +139,16 @@ def job_status(job_id: str) -> str | None:
     return str(status.value) if status is not None else None
 
 
+def job_statuses(job_ids: Sequence[str]) -> dict[str, str | None]:
+    """Each job's status (None when Redis has no such job), read in one round trip."""
+    found = Job.fetch_many(job_ids, connection=redis_connection())
+    statuses: dict[str, str | None] = {}
+    for job_id, job in zip(job_ids, found, strict=True):
+        status = job.get_status(refresh=False) if job is not None else None
+        statuses[job_id] = str(status.value) if status is not None else None
+    return statuses
+
+
 def queue_depths(connection: Redis | None = None) -> dict[str, int]:
     connection = connection or redis_connection()
     return {name: Queue(name, connection=connection).count for name in QUEUE_NAMES}

@@ -148,39 +148,57 @@ def _record_failure(pk: int, error: str) -> str:
 # --- the sweep -----------------------------------------------------------------------------
 
 
+SWEEP_CHUNK = 200  # rows locked, checked and queued per transaction
+
+
 def enqueue_pending(older_than: int | None = None, limit: int = 500) -> int:
     """Queue deliveries stored but not processed (Redis was down, a worker died); returns how many.
 
     Rows being processed right now are locked by their worker and skipped. A job still waiting in
     Redis is left to run. A job that Redis calls "started" while nobody holds the row's lock
     belonged to a worker that died: a new job is queued under a fresh id, and the row lock makes
-    sure the delivery's handlers still commit only once.
+    sure the delivery's handlers still commit only once. Rows are taken SWEEP_CHUNK at a time,
+    each chunk in its own transaction with one Redis round trip for its jobs' states, so a large
+    backlog (everything that arrived while Redis was down) is not held locked from the workers
+    while the whole of it is queued.
     """
     seconds = int(current_app.config["WEBHOOK_SWEEP_AFTER_SECONDS"] if older_than is None else older_than)
     cutoff = utcnow() - timedelta(seconds=seconds)
-    rows = db.session.execute(
-        select(WebhookDelivery.id, WebhookDelivery.delivery_id)
-        .where(WebhookDelivery.status.in_(PENDING_STATUSES), WebhookDelivery.received_at <= cutoff)
-        .order_by(WebhookDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    queued = 0
-    try:
-        for pk, delivery_id in rows:
-            state = jobs.job_status(job_id_for(delivery_id))
-            if state in WAITING_JOB_STATES:
-                continue
-            job_id = None
-            if state == "started":
-                job_id = f"{job_id_for(delivery_id)}-recovered-{int(time.time())}"
-            if not queue_processing(pk, delivery_id, job_id=job_id):
-                break  # Redis is away: the next sweep tries again
-            queued += 1
-    except RedisError:
-        log.warning("webhook sweep could not reach Redis; the next sweep tries again")
-    finally:
-        db.session.commit()  # release the row locks
+    queued = examined = last_id = 0
+    while examined < limit:
+        rows = db.session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.delivery_id)
+            .where(WebhookDelivery.status.in_(PENDING_STATUSES), WebhookDelivery.received_at <= cutoff,
+                   WebhookDelivery.id > last_id)
+            .order_by(WebhookDelivery.id)
+            .limit(min(SWEEP_CHUNK, limit - examined))
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            break
+        examined += len(rows)
+        last_id = rows[-1].id
+        redis_away = False
+        try:
+            states = jobs.job_statuses([job_id_for(delivery_id) for _, delivery_id in rows])
+            for pk, delivery_id in rows:
+                state = states[job_id_for(delivery_id)]
+                if state in WAITING_JOB_STATES:
+                    continue
+                job_id = None
+                if state == "started":
+                    job_id = f"{job_id_for(delivery_id)}-recovered-{int(time.time())}"
+                if not queue_processing(pk, delivery_id, job_id=job_id):
+                    redis_away = True  # the next sweep tries again
+                    break
+                queued += 1
+        except RedisError:
+            log.warning("webhook sweep could not reach Redis; the next sweep tries again")
+            redis_away = True
+        finally:
+            db.session.commit()  # release this chunk's row locks
+        if redis_away:
+            break
     if queued:
         log.info("webhook sweep queued %d stored deliveries", queued)
     return queued

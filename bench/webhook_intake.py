@@ -34,7 +34,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "gantry_bench_webhooks"
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 SECRET = "bench-webhook-secret"
 SETTLE_SECONDS = 3
 PAYLOAD_EVENT, PAYLOAD_NAME = "workflow_job", "queued"
@@ -69,17 +68,6 @@ def wait_for_port(port: int, seconds: float = 30) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on port {port} after {seconds} s")
-
-
-def prepare_database() -> str:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(f"{PG_URL}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    return f"{PG_URL}/{DB_NAME}"
 
 
 def gantry_env(database_url: str, redis_url: str) -> dict[str, str]:
@@ -272,22 +260,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="concurrent keep-alive connections")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from bench._services import free_port
+    from bench._services import free_port, fresh_database, start_redis
 
-    database_url = prepare_database()
-    redis_port = free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no",
-                              "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL, start_new_session=True)
+    database_url = fresh_database(DB_NAME)
+    redis_url, redis = start_redis(fallback="redis://127.0.0.1:6379/12")
+    redis_pid = redis.pid if redis is not None else 0
     servers: list[subprocess.Popen[bytes]] = []
     try:
-        wait_for_port(redis_port)
-        env = gantry_env(database_url, f"redis://127.0.0.1:{redis_port}/0")
+        env = gantry_env(database_url, redis_url)
         subprocess.run([str(Path(sys.executable).parent / "flask"), "db", "upgrade", "heads"], cwd=ROOT, env=env,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         bare_port, gantry_port = free_port(), free_port()
         servers.append(gunicorn("bench.webhook_intake:bare_app()", bare_port, args, env))
         servers.append(gunicorn("wsgi:app", gantry_port, args, env))
-        bare_ids, gantry_ids = (servers[0].pid, redis.pid), (servers[1].pid, redis.pid)
+        bare_ids, gantry_ids = (servers[0].pid, redis_pid), (servers[1].pid, redis_pid)
 
         run_load(gantry_port, argparse.Namespace(**{**vars(args), "seconds": 1.5}))  # warm up connections
         warm = count_stored(database_url)
@@ -300,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers:
             stop(server)
-        redis.terminate()
-        redis.wait(10)
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
 
     accepted = gantry["statuses"].get(202, 0) + half["statuses"].get(202, 0)
     ratio = gantry["rps"] / bare["rps"] if bare["rps"] else 0.0

@@ -58,7 +58,7 @@ def test_queues_are_registered_for_the_dashboard_once_a_minute(app, monkeypatch)
     from rq import Queue
 
     connection = jobs.redis_connection()
-    monkeypatch.setattr(jobs, "_queues_registered", {})
+    monkeypatch.setattr(jobs, "_queues_registered", jobs.weakref.WeakKeyDictionary())
     connection.delete(Queue.redis_queues_keys)
 
     jobs.enqueue(remember, "a", job_id="listed-1", queue="low")
@@ -69,8 +69,8 @@ def test_queues_are_registered_for_the_dashboard_once_a_minute(app, monkeypatch)
     assert Queue.all(connection=connection) == []  # not sent again within the minute...
     assert jobs.queue_depths()["low"] == 2  # ...and the jobs are queued all the same
 
-    for key in jobs._queues_registered:  # a minute later
-        jobs._queues_registered[key] -= jobs.QUEUE_REGISTRATION_SECONDS
+    registered = jobs._queues_registered[connection]  # a minute later
+    registered["low"] -= jobs.QUEUE_REGISTRATION_SECONDS
     jobs.enqueue(remember, "c", job_id="listed-3", queue="low")
     assert [q.name for q in Queue.all(connection=connection)] == ["low"]
 

@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -100,7 +101,8 @@ def enqueue(
 
 
 QUEUE_REGISTRATION_SECONDS = 60
-_queues_registered: dict[tuple[int, str], float] = {}
+# Per Redis client: queue name -> when this process last registered it.
+_queues_registered: weakref.WeakKeyDictionary[Redis, dict[str, float]] = weakref.WeakKeyDictionary()
 
 
 def _register_queue(queue: Queue, pipeline: Any) -> None:
@@ -110,11 +112,11 @@ def _register_queue(queue: Queue, pipeline: Any) -> None:
     so a Redis that lost the set (a restart) delays only the listing: the periodic ticker of every
     worker adds the queues again each second (register_queues).
     """
-    key = (id(queue.connection), queue.name)
+    registered = _queues_registered.setdefault(queue.connection, {})
     now = time.monotonic()
-    if now - _queues_registered.get(key, -QUEUE_REGISTRATION_SECONDS) >= QUEUE_REGISTRATION_SECONDS:
+    if now - registered.get(queue.name, -QUEUE_REGISTRATION_SECONDS) >= QUEUE_REGISTRATION_SECONDS:
         pipeline.execute()
-        _queues_registered[key] = now
+        registered[queue.name] = now
     else:
         pipeline.reset()
 
@@ -132,11 +134,7 @@ def _fetch(job_id: str, connection: Redis) -> Job | None:
 
 
 def job_status(job_id: str) -> str | None:
-    job = _fetch(job_id, redis_connection())
-    if job is None:
-        return None
-    status = job.get_status(refresh=True)
-    return str(status.value) if status is not None else None
+    return job_statuses([job_id])[job_id]
 
 
 def job_statuses(job_ids: Sequence[str]) -> dict[str, str | None]:

@@ -27,11 +27,9 @@ DOCS_CSP = (
     "base-uri 'self'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/api/docs", "/api/redoc")
-CSRF_EXEMPT_PREFIXES = ("/api/", "/webhooks/", "/admin/rq/")
+WEBHOOKS_PREFIX = "/webhooks/"
+CSRF_EXEMPT_PREFIXES = ("/api/", WEBHOOKS_PREFIX, "/admin/rq/")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-SESSIONLESS_PREFIX = "/webhooks/"
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -42,7 +40,7 @@ class SessionInterface(SecureCookieSessionInterface):
     """
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if request.path.startswith(SESSIONLESS_PREFIX):
+        if request.path.startswith(WEBHOOKS_PREFIX):
             return self.make_null_session(app)
         return super().open_session(app, request)
 

@@ -361,7 +361,8 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_and_the_delivery_sto
     assert first.status_code == 202
     with intake_engine().connect() as connection:  # the connection the intake will use next
         pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-    assert db.session.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar() is True
+    # Wait for the server to end it (5 s at most): pg_terminate_backend only sends the signal.
+    assert db.session.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar() is True
     db.session.commit()
 
     second = post_webhook(client, "ping", {"zen": "two"}, DEFAULT_WEBHOOK_SECRET)

@@ -16,4 +16,4 @@ COPY wsgi.py worker.py Procfile ./
 RUN useradd --create-home --uid 10001 gantry && mkdir -p instance && chown gantry instance
 USER gantry
 EXPOSE 8000
-CMD ["sh", "-c", "gunicorn wsgi:app --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-2} --threads 4 --access-logfile -"]
+CMD ["sh", "-c", "gunicorn wsgi:app --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-2} --threads ${WEB_THREADS:-8} --access-logfile -"]

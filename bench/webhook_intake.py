@@ -1,6 +1,6 @@
 """Webhook intake under load on gunicorn, side by side with a bare Flask endpoint on the same settings.
 
-    .venv/bin/python bench/webhook_intake.py [--seconds 8] [--workers 2] [--threads 4] [--clients 16]
+    .venv/bin/python bench/webhook_intake.py [--seconds 8] [--workers 2] [--threads 8] [--clients 16]
 
 Gantry's POST /webhooks/github does the whole intake (verify the HMAC signature, insert the delivery
 into PostgreSQL, commit, enqueue its job in Redis) for a real `workflow_job` payload with a new
@@ -194,6 +194,7 @@ def _cpu_seconds_by_group(server_pgid: int, redis_pid: int) -> dict[str, float]:
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:]]
     groups["machine"] = (sum(values) - values[3] - values[4]) / TICK  # all but idle and iowait
+    groups["idle"] = (values[3] + values[4]) / TICK
     return groups
 
 
@@ -204,7 +205,6 @@ def run_load(port: int, args: argparse.Namespace, rate: float | None = None,
     Also returns the CPU milliseconds each request cost: in the server, PostgreSQL, Redis, the load
     generator, and the whole machine (which includes the kernel's share of all of them).
     """
-    cpu_before = _cpu_seconds_by_group(server_pgid, redis_pid)
     body = (SHARED_WEBHOOKS / PAYLOAD_EVENT / f"{PAYLOAD_NAME}.json").read_bytes()
     signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     processes = max(1, args.clients // 8)
@@ -217,6 +217,8 @@ def run_load(port: int, args: argparse.Namespace, rate: float | None = None,
         for _ in range(processes)]
     for p in procs:
         p.start()
+    time.sleep(max(0.0, start - time.perf_counter()))  # measured from when the load starts
+    cpu_before, wall_before = _cpu_seconds_by_group(server_pgid, redis_pid), time.perf_counter()
     samples: list[tuple[float, int]] = []
     client_cpu = 0.0
     for _ in procs:
@@ -225,8 +227,9 @@ def run_load(port: int, args: argparse.Namespace, rate: float | None = None,
         client_cpu += used
     for p in procs:
         p.join(10)
-    cpu_after = _cpu_seconds_by_group(server_pgid, redis_pid)
+    cpu_after, wall = _cpu_seconds_by_group(server_pgid, redis_pid), time.perf_counter() - wall_before
     cpu_ms = {k: (cpu_after[k] - cpu_before[k]) * 1000 / max(1, len(samples)) for k in cpu_before}
+    idle_share = (cpu_after["idle"] - cpu_before["idle"]) / (wall * (os.cpu_count() or 1))
     cpu_ms["clients"] = client_cpu * 1000 / max(1, len(samples))
     latencies = sorted(s[0] for s in samples)
     statuses: dict[int, int] = {}
@@ -239,7 +242,7 @@ def run_load(port: int, args: argparse.Namespace, rate: float | None = None,
     return {"requests": len(samples), "rps": len(samples) / args.seconds, "statuses": statuses,
             "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "max_ms": pct(1.0),
             "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
-            "clients": processes * threads, "cpu_ms": cpu_ms}
+            "clients": processes * threads, "cpu_ms": cpu_ms, "idle": idle_share}
 
 
 def count_stored(database_url: str) -> int:
@@ -256,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (both servers)")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (both servers)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent keep-alive connections")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -300,11 +303,11 @@ def main(argv: list[str] | None = None) -> int:
                       (f"Gantry at {gantry['rps'] / 2:.0f} req/s (half)", half)):
         print(f"{name:<28}{run['rps']:>9.0f}{run['p50_ms']:>9.1f}{run['p90_ms']:>9.1f}{run['p99_ms']:>9.1f}"
               f"{run['max_ms']:>9.1f}  {run['statuses']}")
-    print("CPU ms per request     server  postgres   redis  clients  machine")
+    print("CPU ms per request     server  postgres   redis  clients  machine   CPUs idle")
     for name, run in (("bare Flask, flat out", bare), ("Gantry intake, flat out", gantry)):
         c = run["cpu_ms"]
         print(f"{name:<23}{c['server']:>7.2f}{c['postgres']:>10.2f}{c['redis']:>8.2f}{c['clients']:>9.2f}"
-              f"{c['machine']:>9.2f}")
+              f"{c['machine']:>9.2f}{run['idle']:>11.0%}")
     print(f"Gantry / bare throughput: {ratio:.0%} (goal >= 40%); p99 at half load: {half['p99_ms']:.1f} ms "
           f"(goal < 50 ms)")
     print(f"deliveries answered 202: {accepted}; rows stored: {stored}")

@@ -75,6 +75,40 @@ def test_queues_are_registered_for_the_dashboard_once_a_minute(app, monkeypatch)
     assert [q.name for q in Queue.all(connection=connection)] == ["low"]
 
 
+def test_new_jobs_are_enqueued_together_in_one_round_trip(app, run_jobs, monkeypatch):
+    from redis.client import Pipeline
+    from rq import Queue
+
+    connection = jobs.redis_connection()
+    connection.delete(Queue.redis_queues_keys)
+    Queue("high", connection=connection).get_redis_server_version()  # RQ asks once per connection
+    round_trips: list[int] = []
+    real_execute = Pipeline.execute
+
+    def execute(self, *args, **kwargs):
+        round_trips.append(len(self.command_stack))
+        return real_execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", execute)
+    monkeypatch.setattr(type(connection), "execute_command",
+                        lambda *a, **k: pytest.fail("a command outside the pipeline"))
+    calls = [(("a",), "new-1", "req-1"), (("b",), "new-2", None), (("c",), "new-3", "req-3")]
+
+    enqueued = jobs.enqueue_new(remember, calls, queue="high")
+    monkeypatch.undo()
+
+    assert len(round_trips) == 1  # everything, the queue's registration included, in one pipeline
+    assert [j.id for j in enqueued] == ["new-1", "new-2", "new-3"]
+    assert jobs.queue_depths() == {"high": 3, "default": 0, "low": 0}
+    assert [q.name for q in Queue.all(connection=connection)] == ["high"]  # listed for the dashboard
+    job = fetch("new-1")
+    assert (job.args, job.meta["request_id"], job.origin) == (("a",), "req-1", "high")
+    assert job.retry_intervals == list(jobs.DEFAULT_RETRY_INTERVALS) and job.timeout == app.config["JOB_TIMEOUT"]
+    assert fetch("new-2").meta["request_id"] is None
+    assert run_jobs() == 3
+    assert sorted(RAN) == ["a", "b", "c"]
+
+
 def test_finished_job_can_be_asked_for_again(app, run_jobs):
     jobs.enqueue(remember, "first", job_id="again")
     assert run_jobs() == 1

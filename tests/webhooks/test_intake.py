@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 
 import pytest
@@ -386,3 +388,132 @@ def test_deliveries_are_written_without_a_ping_per_request(client, app, db):
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
     assert statements == ["INSERT"] * 3  # one statement per delivery: no SELECT 1, no BEGIN/COMMIT
+
+
+class HeldInserts:
+    """Wraps the intake's INSERT so that the first one waits until released: deliveries posted
+    meanwhile queue up behind it and are written together, as under load."""
+
+    def __init__(self, monkeypatch):
+        from webapp.webhooks import intake
+
+        self.sizes: list[int] = []
+        self.release = threading.Event()
+        real = intake._insert_new
+
+        def held(rows):
+            self.sizes.append(len(rows))
+            if len(self.sizes) == 1:
+                assert self.release.wait(10)
+            return real(rows)
+
+        monkeypatch.setattr(intake, "_insert_new", held)
+
+
+def post_from_threads(app, requests: list[tuple[bytes, dict]]) -> tuple[list[threading.Thread], list]:
+    answers: list = [None] * len(requests)
+
+    def post(i: int) -> None:
+        body, headers = requests[i]
+        answers[i] = app.test_client().post("/webhooks/github", data=body, headers=headers)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(requests))]
+    for t in threads:
+        t.start()
+    return threads, answers
+
+
+def wait_for(condition, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.002)
+
+
+def post_in_one_batch(app, monkeypatch, requests: list[tuple[bytes, dict]]) -> tuple[HeldInserts, list]:
+    """Post requests[0] alone, then the rest while its INSERT is held: the rest form one batch."""
+    from webapp.webhooks import intake
+
+    held = HeldInserts(monkeypatch)
+    with app.app_context():
+        writer = intake.delivery_writer()
+    first, first_answer = post_from_threads(app, requests[:1])
+    wait_for(lambda: len(held.sizes) == 1)
+    rest, rest_answers = post_from_threads(app, requests[1:])
+    wait_for(lambda: writer.waiting == len(requests) - 1)
+    held.release.set()
+    for t in first + rest:
+        t.join(30)
+        assert not t.is_alive()
+    return held, first_answer + rest_answers
+
+
+def test_deliveries_arriving_together_share_one_insert_and_one_enqueue(app, db, monkeypatch):
+    from webapp.webhooks import intake
+
+    enqueued: list[list[tuple]] = []
+    real_enqueue_new = jobs.enqueue_new
+
+    def spy(func, calls, **kwargs):
+        enqueued.append(list(calls))
+        return real_enqueue_new(func, calls, **kwargs)
+
+    monkeypatch.setattr(jobs, "enqueue_new", spy)
+    statements: list[str] = []
+    engine = intake_engine()
+    record = lambda conn, cursor, statement, *args: statements.append(statement.split()[0].upper())  # noqa: E731
+    sa.event.listen(engine, "before_cursor_execute", record)
+    requests = [webhook_request("ping", {"zen": f"batch {i}"}, DEFAULT_WEBHOOK_SECRET) for i in range(5)]
+    try:
+        held, answers = post_in_one_batch(app, monkeypatch, requests)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+    assert [a.status_code for a in answers] == [202] * 5, [a.get_data(as_text=True) for a in answers]
+    assert held.sizes == [1, 4] and statements == ["INSERT", "INSERT"]  # one statement for the four
+    assert [len(calls) for calls in enqueued] == [1, 4]  # and one Redis round trip
+    rows = deliveries(db)
+    assert sorted(r.payload["zen"] for r in rows) == [f"batch {i}" for i in range(5)]
+    for (_, headers), answer in zip(requests, answers, strict=True):
+        [row] = [r for r in rows if r.delivery_id == headers["X-GitHub-Delivery"]]
+        assert (answer.json["id"], answer.json["queued"]) == (row.id, True)  # each caller got its own row
+        job = jobs._fetch(intake.job_id_for(row.delivery_id), jobs.redis_connection(app))
+        assert job is not None and job.args == (row.id,) and job.get_status() == "queued"
+        assert job.meta["request_id"] == answer.headers["X-Request-ID"]  # the request it came with
+
+
+def test_a_row_the_database_refuses_fails_only_its_own_delivery_in_a_batch(app, db, monkeypatch):
+    from webapp.webhooks import intake
+
+    # Nothing GitHub sends gets this far and is then refused (the checks before the INSERT see to
+    # that), so one delivery's stored text is made something PostgreSQL's JSON type refuses.
+    real_parse = intake.parse_payload
+
+    def parse(body, mimetype):
+        payload, text = real_parse(body, mimetype)
+        return payload, ("{not json" if payload.get("zen") == "refused" else text)
+
+    monkeypatch.setattr(intake, "parse_payload", parse)
+    requests = [webhook_request("ping", {"zen": zen}, DEFAULT_WEBHOOK_SECRET)
+                for zen in ("first", "good", "refused", "also good")]
+
+    held, answers = post_in_one_batch(app, monkeypatch, requests)
+
+    assert held.sizes[:2] == [1, 3]  # the batch failed as a whole, then each was written on its own
+    assert sorted(held.sizes[2:]) == [1, 1, 1]
+    assert [a.status_code for a in answers] == [202, 202, 400, 202]
+    assert answers[2].json["code"] == "bad_json"
+    assert sorted(r.payload["zen"] for r in deliveries(db)) == ["also good", "first", "good"]
+    assert all(a.json["queued"] for a in answers if a.status_code == 202)
+
+
+def test_the_same_delivery_twice_in_one_batch_is_stored_once(app, db, monkeypatch):
+    twice = webhook_request("ping", {"zen": "twice"}, DEFAULT_WEBHOOK_SECRET)
+    requests = [webhook_request("ping", {"zen": "first"}, DEFAULT_WEBHOOK_SECRET), twice, twice]
+
+    held, answers = post_in_one_batch(app, monkeypatch, requests)
+
+    assert held.sizes == [1, 2]
+    assert sorted(a.status_code for a in answers[1:]) == [200, 202]
+    assert sorted(a.json["status"] for a in answers[1:]) == ["accepted", "duplicate"]
+    assert sorted(r.payload["zen"] for r in deliveries(db)) == ["first", "twice"]

@@ -100,6 +100,34 @@ def enqueue(
     raise RuntimeError(f"could not enqueue job {job_id}")  # pragma: no cover - needs a racing writer
 
 
+def enqueue_new(
+    func: Callable[..., Any],
+    calls: Sequence[tuple[tuple[Any, ...], str, str | None]],
+    *,
+    queue: str = "default",
+    retry: Sequence[int] | None = DEFAULT_RETRY_INTERVALS,
+) -> list[Job]:
+    """Enqueue several calls of `func`, each `(args, job_id, request_id)`, in one Redis round trip.
+
+    For work that cannot have a job yet, such as rows created a moment ago: unlike `enqueue`,
+    nothing checks for a job already waiting under one of the ids (that check is one round trip
+    per job), so such a job would be written again and its id queued twice. Raises
+    redis.exceptions.ConnectionError when Redis is unreachable.
+    """
+    q = get_queue(queue)
+    timeout = current_app.config["JOB_TIMEOUT"] if has_app_context() else 300
+    retry_policy = Retry(max=len(retry), interval=list(retry)) if retry else None
+    prepared = [
+        Queue.prepare_data(func, args=args, job_id=job_id, meta={"request_id": request_id}, timeout=timeout,
+                           failure_ttl=7 * 24 * 3600, result_ttl=3600, retry=retry_policy)
+        for args, job_id, request_id in calls
+    ]
+    pipeline = q.connection.pipeline()
+    enqueued = q.enqueue_many(prepared, pipeline=pipeline)  # with RQ's "register this queue" command
+    pipeline.execute()
+    return enqueued
+
+
 QUEUE_REGISTRATION_SECONDS = 60
 # Per Redis client: queue name -> when this process last registered it.
 _queues_registered: weakref.WeakKeyDictionary[Redis, dict[str, float]] = weakref.WeakKeyDictionary()

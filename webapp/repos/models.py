@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.core.crypto import EncryptedText
@@ -60,6 +60,17 @@ class Repository(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     synced_at: Mapped[datetime | None] = mapped_column(default=utcnow)
 
     installation: Mapped[Installation | None] = relationship(back_populates="repositories")
+
+
+# Substring search on name and description (visible_repositories_query) is served by a trigram
+# index on PostgreSQL (migration 0011, where pg_trgm can be created).
+Index(
+    "ix_repositories_search_trgm",
+    func.lower(Repository.full_name).label("full_name_lower"),
+    func.lower(func.coalesce(Repository.description, "")).label("description_lower"),
+    postgresql_using="gin",
+    postgresql_ops={"full_name_lower": "gin_trgm_ops", "description_lower": "gin_trgm_ops"},
+)
 
 
 class RepositoryAccess(db.Model):  # type: ignore[name-defined,misc]

@@ -62,15 +62,13 @@ class Repository(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     installation: Mapped[Installation | None] = relationship(back_populates="repositories")
 
 
-# Substring search on name and description (visible_repositories_query) is served by a trigram
-# index on PostgreSQL (migration 0011, where pg_trgm can be created).
-Index(
-    "ix_repositories_search_trgm",
-    func.lower(Repository.full_name).label("full_name_lower"),
-    func.lower(func.coalesce(Repository.description, "")).label("description_lower"),
-    postgresql_using="gin",
-    postgresql_ops={"full_name_lower": "gin_trgm_ops", "description_lower": "gin_trgm_ops"},
-)
+# Substring search on name and description (visible_repositories_query) is served by trigram
+# indexes on PostgreSQL (migration 0011, where pg_trgm can be created).
+Index("ix_repositories_full_name_trgm", func.lower(Repository.full_name).label("full_name_lower"),
+      postgresql_using="gin", postgresql_ops={"full_name_lower": "gin_trgm_ops"})
+Index("ix_repositories_description_trgm",
+      func.lower(func.coalesce(Repository.description, "")).label("description_lower"),
+      postgresql_using="gin", postgresql_ops={"description_lower": "gin_trgm_ops"})
 
 
 class RepositoryAccess(db.Model):  # type: ignore[name-defined,misc]

@@ -101,15 +101,17 @@ def wait_for_workers(app: Any, count: int) -> None:
 
 
 def stop(processes: list[Any]) -> None:
+    """Stop each process and wait for it before the next, so workers finish while Redis still runs."""
     for process in processes:
-        if process is not None and process.poll() is None:
+        if process is None:
+            continue
+        if process.poll() is None:
             process.terminate()
-    for process in processes:
-        if process is not None:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -131,13 +133,15 @@ class Poster:
         self.secret = secret
         self.local = threading.local()
 
-    def post(self, payload: dict[str, Any]) -> None:
+    def post(self, payload: dict[str, Any]) -> int:
+        """The stored delivery's id."""
         from tests.webhooks.helpers import post_webhook
 
         if not hasattr(self.local, "client"):
             self.local.client = self.app.test_client()
         response = post_webhook(self.local.client, "workflow_job", payload, self.secret)
         assert response.status_code == 202, response.get_data(as_text=True)
+        return int(response.get_json()["id"])
 
 
 def setup_world(app: Any, pools: int, cap: int, aws: Any) -> list[int]:
@@ -161,7 +165,24 @@ def setup_world(app: Any, pools: int, cap: int, aws: Any) -> list[int]:
         return ids
 
 
-def latency_phase(app: Any, poster: Poster, jobs: int) -> list[float]:
+def wait_for_launches(app: Any, count: int, seconds: float = 30) -> None:
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.runners.models import RunnerEvent
+
+    deadline = time.monotonic() + seconds
+    with app.app_context():
+        while db.session.scalar(select(func.count()).select_from(RunnerEvent)
+                                .where(RunnerEvent.kind == "launching")) < count:
+            db.session.rollback()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"fewer than {count} runners launched within {seconds} s")
+            time.sleep(0.01)
+        db.session.rollback()
+
+
+def latency_phase(app: Any, poster: Poster, jobs: int, pool_id: int) -> list[float]:
     from sqlalchemy import func, select
 
     from webapp.extensions import db
@@ -170,20 +191,23 @@ def latency_phase(app: Any, poster: Poster, jobs: int) -> list[float]:
 
     latencies = []
     with app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(RunnerEvent).where(RunnerEvent.kind == "launching"))
+        db.session.rollback()
         for index in range(jobs):
-            poster.post(make_payload(8_000_000 + index, ["self-hosted", "bench0"]))
+            delivery = poster.post(make_payload(8_000_000 + index, ["self-hosted", "bench0"]))
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 launched = db.session.scalar(select(func.count()).select_from(RunnerEvent)
                                              .where(RunnerEvent.kind == "launching"))
                 db.session.rollback()
-                if launched == index + 1:
+                if launched == before + index + 1:
                     break
                 time.sleep(0.002)
             else:
-                raise RuntimeError(f"job {index}: no runner launched within 10 s")
-            received = db.session.scalar(select(func.max(WebhookDelivery.received_at)))
-            started = db.session.scalar(select(func.max(RunnerEvent.at)).where(RunnerEvent.kind == "launching"))
+                raise RuntimeError(f"job {index}: no runner launched within 10 s ({launched} launching events)")
+            received = db.session.scalar(select(WebhookDelivery.received_at).where(WebhookDelivery.id == delivery))
+            started = db.session.scalar(select(func.max(RunnerEvent.at)).where(RunnerEvent.kind == "launching",
+                                                                               RunnerEvent.pool_id == pool_id))
             db.session.rollback()
             latencies.append((started - received).total_seconds())
     return latencies
@@ -269,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         processes += workers
         wait_for_workers(app, 1)
         poster.post(make_payload(7_999_999, ["self-hosted", "bench1"]))  # warm-up: tokens, connections
-        time.sleep(1)
-        latencies = latency_phase(app, poster, args.jobs)
+        wait_for_launches(app, 1)  # the warm-up's own launch must not count as the first job's
+        latencies = latency_phase(app, poster, args.jobs, pool_ids[0])
         print("latencies (ms):", " ".join(f"{v * 1000:.0f}" for v in latencies))
         print(f"latency, 1 worker, {len(latencies)} jobs: webhook received -> RunTask issued: "
               f"p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "

@@ -204,3 +204,39 @@ def test_a_registration_whose_config_was_never_stored_is_replaced_on_retry(app, 
     assert len(actions.all_runners(fake_github.state)) == 1  # the first registration was removed (409 path)
     assert actions.find(fake_github.state, runner.name)["id"] == _reload(db, runner.id).github_runner_id
     assert len(fake_aws.running_tasks()) == 1
+
+
+@pytest.mark.parametrize("capacity", ["FARGATE_SPOT", "EC2"])
+def test_spot_and_ec2_pools_ask_ecs_for_their_capacity(app, db, make_pool, handle, fake_aws, monkeypatch, capacity):
+    # moto places anything but plain FARGATE on container instances, so the cluster gets one.
+    instance = fake_aws.ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
+    fake_aws.ecs.register_container_instance(
+        cluster=fake_aws.cluster, instanceIdentityDocument=json.dumps({"instanceId": instance["InstanceId"]}))
+    pool = make_pool(name=capacity.lower().replace("_", "-"), labels=["self-hosted", "linux"], aws=fake_aws,
+                     capacity=capacity)
+    sent: list[dict] = []
+    real_call = Aws._call
+
+    def record(self, service, region, op, **params):
+        if op == "run_task":
+            sent.append(params)
+        return real_call(self, service, region, op, **params)
+
+    monkeypatch.setattr(Aws, "_call", record)
+    (runner,) = _requested(db, handle)
+
+    assert launch_runner(runner.id) == "launched"
+
+    (params,) = sent
+    if capacity == "FARGATE_SPOT":
+        assert params["capacityProviderStrategy"] == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+        assert "launchType" not in params  # ECS refuses a request with both
+    else:
+        assert params["launchType"] == "EC2" and "capacityProviderStrategy" not in params
+    assert params["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == [fake_aws.subnet_id]
+    runner = _reload(db, runner.id)
+    assert runner.state == "launching" and runner.pool_id == pool.id
+    (task,) = fake_aws.all_tasks()
+    assert task["taskArn"] == runner.task_arn and task["startedBy"] == runner.started_by
+    if capacity == "EC2":
+        assert task["launchType"] == "EC2" and task["containerInstanceArn"]

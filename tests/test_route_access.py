@@ -389,3 +389,20 @@ def test_lists_filtered_by_a_repository_the_user_cannot_see_show_none_of_it(no_a
             wrong.append(f"{url} as admin lists nothing: {_said(response)}")
     assert len(urls) >= 5
     assert not wrong, "\n".join(wrong)
+
+
+def test_pages_filtered_by_a_repository_the_user_cannot_see_show_none_of_it(no_access: dict[str, Caller]) -> None:
+    """The page lists with a repository filter (builds, webhook deliveries), asked for the hidden repository."""
+    from tests.access_objects import BUILD_UUID, HIDDEN_FULL_NAME, WEBHOOK_DELIVERY_ID
+
+    pages = {f"/builds?repository={HIDDEN_FULL_NAME}": f"/builds/{BUILD_UUID}",
+             f"/webhook-deliveries?repository={HIDDEN_FULL_NAME}": f"/webhook-deliveries/{WEBHOOK_DELIVERY_ID}"}
+    wrong = []
+    for url, link in pages.items():
+        for caller in (no_access["viewer"], no_access["maintainer"], no_access["admin"]):
+            response = caller.browser.get(url)
+            page = response.get_data(as_text=True)
+            shown = link in page  # the hidden object's own page is linked from the list
+            if response.status_code != 200 or shown != (caller.role == "admin"):
+                wrong.append(f"{url} as {caller.role}: {response.status_code}, lists the hidden object: {shown}")
+    assert not wrong, "\n".join(wrong)

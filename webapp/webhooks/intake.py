@@ -339,12 +339,12 @@ def _store_and_queue(deliveries: list[_Delivery]) -> list[_Stored | GantryError]
 def _store(deliveries: list[_Delivery]) -> list[int | None | GantryError]:
     """Store a batch of deliveries in one statement: each new row's id, None for a known delivery id.
 
-    A payload PostgreSQL refuses fails the statement for the whole batch: each delivery is then
-    stored on its own, so only that one is refused.
+    A row PostgreSQL refuses fails the statement for the whole batch: each delivery is then stored
+    on its own, so only that one is refused (400).
     """
     try:
         return list(_insert_new([d.values for d in deliveries]))
-    except DataError as exc:  # JSON Python reads but PostgreSQL does not (a lone UTF-16 surrogate)
+    except DataError as exc:  # a value PostgreSQL cannot store (the checks before should leave none)
         if len(deliveries) > 1:
             return [outcome for d in deliveries for outcome in _store([d])]
         refused = BadDelivery(f"The payload cannot be stored as JSON: {type(exc.orig).__name__}.", code="bad_json")

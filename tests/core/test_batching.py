@@ -9,14 +9,12 @@ from typing import Any
 
 import pytest
 
+from tests.drills.conftest import wait_for
 from webapp.core.batching import Batcher
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.001)
+def wait_until(condition: Callable[[], bool]) -> None:
+    wait_for(condition, 10, "the batcher to get there", every=0.001)
 
 
 class Held:

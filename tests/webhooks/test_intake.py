@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 
 import pytest
 import sqlalchemy as sa
 from redis import Redis
 
+from tests.drills.conftest import wait_for
 from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
 from tests.webhooks.helpers import WEBHOOKS_DIR, payload_files, post_webhook, webhook_request
 from webapp.core import jobs
@@ -423,13 +423,6 @@ def post_from_threads(app, requests: list[tuple[bytes, dict]]) -> tuple[list[thr
     return threads, answers
 
 
-def wait_for(condition, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.002)
-
-
 def post_in_one_batch(app, monkeypatch, requests: list[tuple[bytes, dict]]) -> tuple[HeldInserts, list]:
     """Post requests[0] alone, then the rest while its INSERT is held: the rest form one batch."""
     from webapp.webhooks import intake
@@ -438,9 +431,9 @@ def post_in_one_batch(app, monkeypatch, requests: list[tuple[bytes, dict]]) -> t
     with app.app_context():
         writer = intake.delivery_writer()
     first, first_answer = post_from_threads(app, requests[:1])
-    wait_for(lambda: len(held.sizes) == 1)
+    wait_for(lambda: len(held.sizes) == 1, 10, "the first INSERT", every=0.002)
     rest, rest_answers = post_from_threads(app, requests[1:])
-    wait_for(lambda: writer.waiting == len(requests) - 1)
+    wait_for(lambda: writer.waiting == len(requests) - 1, 10, "the rest to wait behind it", every=0.002)
     held.release.set()
     for t in first + rest:
         t.join(30)

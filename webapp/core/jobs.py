@@ -52,6 +52,18 @@ def get_queue(name: str = "default", connection: Redis | None = None) -> Queue:
     return Queue(name, connection=connection or redis_connection())
 
 
+FAILURE_TTL = 7 * 24 * 3600  # a failed job stays for a week on the dashboard
+RESULT_TTL = 3600
+
+
+def _timeout(timeout: int | None) -> int:
+    return timeout or (int(current_app.config["JOB_TIMEOUT"]) if has_app_context() else 300)
+
+
+def _retry_policy(retry: Sequence[int] | None) -> Retry | None:
+    return Retry(max=len(retry), interval=list(retry)) if retry else None
+
+
 def enqueue(
     func: Callable[..., Any],
     *args: Any,
@@ -73,12 +85,12 @@ def enqueue(
     options: dict[str, Any] = {
         "job_id": job_id,
         "meta": {"request_id": current_request_id()},
-        "job_timeout": timeout or (current_app.config["JOB_TIMEOUT"] if has_app_context() else 300),
-        "failure_ttl": 7 * 24 * 3600,
-        "result_ttl": 3600,
+        "job_timeout": _timeout(timeout),
+        "failure_ttl": FAILURE_TTL,
+        "result_ttl": RESULT_TTL,
     }
     if retry:
-        options["retry"] = Retry(max=len(retry), interval=list(retry))
+        options["retry"] = _retry_policy(retry)
     for _ in range(2):
         try:
             if delay is not None:
@@ -115,11 +127,10 @@ def enqueue_new(
     redis.exceptions.ConnectionError when Redis is unreachable.
     """
     q = get_queue(queue)
-    timeout = current_app.config["JOB_TIMEOUT"] if has_app_context() else 300
-    retry_policy = Retry(max=len(retry), interval=list(retry)) if retry else None
+    timeout, retry_policy = _timeout(None), _retry_policy(retry)
     prepared = [
         Queue.prepare_data(func, args=args, job_id=job_id, meta={"request_id": request_id}, timeout=timeout,
-                           failure_ttl=7 * 24 * 3600, result_ttl=3600, retry=retry_policy)
+                           failure_ttl=FAILURE_TTL, result_ttl=RESULT_TTL, retry=retry_policy)
         for args, job_id, request_id in calls
     ]
     pipeline = q.connection.pipeline()

@@ -233,7 +233,7 @@ WRITER_KEY = "gantry.delivery_writer"
 BATCH_SIZE = Histogram("gantry_webhook_intake_batch_size", "Deliveries written together in one INSERT",
                        buckets=(1, 2, 4, 8, 16, 32), registry=REGISTRY)
 _INTAKE_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
-_INTAKE_ENGINES_LOCK = threading.Lock()
+_SETUP_LOCK = threading.Lock()  # each process makes its intake engine and writer once
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ def intake_engine() -> Engine:
         return engine
     found = _INTAKE_ENGINES.get(engine)
     if found is None:
-        with _INTAKE_ENGINES_LOCK:
+        with _SETUP_LOCK:
             found = _INTAKE_ENGINES.get(engine)
             if found is None:
                 options = dict(current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
@@ -379,8 +379,7 @@ def _queue(deliveries: list[_Delivery], stored: list[int | None | GantryError]) 
             queued = True
         except RedisError as exc:
             for _, d in created:
-                log.warning("webhook delivery %s stored but not queued (%s); the sweep will queue it",
-                            d.values["delivery_id"], type(exc).__name__)
+                _log_not_queued(d.values["delivery_id"], exc)
     return [outcome if isinstance(outcome, GantryError) else _Stored(pk=outcome, queued=outcome is not None and queued)
             for outcome in stored]
 
@@ -389,7 +388,7 @@ def delivery_writer() -> Batcher[_Delivery, _Stored]:
     """This process's writer: concurrent deliveries share one INSERT and one Redis round trip."""
     writer: Batcher[_Delivery, _Stored] | None = current_app.extensions.get(WRITER_KEY)
     if writer is None:
-        with _INTAKE_ENGINES_LOCK:
+        with _SETUP_LOCK:
             writer = current_app.extensions.get(WRITER_KEY)
             if writer is None:
                 writer = current_app.extensions[WRITER_KEY] = Batcher(
@@ -463,7 +462,11 @@ def queue_processing(pk: int, delivery_id: str, job_id: str | None = None) -> bo
     try:
         jobs.enqueue(process_delivery, pk, job_id=job_id or job_id_for(delivery_id), queue="high")
     except RedisError as exc:
-        log.warning("webhook delivery %s stored but not queued (%s); the sweep will queue it",
-                    delivery_id, type(exc).__name__)
+        _log_not_queued(delivery_id, exc)
         return False
     return True
+
+
+def _log_not_queued(delivery_id: str, exc: RedisError) -> None:
+    log.warning("webhook delivery %s stored but not queued (%s); the sweep will queue it",
+                delivery_id, type(exc).__name__)

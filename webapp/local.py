@@ -86,7 +86,8 @@ def main() -> int:
         port = _free_port(int(env.get("PORT", "5000")))
         env.setdefault("BASE_URL", f"http://127.0.0.1:{port}")
         processes.append(subprocess.Popen(
-            [str(BIN / "gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+            [str(BIN / "gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}",
+             "--workers", env.get("WEB_CONCURRENCY", "2"), "--threads", env.get("WEB_THREADS", "8"),
              "--access-logfile", "-"], env=env, cwd=ROOT))
         processes.append(subprocess.Popen([sys.executable, "worker.py"], env=env, cwd=ROOT))
         print(f"\n  Gantry is running at http://127.0.0.1:{port}  (sign in as admin / {password})")

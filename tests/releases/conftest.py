@@ -55,7 +55,8 @@ class Clock:
     """The time the releases rules see; tests move it."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+        # starts at the real time: rows written by the database's clock must agree with it
+        self.now = datetime.now(UTC).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now

@@ -142,3 +142,45 @@ def test_token_helpers():
     assert token.startswith("gty_") and len(token) > 40 and new_token("gty_") != token
     assert hash_token(token) == hash_token(token) and len(hash_token(token)) == 64
     assert constant_time_equals("abc", b"abc") and not constant_time_equals("abc", "abd")
+
+
+# --- the declared settings ------------------------------------------------------------------
+
+
+def test_every_bad_value_is_named_in_one_line(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"LOG_LEVEL": "loud", "RATELIMIT_ENABLED": "maybe", "GITHUB_TIMEOUT": "10s"},
+                      instance_dir=tmp_path)
+    message = str(caught.value)
+    assert "LOG_LEVEL must be" in message and "'LOUD'" in message
+    assert "RATELIMIT_ENABLED must be true or false, got 'maybe'" in message
+    assert "GITHUB_TIMEOUT must be a whole number, got '10s'" in message
+    assert "\n" not in message
+
+
+def test_blank_means_unset_except_where_blank_means_something(tmp_path):
+    settings = load_settings({"JOB_TIMEOUT": "", "AWS_REGION": "  ", "GITHUB_APP_ID": "", "RELEASES_TAG_PREFIX": "",
+                              "RUNNERS_SSM_PREFIX": "gantry/eu/", "WEBHOOK_REDELIVERY_LOOKBACK_HOURS": "100",
+                              "FORWARDING_CONNECT_TIMEOUT": "7", "GITHUB_ALLOWED_ORGS": "Acme, ,Other"},
+                             instance_dir=tmp_path)
+    assert settings["JOB_TIMEOUT"] == 300 and settings["AWS_REGION"] == "us-east-1"
+    assert settings["GITHUB_APP_ID"] is None
+    assert settings["RELEASES_TAG_PREFIX"] == ""  # tags without a prefix
+    assert settings["RUNNERS_SSM_PREFIX"] == "/gantry/eu"
+    assert settings["WEBHOOK_REDELIVERY_LOOKBACK_HOURS"] == 72  # GitHub keeps no more
+    assert settings["FORWARDING_CONNECT_TIMEOUT"] == 7.0
+    assert settings["GITHUB_ALLOWED_ORGS"] == ["acme", "other"]
+    assert "DATABASE_URL" not in settings
+
+
+def test_readme_settings_table_lists_exactly_the_declared_settings():
+    import re
+
+    from webapp.config import PROJECT_ROOT, SettingsSchema
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    documented = {name for line in table.splitlines() if line.startswith("| `")
+                  for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1])}
+    read_elsewhere = {"WEB_CONCURRENCY", "WEB_THREADS", "TEST_DATABASE_URL", "TEST_REDIS_URL"}  # gunicorn, tests
+    assert documented - read_elsewhere == set(SettingsSchema().fields)

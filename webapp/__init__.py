@@ -81,7 +81,7 @@ def _init_login(app: Flask, login_manager: Any) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp import ops
+    from webapp import compat, ops
     from webapp.auth import api as auth_api
     from webapp.auth import views as auth_views
     from webapp.extensions import api
@@ -99,6 +99,8 @@ def register_blueprints(app: Flask) -> None:
     for name in CAPABILITY_MODULES:
         module = importlib.import_module(name)
         module.init_app(app)  # type: ignore[attr-defined]
+
+    compat.init_app(app)  # after the capabilities: the front doors sit on their services
 
     from webapp.core.nav import init_app as init_nav
 

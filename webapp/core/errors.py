@@ -7,15 +7,20 @@ Services raise these; the API and webhook endpoints answer them as JSON
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
 
 JSON_PREFIXES = ("/api/", "/webhooks/")
+ERROR_STYLES_KEY = "gantry.error_styles"
+
+# (status, code, message, errors) -> the JSON response a front door answers errors with.
+ErrorStyle = Callable[[int, str, str, dict[str, Any] | None], Response]
 
 
 class GantryError(Exception):
@@ -101,6 +106,18 @@ HTTP_CODES = {
 }
 
 
+def add_error_style(app: Flask, prefix: str, style: ErrorStyle) -> None:
+    """Answer every error under `prefix` with `style` (a front door that speaks another system's JSON)."""
+    app.extensions.setdefault(ERROR_STYLES_KEY, {})[prefix] = style
+
+
+def _error_style() -> ErrorStyle | None:
+    for prefix, style in current_app.extensions.get(ERROR_STYLES_KEY, {}).items():
+        if request.path.startswith(prefix):
+            return style  # type: ignore[no-any-return]
+    return None
+
+
 def wants_json() -> bool:
     """API and webhook paths always answer JSON; pages answer HTML."""
     return request.path.startswith(JSON_PREFIXES) or request.path in ("/api", "/webhooks")
@@ -114,6 +131,11 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> Response | tuple[Any, int, dict[str, str]]:
     headers = dict(headers or {})
+    style = _error_style()
+    if style is not None:
+        response = style(status, code, message, errors)
+        response.headers.update(headers)
+        return response
     if wants_json():
         body: dict[str, Any] = {"code": code, "message": message}
         if errors:

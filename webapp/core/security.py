@@ -28,7 +28,8 @@ DOCS_CSP = (
 )
 DOCS_PATHS = ("/api/docs", "/api/redoc")
 WEBHOOKS_PREFIX = "/webhooks/"
-CSRF_EXEMPT_PREFIXES = ("/api/", WEBHOOKS_PREFIX, "/admin/rq/")
+COMPAT_PREFIX = "/compat/"  # the front doors for the systems Gantry replaces: APIs like /api/
+CSRF_EXEMPT_PREFIXES = ("/api/", WEBHOOKS_PREFIX, COMPAT_PREFIX, "/admin/rq/")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -57,7 +58,8 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     cors.init_app(
         app,
-        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"] or []}},
+        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"] or []},
+                   r"/compat/*": {"origins": app.config["CORS_ORIGINS"] or []}},
         allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
         expose_headers=["X-Request-ID"],
         supports_credentials=False,
@@ -69,9 +71,9 @@ def init_app(app: Flask) -> None:
         # request carries nothing; pages (and HTMX requests) must show the session's CSRF token.
         if request.method not in UNSAFE_METHODS:
             return None
-        if request.path.startswith(CSRF_EXEMPT_PREFIXES[:2]):
+        if request.path.startswith(CSRF_EXEMPT_PREFIXES[:3]):
             return None
-        if request.path.startswith(CSRF_EXEMPT_PREFIXES[2]):
+        if request.path.startswith(CSRF_EXEMPT_PREFIXES[3]):
             return _same_origin_only()
         csrf.protect()
         return None
@@ -79,7 +81,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def api_bodies_are_json() -> None:
         # Without this a form or text body would parse as "no fields" and answer a misleading 422.
-        if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith("/api/"):
+        if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith(("/api/", COMPAT_PREFIX)):
             return
         has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
         if has_body and not request.is_json:

@@ -1,0 +1,48 @@
+"""The DevOps Release Manager's front door (seed 001) under /compat/release-manager.
+
+Sign-in and users answer from webapp.auth's services, health from webapp.ops'.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from webapp.auth.access import public
+
+blp = Blueprint("compat-release-manager", __name__, url_prefix="/compat/release-manager",
+                description="DevOps Release Manager (seed 001): sign-in, users, health")
+
+
+class ReleaseManagerHealthSchema(ma.Schema):
+    status = ma.fields.String(metadata={"example": "healthy"})
+    service = ma.fields.String()
+    environment = ma.fields.String()
+
+
+def _health() -> dict[str, Any]:
+    return {"status": "healthy", "service": "release-manager", "environment": current_app.config["ENVIRONMENT"]}
+
+
+@blp.route("/", strict_slashes=False)
+class RootView(MethodView):
+    @public
+    @blp.doc(security=[])
+    @blp.response(200, ReleaseManagerHealthSchema)
+    def get(self) -> Any:
+        """The service is alive (the base path answers like /health)"""
+        return _health()
+
+
+@blp.route("/health")
+class HealthView(MethodView):
+    @public
+    @blp.doc(security=[])
+    @blp.response(200, ReleaseManagerHealthSchema)
+    def get(self) -> Any:
+        """The service is alive; touches nothing else"""
+        return _health()

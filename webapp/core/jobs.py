@@ -1,8 +1,10 @@
 """Background jobs: the one module that imports rq.
 
-Named queues, enqueue with stable job ids (a job already waiting or running under the same id is
-not enqueued twice), retries with back-off intervals, the request id carried in job meta, and
-periodic jobs declared as data.
+Background work is started one way: `defer("tasks.<capability>.<function>", *ids, job_id=...)`
+records the job on the database session, and the job is enqueued by name when that session
+commits (nothing is enqueued if it rolls back). Named queues, stable job ids (a job already
+waiting or running under the same id is not enqueued twice), retries with back-off intervals,
+the request id carried in job meta, and periodic jobs declared as data.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
 
 from webapp.core.logging import current_request_id, request_id_var
+from webapp.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,7 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION_KEY] = Redis.from_url(
         app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
     )
+    listen_to_sessions()
 
 
 def redis_connection(app: Flask | None = None) -> Redis:
@@ -64,8 +71,12 @@ def _retry_policy(retry: Sequence[int] | None) -> Retry | None:
     return Retry(max=len(retry), interval=list(retry)) if retry else None
 
 
+# A task is named by its dotted path ("tasks.runners.launch_runner"); the worker imports it.
+Task = Callable[..., Any] | str
+
+
 def enqueue(
-    func: Callable[..., Any],
+    func: Task,
     *args: Any,
     job_id: str,
     queue: str = "default",
@@ -74,18 +85,25 @@ def enqueue(
     timeout: int | None = None,
     **kwargs: Any,
 ) -> Job:
-    """Enqueue `func(*args, **kwargs)` under a stable id.
+    """Enqueue `func(*args, **kwargs)` under a stable id, now (services use `defer`).
 
     A job with the same id that is still waiting, scheduled or running is returned instead of
     enqueueing a second one; one that has finished or failed is replaced, so the same work can be
     asked for again later. Raises redis.exceptions.ConnectionError when Redis is unreachable:
     callers that must not lose work store it first and let a sweep enqueue it.
     """
-    q = get_queue(queue)
+    return _enqueue_on(get_queue(queue), func, args, kwargs, job_id=job_id, retry=retry, delay=delay,
+                       timeout=_timeout(timeout), request_id=current_request_id())
+
+
+def _enqueue_on(q: Queue, func: Task, args: Sequence[Any], kwargs: dict[str, Any], *, job_id: str,
+                retry: Sequence[int] | None, delay: timedelta | None, timeout: int,
+                request_id: str | None) -> Job:
+    target: Any = func  # rq's type is a constrained TypeVar, which a union of its members does not satisfy
     options: dict[str, Any] = {
         "job_id": job_id,
-        "meta": {"request_id": current_request_id()},
-        "job_timeout": _timeout(timeout),
+        "meta": {"request_id": request_id},
+        "job_timeout": timeout,
         "failure_ttl": FAILURE_TTL,
         "result_ttl": RESULT_TTL,
     }
@@ -94,11 +112,11 @@ def enqueue(
     for _ in range(2):
         try:
             if delay is not None:
-                return q.enqueue_in(delay, func, *args, unique=True, **options, **kwargs)
+                return q.enqueue_in(delay, target, *args, unique=True, **options, **kwargs)
             # RQ adds the queue to its set of queues on every enqueue, in a round trip of its own;
             # given a pipeline it leaves that command in it, and it is sent once a minute per queue.
             pipeline = q.connection.pipeline()
-            job = q.enqueue(func, *args, unique=True, pipeline=pipeline, **options, **kwargs)
+            job = q.enqueue(target, *args, unique=True, pipeline=pipeline, **options, **kwargs)
             _register_queue(q, pipeline)
             return job
         except DuplicateJobError:
@@ -113,7 +131,7 @@ def enqueue(
 
 
 def enqueue_new(
-    func: Callable[..., Any],
+    func: Task,
     calls: Sequence[tuple[tuple[Any, ...], str, str | None]],
     *,
     queue: str = "default",
@@ -128,8 +146,9 @@ def enqueue_new(
     """
     q = get_queue(queue)
     timeout, retry_policy = _timeout(None), _retry_policy(retry)
+    target: Any = func  # see _enqueue_on
     prepared = [
-        Queue.prepare_data(func, args=args, job_id=job_id, meta={"request_id": request_id}, timeout=timeout,
+        Queue.prepare_data(target, args=args, job_id=job_id, meta={"request_id": request_id}, timeout=timeout,
                            failure_ttl=FAILURE_TTL, result_ttl=RESULT_TTL, retry=retry_policy)
         for args, job_id, request_id in calls
     ]
@@ -137,6 +156,150 @@ def enqueue_new(
     enqueued = q.enqueue_many(prepared, pipeline=pipeline)  # with RQ's "register this queue" command
     pipeline.execute()
     return enqueued
+
+
+# --- deferred until the session commits ---------------------------------------------------
+
+
+PENDING_KEY = "gantry.deferred_jobs"
+CALLBACKS_KEY = "gantry.after_commit"
+
+
+@dataclass(frozen=True)
+class DeferredJob:
+    """A job recorded on a database session, enqueued by name when the session commits."""
+
+    name: str
+    args: tuple[Any, ...]
+    job_id: str
+    queue: str
+    retry: tuple[int, ...] | None
+    delay: timedelta | None
+    timeout: int
+    request_id: str | None
+    connection: Redis
+    transaction: SessionTransaction  # dropped when this one (or one around it) rolls back
+
+
+def defer(
+    name: str,
+    *args: Any,
+    job_id: str,
+    queue: str = "default",
+    retry: Sequence[int] | None = DEFAULT_RETRY_INTERVALS,
+    delay: timedelta | None = None,
+    timeout: int | None = None,
+    session: Session | None = None,
+) -> None:
+    """Enqueue the task named `name` with `args` once the current database session commits.
+
+    Nothing is enqueued before the commit (a worker would not find the rows yet) nor after a
+    rollback. The same job id deferred twice in one transaction is enqueued once. When Redis
+    cannot be reached at commit time the commit still stands: one warning is logged and the
+    capability's periodic sweep enqueues what the stored rows say is still to do.
+    """
+    if not name.startswith("tasks.") or "." not in name[len("tasks."):]:
+        raise ValueError(f"a task is named 'tasks.<module>.<function>', not {name!r}")
+    if queue not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {queue!r}; queues are {', '.join(QUEUE_NAMES)}")
+    session = session if session is not None else _default_session()
+    pending: list[DeferredJob] = session.info.setdefault(PENDING_KEY, [])
+    if any(job.job_id == job_id for job in pending):
+        return
+    pending.append(DeferredJob(
+        name=name, args=tuple(args), job_id=job_id, queue=queue, retry=tuple(retry) if retry else None,
+        delay=delay, timeout=_timeout(timeout), request_id=current_request_id(),
+        connection=redis_connection(), transaction=_current_transaction(session),
+    ))
+
+
+def after_commit(fn: Callable[[], Any], *, session: Session | None = None) -> None:
+    """Call `fn` once the current database session commits (a cache bump, say); not on rollback.
+
+    For work in this process only: background work is `defer`red. A failing callback is logged,
+    never raised into the code that committed.
+    """
+    session = session if session is not None else _default_session()
+    session.info.setdefault(CALLBACKS_KEY, []).append((fn, _current_transaction(session)))
+
+
+def deferred_jobs(session: Session | None = None) -> list[DeferredJob]:
+    """The jobs waiting for the session's commit (what tests and the CLI can inspect)."""
+    session = session if session is not None else _default_session()
+    return list(session.info.get(PENDING_KEY, []))
+
+
+def _default_session() -> Session:
+    return db.session()
+
+
+def _current_transaction(session: Session) -> SessionTransaction:
+    """The innermost transaction, begun now if none is (as the session's first query would)."""
+    return session.get_nested_transaction() or session.get_transaction() or session.begin()
+
+
+def _inside(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def _run_after_commit(session: Session) -> None:
+    pending: list[DeferredJob] = session.info.pop(PENDING_KEY, [])
+    callbacks: list[tuple[Callable[[], Any], Any]] = session.info.pop(CALLBACKS_KEY, [])
+    if pending:
+        _enqueue_deferred(pending)
+    for fn, _ in callbacks:
+        try:
+            fn()
+        except Exception:  # the commit stands; whatever the callback kept fresh is refreshed later
+            log.exception("after-commit callback %r failed", fn)
+
+
+def _enqueue_deferred(pending: Sequence[DeferredJob]) -> None:
+    for position, job in enumerate(pending):
+        try:
+            _enqueue_on(Queue(job.queue, connection=job.connection), job.name, job.args, {}, job_id=job.job_id,
+                        retry=job.retry, delay=job.delay, timeout=job.timeout, request_id=job.request_id)
+        except RedisError as exc:
+            left = [j.job_id for j in pending[position:]]
+            log.warning("%d job(s) committed but not queued (%s): %s; the sweeps will queue the work",
+                        len(left), type(exc).__name__, ", ".join(left))
+            return
+        except Exception:  # never raise into code whose commit has already happened
+            log.exception("job %s (%s) committed but not queued; the sweeps will queue the work",
+                          job.job_id, job.name)
+
+
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    for key in (PENDING_KEY, CALLBACKS_KEY):
+        entries = session.info.get(key)
+        if entries:
+            kept = [e for e in entries
+                    if not _inside(e.transaction if isinstance(e, DeferredJob) else e[1], previous_transaction)]
+            session.info[key] = kept
+
+
+def _drop_on_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended without a commit (close, say)
+        session.info.pop(PENDING_KEY, None)
+        session.info.pop(CALLBACKS_KEY, None)
+
+
+_SESSION_HOOKS: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("after_commit", _run_after_commit),
+    ("after_soft_rollback", _drop_rolled_back),
+    ("after_transaction_end", _drop_on_end),
+)
+
+
+def listen_to_sessions() -> None:
+    """Hook deferred jobs into every SQLAlchemy session (once per process, whatever the app)."""
+    for name, hook in _SESSION_HOOKS:
+        if not event.contains(Session, name, hook):
+            event.listen(Session, name, hook)
 
 
 QUEUE_REGISTRATION_SECONDS = 60
@@ -283,8 +446,6 @@ class GantryWorker(SimpleWorker):
         finally:
             request_id_var.reset(token)
             if self.app is not None:
-                from webapp.extensions import db
-
                 db.session.remove()
 
 

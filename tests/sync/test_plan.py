@@ -94,3 +94,20 @@ def test_branch_lock_is_exclusive(app):
             pass
     with budget.branch_lock(1, "main", 30):
         pass
+
+
+def test_branch_lock_expires_and_a_late_holder_frees_only_its_own(app, caplog):
+    from webapp.core.jobs import redis_connection
+    from webapp.sync import budget
+
+    key = "gantry:sync:lock:2:main"
+    redis = redis_connection()
+    with budget.branch_lock(2, "main", 30):
+        assert 29_000 < redis.pttl(key) <= 30_000
+        redis.delete(key)  # the lock's timeout ran out while this run went on
+        with budget.branch_lock(2, "main", 30):  # so the next run may start...
+            pass
+        redis.set(key, "next-run", ex=30)  # ...and holds it when the first run ends
+    assert redis.get(key) in (b"next-run", "next-run")  # the late holder did not free it
+    assert "outlived its 30s branch lock" in caplog.text
+    redis.delete(key)

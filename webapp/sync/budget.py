@@ -4,17 +4,21 @@ GitHub's secondary limits allow about 80 content-creating requests a minute and 
 installation. Each write takes a slot from fixed windows kept in Redis, so all workers together
 stay under them; a run that finds no slot waits (re-enqueued for when the window opens) instead
 of being throttled half-way.
+
+The branch lock is redis-py's `Lock`: a random token per holder, released only by its holder
+(a run that outlived the lock's timeout cannot free the next run's lock).
 """
 
 from __future__ import annotations
 
+import logging
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app
+from redis.exceptions import LockError
 
 from webapp.core.jobs import redis_connection
 
@@ -33,10 +37,7 @@ redis.call('EXPIRE', KEYS[2], 3601)
 return 0
 """
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+log = logging.getLogger(__name__)
 
 
 class RetryLater(Exception):
@@ -87,13 +88,14 @@ def used(installation_id: int) -> dict[str, int]:
 
 @contextmanager
 def branch_lock(repository_id: int, branch: str, ttl: int) -> Iterator[None]:
-    """Hold the one-sync-at-a-time lock of a repository and branch, or raise BranchBusy."""
-    key = f"gantry:sync:lock:{repository_id}:{branch}"
-    token = uuid.uuid4().hex
-    connection = redis_connection()
-    if not connection.set(key, token, nx=True, ex=ttl):
+    """Hold the one-sync-at-a-time lock of a repository and branch for at most `ttl` seconds, or raise BranchBusy."""
+    lock = redis_connection().lock(f"gantry:sync:lock:{repository_id}:{branch}", timeout=ttl)
+    if not lock.acquire(blocking=False):
         raise BranchBusy(f"another sync of {branch} is running")
     try:
         yield
     finally:
-        connection.eval(_RELEASE, 1, key, token)
+        try:
+            lock.release()
+        except LockError:
+            log.warning("sync of %s outlived its %ss branch lock (SYNC_LOCK_SECONDS)", branch, ttl)

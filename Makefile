@@ -26,7 +26,7 @@ run: $(VENV)/.installed
 	$(PY) -m webapp.local
 
 migrate: $(VENV)/.installed
-	$(VENV)/bin/flask db upgrade heads
+	$(VENV)/bin/flask db upgrade
 
 ## test: ruff, mypy and pytest against real PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL)
 test: install-dev lint typecheck pytest

@@ -67,7 +67,7 @@ def migrated_app(name: str, redis_url: str) -> Any:
     settings["RATELIMIT_ENABLED"] = False
     app = create_app(settings)
     with app.app_context():
-        upgrade(revision="heads")
+        upgrade()
     return app
 
 

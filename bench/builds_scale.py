@@ -204,7 +204,7 @@ def main() -> int:
 
     now = datetime.now(UTC)
     with app.app_context():
-        upgrade(revision="heads")
+        upgrade()
         have = db.session.scalar(sa.text("SELECT count(*) FROM builds"))
         if have < args.builds:
             print(f"Loading {args.builds:,} builds over {args.days} days into {DB_NAME}", flush=True)

@@ -137,7 +137,7 @@ def main() -> int:
             import redis
 
             redis.Redis.from_url(redis_url).flushdb()
-            upgrade(revision="heads")
+            upgrade()
             for name in ("werkzeug", "alembic", "rq.worker"):
                 logging.getLogger(name).setLevel(logging.WARNING)
             return run(app, port, args.deliveries)

@@ -115,7 +115,7 @@ def main() -> None:
         from webapp.repos.models import RepositoryAccess
 
         with app.app_context():
-            upgrade(revision="heads")
+            upgrade()
             fill(db, args.builds, args.deliveries, args.jobs)
             service.create_user(username="admin", email="a@example.test", password=PASSWORD, role="admin",
                                 actor="bench")

@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
 
         app = create_app(load_settings(env))
         with app.app_context():
-            upgrade(revision="heads")
+            upgrade()
         aws = setup_aws(aws_url)
         pool_ids = setup_world(app, args.pools, cap, aws)
         poster = Poster(app, github["GITHUB_WEBHOOK_SECRET"])

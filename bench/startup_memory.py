@@ -174,7 +174,7 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
     }
     try:
-        subprocess.run([PYTHON, "-m", "flask", "--app", "wsgi", "db", "upgrade", "heads"], env=env, cwd=ROOT,
+        subprocess.run([PYTHON, "-m", "flask", "--app", "wsgi", "db", "upgrade"], env=env, cwd=ROOT,
                        check=True, capture_output=True)
         timing = time_create_app(env, args.runs)
         web_start, web_after, rate = web_worker(env, args.requests)

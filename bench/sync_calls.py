@@ -62,7 +62,7 @@ def main() -> int:
             import redis
 
             redis.Redis.from_url(redis_url).flushdb()
-            upgrade(revision="heads")
+            upgrade()
             for name in ("werkzeug", "alembic"):
                 logging.getLogger(name).setLevel(logging.WARNING)
             return run(app, server, args.files, args.changed)

@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     servers: list[subprocess.Popen[bytes]] = []
     try:
         env = gantry_env(database_url, redis_url)
-        subprocess.run([str(Path(sys.executable).parent / "flask"), "db", "upgrade", "heads"], cwd=ROOT, env=env,
+        subprocess.run([str(Path(sys.executable).parent / "flask"), "db", "upgrade"], cwd=ROOT, env=env,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         bare_port, gantry_port = free_port(), free_port()
         servers.append(gunicorn("bench.webhook_intake:bare_app()", bare_port, args, env))

@@ -96,7 +96,7 @@ def app(fake_github_server: Any) -> Iterator[Flask]:
     with app.app_context():
         with db.engine.begin() as conn:
             conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade(revision="heads")
+        upgrade()
         db.session.remove()
     yield app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -48,11 +49,11 @@ def up_down_up(app) -> None:
     from webapp.extensions import db
 
     with app.app_context():
-        upgrade(revision="heads")
+        upgrade()
         assert tables(db.engine) >= model_tables()
         downgrade(revision="base")
         assert tables(db.engine) == set()
-        upgrade(revision="heads")
+        upgrade()
         assert tables(db.engine) >= model_tables()
         db.session.remove()
 
@@ -80,19 +81,73 @@ def test_models_match_the_migrations(app):
     assert differences == []
 
 
-def test_migration_files_have_single_parents_and_no_duplicate_ids():
+def migration_scripts(directory: str | None = None):
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     from webapp.config import PROJECT_ROOT
 
     config = Config()
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    scripts = ScriptDirectory.from_config(config)
+    config.set_main_option("script_location", directory or str(PROJECT_ROOT / "migrations"))
+    return ScriptDirectory.from_config(config)
+
+
+def test_history_is_one_line_after_the_merge_of_the_capability_branches():
+    """One head, so `flask db upgrade` and `flask db migrate` work; no branch opens after 0012."""
+    scripts = migration_scripts()
     revisions = list(scripts.walk_revisions())
     assert len({r.revision for r in revisions}) == len(revisions)
-    bases = [r.revision for r in revisions if r.down_revision is None]
-    assert bases == ["0001_foundation"]
+    assert [r.revision for r in revisions if r.down_revision is None] == ["0001_foundation"]
+    assert len(scripts.get_heads()) == 1
+    assert [r.revision for r in revisions if r.is_merge_point] == ["0012_one_history"]
+    assert [r.revision for r in revisions if r.is_branch_point] == ["0002_repos"]
+
+
+def flask_cli(app):
+    """Run `flask ...` against `app` as a user would, through Flask's command group."""
+    import contextvars
+
+    from flask.cli import FlaskGroup
+
+    runner = app.test_cli_runner()
+    group = FlaskGroup(create_app=lambda: app, load_dotenv=False)
+
+    def flask(*args: str):
+        result = contextvars.Context().run(runner.invoke, group, args=list(args))
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        return result
+
+    return flask
+
+
+def test_flask_db_upgrade_check_and_migrate_work_as_documented(build_app, scratch_url, tmp_path):  # noqa: F811
+    """Flask-Migrate's own steps on a fresh database: upgrade reaches the one head, check finds the
+    models and the schema equal, and migrate autogenerates the next revision on top of the head."""
+    import shutil
+
+    from alembic.migration import MigrationContext
+
+    from webapp.config import PROJECT_ROOT
+    from webapp.extensions import db
+
+    app = build_app(SQLALCHEMY_DATABASE_URI=scratch_url)
+    flask = flask_cli(app)
+    flask("db", "upgrade")
+    with app.app_context():
+        with db.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_heads() == tuple(migration_scripts().get_heads())
+        assert tables(db.engine) >= model_tables()
+    flask("db", "check")
+
+    copy = tmp_path / "migrations"  # `migrate` writes a revision file: into a copy, not the project
+    shutil.copytree(PROJECT_ROOT / "migrations", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    flask("db", "migrate", "-d", str(copy), "-m", "next change", "--rev-id", "0099_next")
+    written = migration_scripts(str(copy)).get_revision("0099_next")
+    assert written.down_revision == "0012_one_history"
+    upgrade_body = Path(written.path).read_text().split("def upgrade")[1].split("def downgrade")[0]
+    assert "pass" in upgrade_body and "op." not in upgrade_body  # nothing to do: the models are migrated
+    with app.app_context():
+        db.session.remove()
 
 
 def test_workers_do_not_load_alembic():

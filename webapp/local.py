@@ -80,7 +80,7 @@ def main() -> int:
         env["REDIS_URL"] = _start_redis(processes)
     flask = [str(BIN / "flask")]
     try:
-        subprocess.check_call([*flask, "db", "upgrade", "heads"], env=env, cwd=ROOT)
+        subprocess.check_call([*flask, "db", "upgrade"], env=env, cwd=ROOT)
         password = _admin_password()
         subprocess.check_call([*flask, "seed-demo", "--admin-password", password], env=env, cwd=ROOT)
         port = _free_port(int(env.get("PORT", "5000")))

@@ -88,7 +88,7 @@ def test_intake_answers_503_while_postgresql_is_down_stores_nothing_half_and_rec
     intake = make_test_app(SQLALCHEMY_DATABASE_URI=postgres_cluster.url, DATABASE_URL=postgres_cluster.url,
                            GITHUB_WEBHOOK_SECRET=DEFAULT_WEBHOOK_SECRET, RATELIMIT_ENABLED=False)
     with intake.app_context():
-        upgrade(revision="heads")
+        upgrade()
         db.session.remove()
     client = intake.test_client()
 

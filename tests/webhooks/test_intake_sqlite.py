@@ -19,7 +19,7 @@ def test_deliveries_are_stored_once_and_read_back_on_sqlite(build_app, tmp_path)
     local = build_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'gantry.db'}", SQLALCHEMY_ENGINE_OPTIONS={},
                       GITHUB_WEBHOOK_SECRET=DEFAULT_WEBHOOK_SECRET, RATELIMIT_ENABLED=False)
     with local.app_context():
-        upgrade(revision="heads")
+        upgrade()
     client = local.test_client()
     payload = json.loads((WEBHOOKS_DIR / "workflow_job" / "queued.json").read_text())
     delivery_id = str(uuid.uuid4())

@@ -34,12 +34,23 @@ def grant(app: Any) -> Callable[..., None]:
 
 @pytest.fixture
 def github_user(app: Any, make_user: Any, fake_github: Any) -> Callable[..., Any]:
-    """A Gantry user linked to a GitHub login of the fake, with a valid OAuth token."""
+    """A Gantry user linked to a GitHub login of the fake, with a valid OAuth token.
 
-    def make(role: str = "maintainer", login: str = "octocat") -> Any:
+    By default the token is a GitHub App's user token (no scopes; only where the App is installed);
+    `classic=True` makes it a classic OAuth App's token with `scopes` (default: Gantry's default scopes).
+    """
+
+    def make(role: str = "maintainer", login: str = "octocat", *, classic: bool = False,
+             scopes: list[str] | None = None) -> Any:
         user = make_user(role)
+        if classic:
+            token = fake_github.classic_token(login, scopes)
+            granted = ",".join(fake_github.state.user_grants[token]["scopes"])
+        else:
+            token, granted = fake_github.user_token(login), ""
         _db.session.add(GitHubAccount(user_id=user.id, github_id=fake_github.state.users[login]["id"], login=login,
-                                      access_token=fake_github.user_token(login), token_scopes="read:user"))
+                                      access_token=token, token_scopes=granted,
+                                      token_kind="oauth_app" if classic else "app"))
         _db.session.commit()
         return user
 

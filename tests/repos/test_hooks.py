@@ -37,7 +37,7 @@ def _deliver_ping(client: Any, hook: dict[str, Any]) -> Any:
 
 def test_set_up_hook_creates_pings_and_verifies(client: Any, db: Any, mirrored: Any, github_user: Any,
                                                 make_key: Any) -> None:
-    user = github_user("maintainer", "octocat")
+    user = github_user("maintainer", "octocat", classic=True)
     headers = make_key(user, "read", "webhooks:write")
     response = _set_up(client, headers)
     assert response.status_code == 201, response.get_json()
@@ -66,7 +66,7 @@ def test_set_up_hook_creates_pings_and_verifies(client: Any, db: Any, mirrored: 
 
 
 def test_remove_hook(client: Any, db: Any, mirrored: Any, github_user: Any, make_key: Any) -> None:
-    headers = make_key(github_user("maintainer", "octocat"), "read", "webhooks:write")
+    headers = make_key(github_user("maintainer", "octocat", classic=True), "read", "webhooks:write")
     hook_id = _set_up(client, headers).get_json()["id"]
     removed = client.delete(f"/api/v1/github/hooks/{hook_id}", headers=headers)
     assert removed.status_code == 200 and removed.get_json()["removed_at"] is not None
@@ -79,30 +79,75 @@ def test_remove_hook(client: Any, db: Any, mirrored: Any, github_user: Any, make
 
 def test_hook_already_deleted_on_github_is_removed_here_too(client: Any, mirrored: Any, github_user: Any,
                                                             make_key: Any) -> None:
-    headers = make_key(github_user("maintainer", "octocat"), "read", "webhooks:write")
+    headers = make_key(github_user("maintainer", "octocat", classic=True), "read", "webhooks:write")
     hook_id = _set_up(client, headers).get_json()["id"]
     mirrored.state.hooks[WEBHOOK_MANAGER].clear()
     assert client.delete(f"/api/v1/github/hooks/{hook_id}", headers=headers).status_code == 200
 
 
-@pytest.mark.parametrize("repository,status,code", [
-    ("acme/infrajet", 409, "app_installed"),      # the App already delivers its events
-    ("acme/widgets", 403, "not_repo_admin"),      # read access only
-    ("acme/does-not-exist", 404, "not_found"),
+@pytest.mark.parametrize("repository,permission,status,code", [
+    ("acme/infrajet", "admin", 409, "app_installed"),        # the App already delivers its events
+    ("acme/widgets", "read", 409, "app_installed"),
+    ("acme/webhook-manager", "write", 403, "not_repo_admin"),  # GitHub says: not an admin
+    ("acme/does-not-exist", "admin", 404, "not_found"),
 ])
-def test_set_up_refusals(client: Any, mirrored: Any, github_user: Any, make_key: Any, repository: str, status: int,
-                         code: str) -> None:
-    headers = make_key(github_user("maintainer", "octocat"), "read", "webhooks:write")
+def test_set_up_refusals(client: Any, mirrored: Any, github_user: Any, make_key: Any, repository: str,
+                         permission: str, status: int, code: str) -> None:
+    mirrored.state.grant("octocat", WEBHOOK_MANAGER, permission)
+    headers = make_key(github_user("maintainer", "octocat", classic=True), "read", "webhooks:write")
     response = _set_up(client, headers, repository)
     assert response.status_code == status and response.get_json()["code"] == code
     assert not mirrored.calls("POST", r"/hooks$")
 
 
 def test_duplicate_hook_is_a_conflict(client: Any, mirrored: Any, github_user: Any, make_key: Any) -> None:
-    headers = make_key(github_user("maintainer", "octocat"), "read", "webhooks:write")
+    headers = make_key(github_user("maintainer", "octocat", classic=True), "read", "webhooks:write")
     _set_up(client, headers)
     response = _set_up(client, headers)
     assert response.status_code == 409 and response.get_json()["code"] == "hook_exists"
+
+
+def test_app_sign_in_token_is_refused_with_the_reason_before_calling_github(client: Any, mirrored: Any,
+                                                                           github_user: Any, make_key: Any) -> None:
+    """A GitHub App's user token cannot reach a repository the App is not installed on: say so and what to do."""
+    headers = make_key(github_user("maintainer", "octocat"), "read", "webhooks:write")
+    response = _set_up(client, headers)
+    body = response.get_json()
+    assert response.status_code == 409 and body["code"] == "app_not_installed"
+    assert "Install the GitHub App on acme/webhook-manager" in body["message"]
+    assert "GITHUB_OAUTH_CLIENT_KIND=oauth_app" in body["message"] and "admin:repo_hook" in body["message"]
+    assert not mirrored.calls("*", r"^/repos/acme/webhook-manager")
+    assert mirrored.state.hooks[WEBHOOK_MANAGER] == []
+
+
+def test_the_fake_refuses_an_app_user_token_as_github_does(app: Any, mirrored: Any) -> None:
+    """Without Gantry's own check, GitHub (the fake) itself refuses the App's user token with 404."""
+    from webapp.integrations.github import GitHubError, github
+
+    token = mirrored.user_token("octocat")
+    with pytest.raises(GitHubError) as refused:
+        github().user_request(token, "POST", "/repos/acme/webhook-manager/hooks",
+                              json={"config": {"url": "http://gantry.test/webhooks/github"}})
+    assert refused.value.status == 404
+    classic = mirrored.classic_token("octocat", ["read:user"])
+    with pytest.raises(GitHubError) as no_scope:
+        github().user_request(classic, "POST", "/repos/acme/webhook-manager/hooks",
+                              json={"config": {"url": "http://gantry.test/webhooks/github"}})
+    assert no_scope.value.status == 404
+    assert mirrored.state.hooks[WEBHOOK_MANAGER] == []
+
+
+@pytest.mark.parametrize("scopes,expected", [
+    (["read:user", "user:email", "read:org"], "admin:repo_hook or write:repo_hook or repo"),
+])
+def test_classic_token_without_the_hook_scope_is_refused_with_the_scope_to_add(
+        client: Any, mirrored: Any, github_user: Any, make_key: Any, scopes: list[str], expected: str) -> None:
+    headers = make_key(github_user("maintainer", "octocat", classic=True, scopes=scopes), "read", "webhooks:write")
+    response = _set_up(client, headers)
+    body = response.get_json()
+    assert response.status_code == 409 and body["code"] == "missing_scope"
+    assert expected in body["message"] and "GITHUB_OAUTH_SCOPES" in body["message"]
+    assert not mirrored.calls("POST", r"/hooks$")
 
 
 def test_set_up_needs_a_github_connection_and_the_role(client: Any, mirrored: Any, make_user: Any,
@@ -118,7 +163,7 @@ def test_set_up_needs_a_github_connection_and_the_role(client: Any, mirrored: An
 
 def test_other_peoples_hooks_are_404(client: Any, mirrored: Any, github_user: Any, make_user: Any, make_key: Any,
                                      grant: Any) -> None:
-    owner = make_key(github_user("maintainer", "octocat"), "read", "webhooks:write")
+    owner = make_key(github_user("maintainer", "octocat", classic=True), "read", "webhooks:write")
     hook_id = _set_up(client, owner).get_json()["id"]
     intruder_user = make_user("maintainer")
     grant(intruder_user, INFRAJET, "admin")
@@ -131,7 +176,7 @@ def test_other_peoples_hooks_are_404(client: Any, mirrored: Any, github_user: An
 
 
 def test_ping_again(client: Any, mirrored: Any, github_user: Any, make_key: Any) -> None:
-    headers = make_key(github_user("maintainer", "octocat"), "read", "webhooks:write")
+    headers = make_key(github_user("maintainer", "octocat", classic=True), "read", "webhooks:write")
     hook_id = _set_up(client, headers).get_json()["id"]
     assert client.post(f"/api/v1/github/hooks/{hook_id}/ping", headers=headers).status_code == 200
     assert len(mirrored.state.pings) == 2

@@ -68,7 +68,7 @@ def test_connection_page_and_disconnect(client: Any, db: Any, mirrored: Any, git
 
 
 def test_hooks_page_sets_up_and_removes(client: Any, db: Any, mirrored: Any, github_user: Any) -> None:
-    browser = _sign_in(client, github_user("maintainer", "octocat"))
+    browser = _sign_in(client, github_user("maintainer", "octocat", classic=True))
     response = browser.post("/github/hooks", data={"repository": "acme/webhook-manager"})
     assert response.status_code == 302
     page = browser.get("/github/hooks").get_data(as_text=True)
@@ -80,6 +80,16 @@ def test_hooks_page_sets_up_and_removes(client: Any, db: Any, mirrored: Any, git
     assert refused.status_code == 409 and "already reach Gantry" in refused.get_data(as_text=True)
     assert browser.post(f"/github/hooks/{hook_id}/remove").status_code == 302
     assert mirrored.state.hooks[1004] == []
+
+
+def test_hooks_page_says_why_an_app_sign_in_cannot_set_up_a_hook(client: Any, mirrored: Any,
+                                                                github_user: Any) -> None:
+    browser = _sign_in(client, github_user("maintainer", "octocat"))
+    refused = browser.post("/github/hooks", data={"repository": "acme/webhook-manager"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and "GITHUB_OAUTH_CLIENT_KIND=oauth_app" in page
+    assert "Install the GitHub App on acme/webhook-manager" in page
+    assert not mirrored.calls("POST", r"/hooks$")
 
 
 def test_viewer_cannot_set_up_hooks(client: Any, mirrored: Any, github_user: Any) -> None:

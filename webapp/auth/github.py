@@ -27,20 +27,21 @@ from webapp.repos.app_config import get_app_settings
 
 bp = Blueprint("github", __name__)
 
-SCOPES = "read:user read:org user:email"
-
 
 def _client() -> FlaskOAuth2App | None:
     settings = get_app_settings()
     if settings is None or not settings.can_sign_in:
         return None
     web = current_app.config["GITHUB_URL"]
+    # a GitHub App's client has no scopes (the App's permissions apply); a classic OAuth App asks for them
+    client_kwargs = {"token_endpoint_auth_method": "client_secret_post"}
+    if settings.oauth_scopes:
+        client_kwargs["scope"] = settings.oauth_scopes
     return FlaskOAuth2App(
         FlaskIntegration("github"), name="github",
         client_id=settings.client_id, client_secret=settings.client_secret,
         authorize_url=f"{web}/login/oauth/authorize", access_token_url=f"{web}/login/oauth/access_token",
-        api_base_url=current_app.config["GITHUB_API_URL"],
-        client_kwargs={"scope": SCOPES, "token_endpoint_auth_method": "client_secret_post"},
+        api_base_url=current_app.config["GITHUB_API_URL"], client_kwargs=client_kwargs,
     )
 
 

@@ -1,5 +1,7 @@
 """Who may see which repository, as GitHub says: read with each user's own token.
 
+A classic OAuth App's token reaches every repository of its user: `GET /user/repos` lists them
+(with permission flags) and replaces all of that user's access. A GitHub App's user token:
 `GET /user/installations` and `/user/installations/{id}/repositories` list, for the App's
 installations, the repositories the user can reach and their permission flags. The result
 replaces the user's access rows for repositories that belong to an installation; access a user
@@ -52,15 +54,24 @@ def sync_user_access(user_id: int) -> dict[str, int] | None:
         return None
     gh = github()
     token = account.access_token
+    classic = account.token_kind == "oauth_app"
+    installations: list[Any] = []
     try:
-        installations = gh.paginate_user(token, "/user/installations", item_key="installations")
         granted: dict[int, str] = {}
-        for data in installations:
-            inst = upsert_installation(data)
-            repos = gh.paginate_user(token, f"/user/installations/{inst.id}/repositories", item_key="repositories")
-            for repo_data in repos:
-                repo = upsert_repository(repo_data, inst.id)
+        if classic:  # GitHub lists installations only to App user tokens; a classic token sees every repository
+            for repo_data in gh.paginate_user(token, "/user/repos"):
+                known = db.session.get(Repository, int(repo_data["id"]))
+                repo = upsert_repository(repo_data, known.installation_id if known is not None else None)
                 granted[repo.id] = permission_from_flags(repo_data.get("permissions"))
+        else:
+            installations = gh.paginate_user(token, "/user/installations", item_key="installations")
+            for data in installations:
+                inst = upsert_installation(data)
+                repos = gh.paginate_user(token, f"/user/installations/{inst.id}/repositories",
+                                         item_key="repositories")
+                for repo_data in repos:
+                    repo = upsert_repository(repo_data, inst.id)
+                    granted[repo.id] = permission_from_flags(repo_data.get("permissions"))
     except GitHubError as exc:
         if exc.status != 401:
             raise
@@ -73,7 +84,10 @@ def sync_user_access(user_id: int) -> dict[str, int] | None:
                      details={"login": account.login})
         db.session.commit()
         return {"repositories": 0, "rejected": 1}
-    _drop_installation_access(user_id)
+    if classic:  # the list is every repository the user can reach: it replaces all their access
+        db.session.execute(delete(RepositoryAccess).where(RepositoryAccess.user_id == user_id))
+    else:
+        _drop_installation_access(user_id)
     now = utcnow()
     for repo_id, permission in granted.items():
         db.session.merge(RepositoryAccess(user_id=user_id, repository_id=repo_id, permission=permission,

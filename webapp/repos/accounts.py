@@ -95,6 +95,7 @@ def sign_in_with_github(token: dict[str, Any], *, link_to: User | None = None) -
                                                    "html_url", "avatar_url", "type")}
     account.access_token = access_token
     account.token_scopes = str(token.get("scope") or "")
+    account.token_kind = _client_kind()
     user.last_login_at = utcnow()
     audit.record("github.link" if link_to is not None else "user.login", "user", user.id, actor=user,
                  details={"via": "github", "login": login})
@@ -105,6 +106,13 @@ def sign_in_with_github(token: dict[str, Any], *, link_to: User | None = None) -
         db.session.rollback()
         log.warning("repository access of %s not refreshed at sign-in", login, exc_info=True)
     return SignIn(user, created)
+
+
+def _client_kind() -> str:
+    from webapp.repos.app_config import get_app_settings
+
+    settings = get_app_settings()
+    return settings.client_kind if settings is not None else "app"
 
 
 def account_for(user: User) -> GitHubAccount | None:
@@ -143,6 +151,9 @@ def connection_status(user: User) -> dict[str, Any]:
         "avatar_url": account.avatar_url if account else None,
         "html_url": account.html_url if account else None,
         "scopes": [s for s in (account.token_scopes if account else "").replace(" ", ",").split(",") if s],
+        "client_kind": settings.client_kind if settings and settings.can_sign_in else None,
+        "token_kind": account.token_kind if account else None,
+        "connected_at": account.created_at if account else None,
         "access_synced_at": account.access_synced_at if account else None,
         "repositories": repos,
     }

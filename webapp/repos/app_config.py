@@ -36,6 +36,24 @@ class GitHubAppSettings:
         return bool(self.client_id and self.client_secret)
 
     @property
+    def client_kind(self) -> str:
+        """"app" (the GitHub App's own OAuth client) or "oauth_app" (a classic OAuth App).
+
+        GITHUB_OAUTH_CLIENT_KIND says it; unset, a client id starting "Iv" (how GitHub names App
+        clients: "Iv1.…", "Iv23li…") is an App's and any other is a classic OAuth App's."""
+        configured = str(current_app.config.get("GITHUB_OAUTH_CLIENT_KIND") or "").strip().lower()
+        if configured in CLIENT_KINDS:
+            return configured
+        return "app" if (self.client_id or "").startswith("Iv") else "oauth_app"
+
+    @property
+    def oauth_scopes(self) -> str:
+        """The scopes sign-in asks for: GITHUB_OAUTH_SCOPES for a classic OAuth App (GitHub Apps have none)."""
+        if self.client_kind == "app":
+            return ""
+        return str(current_app.config.get("GITHUB_OAUTH_SCOPES") or DEFAULT_OAUTH_SCOPES)
+
+    @property
     def install_url(self) -> str | None:
         if self.html_url:
             return f"{self.html_url.rstrip('/')}/installations/new"
@@ -43,6 +61,9 @@ class GitHubAppSettings:
             return f"{current_app.config['GITHUB_URL']}/apps/{self.slug}/installations/new"
         return None
 
+
+CLIENT_KINDS = ("app", "oauth_app")
+DEFAULT_OAUTH_SCOPES = "read:user user:email read:org repo admin:repo_hook"
 
 ENV_FIELDS = {
     "app_id": "GITHUB_APP_ID",

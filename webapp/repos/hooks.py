@@ -1,8 +1,10 @@
 """Repository webhooks for repositories the App is not installed on.
 
-"Set up webhook" uses the signed-in user's own GitHub token (they must administer the
-repository) to create a hook that posts to Gantry's intake with a secret of its own (stored
-encrypted; the intake verifies those deliveries with `webhook_secret_for_hook`), then pings it.
+"Set up webhook" uses the signed-in user's own GitHub token (they must administer the repository,
+and the token must be a classic OAuth App's with `admin:repo_hook`: a GitHub App's user token never
+reaches a repository the App is not installed on) to create a hook that posts to Gantry's intake
+with a secret of its own (stored encrypted; the intake verifies those deliveries with
+`webhook_secret_for_hook`), then pings it.
 Whether the ping arrived is read from the intake's delivery store.
 """
 
@@ -21,8 +23,9 @@ from webapp.core.models import utcnow
 from webapp.extensions import db
 from webapp.integrations.github import GitHubError, github
 from webapp.repos.access import get_visible_repository, restrict_to_visible
+from webapp.repos.credentials import active_installation, token_scopes, user_credential
 from webapp.repos.mirror import upsert_repository
-from webapp.repos.models import GitHubAccount, Installation, RepositoryAccess, RepositoryHook
+from webapp.repos.models import GitHubAccount, Repository, RepositoryAccess, RepositoryHook
 
 DEFAULT_EVENTS = ["push", "pull_request", "release", "create", "delete", "workflow_job", "workflow_run",
                   "deployment", "deployment_status"]
@@ -40,26 +43,42 @@ def _user_token(user: Any) -> str:
     return account.access_token
 
 
+def _refuse_if_app_installed(repo: Repository | None) -> None:
+    if active_installation(repo) is not None:
+        assert repo is not None
+        raise Conflict(f"The GitHub App is installed on {repo.full_name}: its events already reach Gantry.",
+                       code="app_installed")
+
+
 def set_up_hook(who: Any, full_name: str, events: list[str] | None = None) -> RepositoryHook:
-    """Create a repository hook pointing at Gantry (the user must administer the repository), then ping it."""
+    """Create a repository hook pointing at Gantry (the user must administer the repository), then ping it.
+
+    Only for repositories the App is not installed on (there its events already arrive), and so only
+    with a user token GitHub lets create hooks there: a classic OAuth App's token with
+    `admin:repo_hook`. Anything else is refused with the reason and what to configure.
+    """
     user = getattr(who, "user", who)
-    token = _user_token(user)
     owner, _, name = full_name.strip().partition("/")
     if not owner or not name:
         raise ValidationFailed("Name the repository as owner/name.", errors={"repository": ["owner/name"]})
+    full_name = f"{owner}/{name}"
+    _refuse_if_app_installed(db.session.scalar(select(Repository).where(
+        sa.func.lower(Repository.full_name) == full_name.lower())))
+    credential = user_credential(user, full_name, "hooks:write")
+    token = credential.token
+    assert token is not None
     gh = github()
     try:
         data = gh.user_request(token, "GET", f"/repos/{owner}/{name}")
     except GitHubError as exc:
         if exc.status == 404:
-            raise NotFound(f"Repository {full_name} does not exist or you have no access to it.") from exc
+            raise NotFound(f"Repository {full_name} does not exist or you have no access to it"
+                           + ("" if "repo" in _scopes(user) else
+                              " (a private one needs the repo scope in GITHUB_OAUTH_SCOPES)") + ".") from exc
         raise
     if not (data.get("permissions") or {}).get("admin", False) and data.get("permissions") is not None:
         raise Forbidden(f"You need admin rights on {full_name} to add a webhook.", code="not_repo_admin")
-    existing = db.session.get(Installation, _installation_of(int(data["id"])) or 0)
-    if existing is not None and existing.active:
-        raise Conflict(f"The GitHub App is installed on {data['full_name']}: its events already reach Gantry.",
-                       code="app_installed")
+    _refuse_if_app_installed(db.session.get(Repository, int(data["id"])))
     active = db.session.scalar(select(RepositoryHook).where(RepositoryHook.repository_id == int(data["id"]),
                                                             RepositoryHook.removed_at.is_(None)))
     if active is not None:
@@ -90,11 +109,9 @@ def set_up_hook(who: Any, full_name: str, events: list[str] | None = None) -> Re
     return hook
 
 
-def _installation_of(repository_id: int) -> int | None:
-    from webapp.repos.models import Repository
-
-    repo = db.session.get(Repository, repository_id)
-    return repo.installation_id if repo is not None else None
+def _scopes(user: Any) -> set[str]:
+    account = db.session.get(GitHubAccount, user.id)
+    return token_scopes(account) if account is not None else set()
 
 
 def _ping(token: str, hook: RepositoryHook) -> None:

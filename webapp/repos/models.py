@@ -117,6 +117,8 @@ class GitHubAccount(TimestampMixin, db.Model):  # type: ignore[name-defined,misc
     html_url: Mapped[str | None] = mapped_column(String(500))
     access_token: Mapped[str | None] = mapped_column(EncryptedText())
     token_scopes: Mapped[str] = mapped_column(String(500), default="")
+    # who issued the token: "app" (the GitHub App's OAuth client) or "oauth_app" (a classic OAuth App)
+    token_kind: Mapped[str] = mapped_column(String(20), default="app", server_default="app")
     profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
     access_synced_at: Mapped[datetime | None]
 

@@ -22,6 +22,7 @@ from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
 from webapp.integrations.github import GitHubError, GitHubNotConfigured, github
 from webapp.repos.access import can_see_repository, get_visible_repository_by_name, restrict_to_visible
+from webapp.repos.credentials import credential_for
 from webapp.repos.mirror import upsert_repository
 from webapp.repos.models import (
     PERMISSION_RANK,
@@ -88,23 +89,10 @@ def get_repository(who: Any, owner: str, name: str) -> Repository:
     return repo
 
 
-def _user_token(who: Any) -> str | None:
-    user = getattr(who, "user", who)
-    account = db.session.get(GitHubAccount, user.id)
-    return account.access_token if account is not None else None
-
-
-def _repo_request(who: Any, repo: Repository, method: str, path: str, **kwargs: Any) -> Any:
-    """Call GitHub about a repository: as the App's installation when installed, else with the user's token."""
-    gh = github()
-    installation = db.session.get(Installation, repo.installation_id) if repo.installation_id else None
-    if installation is not None and installation.active:
-        return gh.installation_request(installation.id, method, path, **kwargs)
-    token = _user_token(who)
-    if not token:
-        raise Conflict(f"The App is not installed on {repo.full_name} and your user is not connected to GitHub.",
-                       code="no_github_access")
-    return gh.user_request(token, method, path, **kwargs)
+def _repo_request(who: Any, repo: Repository, method: str, path: str, *, need: str = "metadata",
+                  **kwargs: Any) -> Any:
+    """Call GitHub about a repository with whichever credential GitHub lets do `need` there."""
+    return credential_for(who, repo, need).request(method, path, **kwargs)
 
 
 def recent_commits(who: Any, owner: str, name: str, *, branch: str | None = None,
@@ -115,7 +103,8 @@ def recent_commits(who: Any, owner: str, name: str, *, branch: str | None = None
     if branch:
         params["sha"] = branch
     try:
-        commits = _repo_request(who, repo, "GET", f"/repos/{repo.full_name}/commits", params=params)
+        commits = _repo_request(who, repo, "GET", f"/repos/{repo.full_name}/commits", need="contents:read",
+                                params=params)
     except GitHubError as exc:
         if exc.status == 409:  # an empty repository has no commits
             return []

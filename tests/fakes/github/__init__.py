@@ -16,7 +16,14 @@ The session's test app is configured as GitHub App 1 (`gantry-test`, a fresh RSA
 FAKE_APP_PRIVATE_KEY), OAuth client DEFAULT_CLIENT_ID / DEFAULT_CLIENT_SECRET and App webhook secret
 DEFAULT_WEBHOOK_SECRET, so installation tokens work end to end. The default world is described in
 `state.default_state`: installations 101 (org acme: infrajet 1001, widgets 1002) and 102 (user
-octo-user: dotfiles 1003), acme/webhook-manager 1004 without the App, users octocat and mallory.
+octo-user: dotfiles 1003), acme/webhook-manager 1004 without the App, users octocat and mallory,
+and a classic OAuth App (DEFAULT_OAUTH_APP_CLIENT_ID).
+
+GitHub's token rules hold (see `server.require_repo_access`): an App's user token (`user_token`)
+reaches only repositories the App is installed on, within the App's permissions; a classic OAuth
+App's token (`classic_token`) reaches every repository its user can, within its scopes, and
+answers carry `X-OAuth-Scopes`; hooks need admin on the repository plus `admin:repo_hook` (or
+`write:repo_hook` / `repo`) or the App's `repository_hooks` / `administration` write permission.
 
 Adding routes for another area: create `tests/fakes/github/<area>.py` with
 `register(app, state_ref)` (and optionally `reset(state)`); see tests/fakes/github/server.py for the
@@ -37,6 +44,8 @@ from tests.fakes.github.state import (
     DEFAULT_APP_ID,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
+    DEFAULT_OAUTH_APP_CLIENT_ID,
+    DEFAULT_OAUTH_APP_CLIENT_SECRET,
     DEFAULT_WEBHOOK_SECRET,
     FakeState,
     default_state,
@@ -45,7 +54,11 @@ from tests.fakes.github.state import (
 )
 
 __all__ = ["FakeGitHub", "fake_github", "fake_github_server", "fake_github_settings", "webhook_payload",
-           "rest_example", "DEFAULT_APP_ID", "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_WEBHOOK_SECRET"]
+           "rest_example", "DEFAULT_APP_ID", "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_WEBHOOK_SECRET",
+           "DEFAULT_OAUTH_APP_CLIENT_ID", "DEFAULT_OAUTH_APP_CLIENT_SECRET", "CLASSIC_SCOPES"]
+
+# What Gantry asks a classic OAuth App for by default (GITHUB_OAUTH_SCOPES).
+CLASSIC_SCOPES = ["read:user", "user:email", "read:org", "repo", "admin:repo_hook"]
 
 _SESSION: dict[str, Any] = {}
 
@@ -104,11 +117,24 @@ class FakeGitHub:
         self.state.signing_in = login
 
     def user_token(self, login: str) -> str:
-        """A valid OAuth token of `login`, as if they had signed in."""
+        """A user token of `login` from the GitHub App's OAuth client, as if they had signed in.
+
+        It reaches only repositories the App is installed on, within the App's permissions."""
         return self.state.issue_user_token(login)
+
+    def classic_token(self, login: str, scopes: list[str] | None = None) -> str:
+        """A classic OAuth App token of `login` with `scopes` (default: Gantry's default scopes)."""
+        return self.state.issue_user_token(login, client_id=DEFAULT_OAUTH_APP_CLIENT_ID,
+                                           scopes=CLASSIC_SCOPES if scopes is None else scopes)
 
     def reset(self) -> None:
         self.server.reset()
+
+
+def classic_oauth_settings() -> dict[str, Any]:
+    """Settings that make Gantry's sign-in a classic OAuth App (the GitHub App stays configured)."""
+    return {"GITHUB_CLIENT_ID": DEFAULT_OAUTH_APP_CLIENT_ID, "GITHUB_CLIENT_SECRET": DEFAULT_OAUTH_APP_CLIENT_SECRET,
+            "GITHUB_OAUTH_CLIENT_KIND": "oauth_app", "GITHUB_OAUTH_SCOPES": " ".join(CLASSIC_SCOPES)}
 
 
 def fake_github_settings(server: FakeServer) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from tests.fakes.github.server import (
     require_user,
     state,
     unauthorized,
+    user_grant,
     user_login,
 )
 from tests.fakes.github.state import FakeState, rest_example
@@ -53,8 +54,17 @@ def _public_app(app: dict[str, Any]) -> dict[str, Any]:
 
 
 def _client_ok(client_id: str | None, client_secret: str | None) -> bool:
-    return any(a.get("client_id") == client_id and a.get("client_secret") == client_secret
-               for a in state().apps.values())
+    """A GitHub App's OAuth client or a classic OAuth App, with its secret."""
+    clients = [*state().apps.values(), *state().oauth_apps.values()]
+    return any(a.get("client_id") == client_id and a.get("client_secret") == client_secret for a in clients)
+
+
+def _known_client(client_id: str | None) -> bool:
+    return client_id in state().oauth_apps or any(a.get("client_id") == client_id for a in state().apps.values())
+
+
+APP_TOKEN_ONLY = ("You must authenticate with an access token authorized to a GitHub App in order to list "
+                  "installations")
 
 
 def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
@@ -63,11 +73,13 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
     @app.get("/login/oauth/authorize")
     def oauth_authorize() -> Any:
         client_id = request.args.get("client_id")
-        if not any(a.get("client_id") == client_id for a in state().apps.values()):
+        if not _known_client(client_id):
             return json_response({"message": "unknown client_id"}, 404)
         code = secrets.token_hex(10)
+        # a classic OAuth App asks for scopes (space- or comma-separated); a GitHub App's client has none
+        scopes = request.args.get("scope", "").replace(",", " ").split()
         state().oauth_codes[code] = {"login": state().signing_in, "client_id": client_id,
-                                     "redirect_uri": request.args.get("redirect_uri")}
+                                     "redirect_uri": request.args.get("redirect_uri"), "scopes": scopes}
         target = request.args.get("redirect_uri", "")
         query = urlencode({"code": code, "state": request.args.get("state", "")})
         return redirect(f"{target}{'&' if '?' in target else '?'}{query}")
@@ -84,8 +96,9 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
         if grant is None or grant["client_id"] != client_id:
             return json_response({"error": "bad_verification_code",
                                   "error_description": "The code passed is incorrect or expired."})
-        token = state().issue_user_token(grant["login"])
-        return json_response({"access_token": token, "token_type": "bearer", "scope": "read:org,read:user"})
+        token = state().issue_user_token(grant["login"], client_id=client_id, scopes=grant.get("scopes"))
+        issued = state().user_grants[token]
+        return json_response({"access_token": token, "token_type": "bearer", "scope": ",".join(issued["scopes"])})
 
     @app.delete("/applications/<client_id>/grant")
     def revoke_grant(client_id: str) -> Any:
@@ -218,20 +231,52 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
                 repos.append(repo)
         return repos
 
+    def require_app_user() -> str:
+        login = require_user()
+        grant = user_grant() or {}
+        if grant.get("kind") != "app":
+            fail(403, APP_TOKEN_ONLY, documentation_url="https://docs.github.com/rest/apps/installations")
+        return login
+
     @app.get("/user/installations")
     def user_installations() -> Any:
-        login = require_user()
-        items = [i for i_id, i in state().installations.items()
-                 if _user_installation_repos(login, i_id) or i["account"]["login"] == login]
+        login = require_app_user()
+        app_id = (user_grant() or {}).get("app_id")
+        items = [i for i_id, i in state().installations.items() if i["app_id"] == app_id
+                 and (_user_installation_repos(login, i_id) or i["account"]["login"] == login)]
         return json_response({"total_count": len(items), "installations": page(items)})
 
     @app.get("/user/installations/<int:installation_id>/repositories")
     def user_installation_repositories(installation_id: int) -> Any:
-        login = require_user()
-        if installation_id not in state().installations:
+        login = require_app_user()
+        installation = state().installations.get(installation_id)
+        if installation is None or installation["app_id"] != (user_grant() or {}).get("app_id"):
             not_found()
         repos = _user_installation_repos(login, installation_id)
         return json_response({"total_count": len(repos), "repositories": page(repos)})
+
+    @app.get("/user/repos")
+    def list_user_repos() -> Any:
+        """Repositories the user can reach with this token: for a GitHub App's user token only those
+        the App is installed on; for a classic token every one (private ones only with `repo`)."""
+        login = require_user()
+        grant = user_grant() or {}
+        repos = []
+        for repo_id, permission in sorted(state().permissions.get(login, {}).items()):
+            repo = state().repositories.get(repo_id)
+            if repo is None:
+                continue
+            if grant.get("kind") == "oauth_app":
+                if repo["private"] and "repo" not in grant.get("scopes", []):
+                    continue
+            else:
+                inst_id = state().installation_of_repo(repo_id)
+                if inst_id is None or state().installations[inst_id]["app_id"] != grant.get("app_id"):
+                    continue
+            item = copy.deepcopy(repo)
+            item["permissions"] = PERMISSION_FLAGS[permission]
+            repos.append(item)
+        return json_response(page(repos))
 
     @app.post("/user/repos")
     def create_user_repo() -> Any:
@@ -280,7 +325,7 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
 
     @app.get("/repos/<owner>/<repo>/commits")
     def list_commits(owner: str, repo: str) -> Any:
-        found = require_repo_access(owner, repo)
+        found = require_repo_access(owner, repo, need="contents:read")
         commits = state().commits.get(found["id"], [])
         if not commits:
             fail(409, "Git Repository is empty.")
@@ -288,12 +333,12 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
 
     @app.get("/repos/<owner>/<repo>/hooks")
     def list_hooks(owner: str, repo: str) -> Any:
-        found = require_repo_access(owner, repo, user_permission="admin")
+        found = require_repo_access(owner, repo, user_permission="admin", need="hooks:read")
         return json_response(page(state().hooks.get(found["id"], [])))
 
     @app.post("/repos/<owner>/<repo>/hooks")
     def create_hook(owner: str, repo: str) -> Any:
-        found = require_repo_access(owner, repo, user_permission="admin")
+        found = require_repo_access(owner, repo, user_permission="admin", need="hooks:write")
         body = request.get_json(silent=True) or {}
         config = body.get("config") or {}
         if not config.get("url"):
@@ -322,14 +367,14 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
 
     @app.delete("/repos/<owner>/<repo>/hooks/<int:hook_id>")
     def delete_hook(owner: str, repo: str, hook_id: int) -> Any:
-        found = require_repo_access(owner, repo, user_permission="admin")
+        found = require_repo_access(owner, repo, user_permission="admin", need="hooks:write")
         hook = _hook(found, hook_id)
         state().hooks[found["id"]].remove(hook)
         return "", 204
 
     @app.post("/repos/<owner>/<repo>/hooks/<int:hook_id>/pings")
     def ping_hook(owner: str, repo: str, hook_id: int) -> Any:
-        found = require_repo_access(owner, repo, user_permission="admin")
+        found = require_repo_access(owner, repo, user_permission="admin", need="hooks:write")
         _hook(found, hook_id)
         state().pings.append((found["id"], hook_id))
         return "", 204

@@ -27,7 +27,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 from werkzeug.serving import make_server
 
-from tests.fakes.github.state import FakeState
+from tests.fakes.github.state import DEFAULT_CLIENT_ID, FakeState
 
 SKIP_MODULES = {"server", "state", "helpers"}
 
@@ -120,6 +120,9 @@ class FakeServer:
         @app.after_request
         def rate_limit_and_etag(response: Response) -> Response:
             identity = getattr(g, "recorded", None) and g.recorded.auth
+            grant = g.get("user_grant")
+            if grant is not None:  # GitHub tells an OAuth token which scopes it has (none for an App's)
+                response.headers.setdefault("X-OAuth-Scopes", ", ".join(grant.get("scopes") or []))
             if identity:
                 remaining = server.state.rate_remaining.get(identity, 5000)
                 if response.status_code != 304:
@@ -238,7 +241,19 @@ def user_login() -> str | None:
     login = state().user_tokens.get(cred[1])
     if login is not None:
         _mark(f"user:{login}")
+        g.user_grant = user_grant_of(cred[1])
     return login
+
+
+def user_grant_of(token: str) -> dict[str, Any]:
+    """Who issued a user token: {"kind": "app", "app_id"} or {"kind": "oauth_app", "scopes"}."""
+    current = state()
+    return current.user_grants.get(token) or current.grant_for_client(DEFAULT_CLIENT_ID, None)
+
+
+def user_grant() -> dict[str, Any] | None:
+    """The grant of this request's user token (after `user_login()`), None for other credentials."""
+    return g.get("user_grant")
 
 
 def require_user() -> str:
@@ -248,26 +263,91 @@ def require_user() -> str:
     return login  # type: ignore[return-value]
 
 
-def require_repo_access(owner: str, repo: str, *, user_permission: str = "read") -> dict[str, Any]:
-    """The repository, if this request's installation or user token may use it (404 otherwise, as GitHub does)."""
-    found = state().repo_by_name(owner, repo)
+RANKS = ["read", "triage", "write", "maintain", "admin"]
+
+# What an operation needs, as GitHub checks it. "app": the App permissions that allow it (any one);
+# "scopes": the classic OAuth scopes that allow it (any one; None: any token, public repositories
+# only unless the token has `repo`). GitHub's `repo` scope includes repository webhooks.
+CAPABILITIES: dict[str, dict[str, Any]] = {
+    "metadata": {"app": [("metadata", "read")], "scopes": None},
+    "contents:read": {"app": [("contents", "read")], "scopes": None},
+    "contents:write": {"app": [("contents", "write")], "scopes": ["repo"]},
+    "hooks:read": {"app": [("repository_hooks", "read"), ("administration", "read")],
+                   "scopes": ["read:repo_hook", "write:repo_hook", "admin:repo_hook", "repo"]},
+    "hooks:write": {"app": [("repository_hooks", "write"), ("administration", "write")],
+                    "scopes": ["write:repo_hook", "admin:repo_hook", "repo"]},
+}
+NOT_ACCESSIBLE = "Resource not accessible by integration"
+
+
+def _app_allows(permissions: dict[str, str] | None, need: str) -> bool:
+    if need == "metadata":
+        return True  # every installation (and every token of it) reads metadata
+    for name, level in CAPABILITIES[need]["app"]:
+        granted = (permissions or {}).get(name)
+        if granted == "write" or (granted == "read" and level == "read"):
+            return True
+    return False
+
+
+def _refuse_scope(need: str) -> Any:
+    accepted = ", ".join(CAPABILITIES[need]["scopes"] or [])
+    abort(make_response(jsonify(DEFAULT_FAIL_BODIES[404]), 404, {"X-Accepted-OAuth-Scopes": accepted}))
+
+
+def require_repo_access(owner: str, repo: str, *, user_permission: str = "read",
+                        need: str = "metadata") -> dict[str, Any]:
+    """The repository, if this request's token may do `need` there, as GitHub decides it.
+
+    - installation token: the repository is in its installation (and its repository list), and
+      the token's permissions allow `need` (403 "Resource not accessible by integration");
+    - a GitHub App's user token: the App is installed on the repository AND the user can access it
+      (404 otherwise), the user's own role suffices, and the App's permissions allow `need` (403);
+    - a classic OAuth App token: any repository the user can access (private ones only with the
+      `repo` scope, 404 otherwise), the user's role suffices, and its scopes allow `need` (404 with
+      `X-Accepted-OAuth-Scopes`, as GitHub hides what a token may not see).
+    A user whose role is too low gets 404 for hooks (GitHub hides them) and 403 otherwise.
+    """
+    current = state()
+    found = current.repo_by_name(owner, repo)
     info = installation_token_info()
     if info is not None:
-        if found is None or state().installation_of_repo(found["id"]) != info["installation_id"]:
+        if found is None or current.installation_of_repo(found["id"]) != info["installation_id"]:
             not_found()
         if info["repository_ids"] and found["id"] not in info["repository_ids"]:  # type: ignore[index]
             not_found()
+        permissions = info["permissions"] or current.installations[info["installation_id"]]["permissions"]
+        if not _app_allows(permissions, need):
+            fail(403, NOT_ACCESSIBLE, documentation_url="https://docs.github.com/rest")
         return found  # type: ignore[return-value]
     login = user_login()
     if login is None:
         unauthorized()
-    ranks = ["read", "triage", "write", "maintain", "admin"]
-    permission = state().permissions.get(login, {}).get(found["id"]) if found else None  # type: ignore[arg-type]
+    grant = user_grant() or {}
+    permission = current.permissions.get(login, {}).get(found["id"]) if found else None  # type: ignore[arg-type]
     if found is None or permission is None:
         not_found()
-    if ranks.index(permission) < ranks.index(user_permission):  # type: ignore[arg-type]
-        fail(403, "Resource not accessible by integration")
-    return found  # type: ignore[return-value]
+    assert found is not None and permission is not None
+    if grant.get("kind") == "oauth_app":
+        scopes = set(grant.get("scopes") or [])
+        if found["private"] and "repo" not in scopes:
+            not_found()
+        allowed = CAPABILITIES[need]["scopes"]
+        if allowed is not None and not scopes & set(allowed):
+            _refuse_scope(need)
+    else:
+        installation_id = current.installation_of_repo(found["id"])
+        installation = current.installations.get(installation_id) if installation_id else None
+        if installation is None or installation["app_id"] != grant.get("app_id"):
+            not_found()  # a GitHub App's user token reaches only where the App is installed
+        assert installation is not None
+        if not _app_allows(installation["permissions"], need):
+            fail(403, NOT_ACCESSIBLE, documentation_url="https://docs.github.com/rest")
+    if RANKS.index(permission) < RANKS.index(user_permission):
+        if need.startswith("hooks:"):
+            not_found()
+        fail(403, "Must have admin rights to Repository.", documentation_url="https://docs.github.com/rest")
+    return found
 
 
 def page(items: list[Any]) -> list[Any]:

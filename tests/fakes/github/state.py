@@ -27,6 +27,9 @@ DEFAULT_APP_ID = 1
 DEFAULT_CLIENT_ID = "Iv1.fakeclient0001"
 DEFAULT_CLIENT_SECRET = "fake-client-secret-0001"
 DEFAULT_WEBHOOK_SECRET = "fake-app-webhook-secret"
+# A classic OAuth App (Settings -> Developer settings -> OAuth Apps): its tokens carry scopes.
+DEFAULT_OAUTH_APP_CLIENT_ID = "Ov23lifakeoauthapp01"
+DEFAULT_OAUTH_APP_CLIENT_SECRET = "fake-oauth-app-secret-0001"
 
 
 def rest_example(name: str) -> Any:
@@ -66,6 +69,10 @@ class FakeState:
     user_orgs: dict[str, list[str]] = field(default_factory=dict)
     permissions: dict[str, dict[int, str]] = field(default_factory=dict)  # login -> repo id -> permission
     user_tokens: dict[str, str] = field(default_factory=dict)  # token -> login
+    # token -> who issued it: {"kind": "app", "app_id"} (a GitHub App's user token) or
+    # {"kind": "oauth_app", "client_id", "scopes"} (a classic OAuth App token)
+    user_grants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    oauth_apps: dict[str, dict[str, Any]] = field(default_factory=dict)  # client id -> classic OAuth App
     installation_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     oauth_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     signing_in: str = "octocat"  # who approves the next OAuth authorization
@@ -144,10 +151,26 @@ class FakeState:
     def grant(self, login: str, repo_id: int, permission: str = "read") -> None:
         self.permissions.setdefault(login, {})[repo_id] = permission
 
-    def issue_user_token(self, login: str) -> str:
+    def issue_user_token(self, login: str, *, client_id: str | None = None, scopes: list[str] | None = None) -> str:
+        """A user token as if `login` authorized `client_id` (default: the App's OAuth client).
+
+        A GitHub App's client gets a user token without scopes, limited to the App's installations
+        and permissions; a classic OAuth App's client gets a token with the `scopes` asked for.
+        """
         token = "gho_" + secrets.token_hex(18)
         self.user_tokens[token] = login
+        self.user_grants[token] = self.grant_for_client(client_id or DEFAULT_CLIENT_ID, scopes)
         return token
+
+    def grant_for_client(self, client_id: str, scopes: list[str] | None) -> dict[str, Any]:
+        if client_id in self.oauth_apps:
+            return {"kind": "oauth_app", "client_id": client_id, "scopes": sorted(set(scopes or []))}
+        app_id = next((i for i, a in self.apps.items() if a.get("client_id") == client_id), DEFAULT_APP_ID)
+        return {"kind": "app", "client_id": client_id, "app_id": app_id, "scopes": []}
+
+    def add_oauth_app(self, client_id: str, client_secret: str, name: str = "Gantry OAuth") -> dict[str, Any]:
+        self.oauth_apps[client_id] = {"client_id": client_id, "client_secret": client_secret, "name": name}
+        return self.oauth_apps[client_id]
 
     def issue_installation_token(self, installation_id: int, *, repository_ids: list[int] | None = None,
                                  permissions: dict[str, str] | None = None, lifetime: int = 3600) -> dict[str, Any]:
@@ -169,9 +192,11 @@ def default_state(default_app: dict[str, Any]) -> FakeState:
     - acme/webhook-manager (1004): the App is NOT installed there
     - user `octocat` (583231), member of acme: admin on infrajet and webhook-manager, read on widgets
     - user `mallory` (666), no org, no access
+    - a classic OAuth App (DEFAULT_OAUTH_APP_CLIENT_ID) beside the GitHub App's own OAuth client
     """
     state = FakeState()
     state.apps[default_app["id"]] = copy.deepcopy(default_app)
+    state.add_oauth_app(DEFAULT_OAUTH_APP_CLIENT_ID, DEFAULT_OAUTH_APP_CLIENT_SECRET)
     state.add_installation(101, "acme", 9000)
     state.add_installation(102, "octo-user", 9100, "User")
     state.add_repository(1001, "acme", "infrajet", installation_id=101)

@@ -143,7 +143,7 @@ def test_flask_db_upgrade_check_and_migrate_work_as_documented(build_app, scratc
     shutil.copytree(PROJECT_ROOT / "migrations", copy, ignore=shutil.ignore_patterns("__pycache__"))
     flask("db", "migrate", "-d", str(copy), "-m", "next change", "--rev-id", "0099_next")
     written = migration_scripts(str(copy)).get_revision("0099_next")
-    assert written.down_revision == "0012_one_history"
+    assert written.down_revision == migration_scripts().get_current_head()  # on top of the one head
     upgrade_body = Path(written.path).read_text().split("def upgrade")[1].split("def downgrade")[0]
     assert "pass" in upgrade_body and "op." not in upgrade_body  # nothing to do: the models are migrated
     with app.app_context():

@@ -173,6 +173,14 @@ class SettingsSchema(Schema):
     GITHUB_APP_PRIVATE_KEY = PrivateKey(load_default=None)
     GITHUB_CLIENT_ID = Text(load_default=None)
     GITHUB_CLIENT_SECRET = Text(load_default=None)
+    # Which kind of OAuth client GITHUB_CLIENT_ID is: "app" (the GitHub App's own) or "oauth_app" (a
+    # classic OAuth App); unset, a client id starting "Iv" is an App's. Scopes apply to the classic kind.
+    GITHUB_OAUTH_CLIENT_KIND = Text(load_default=None, transform=str.lower, validate=_one_of(["app", "oauth_app"]))
+    GITHUB_OAUTH_SCOPES = Text(load_default="read:user user:email read:org repo admin:repo_hook")
+    # OAuth for API clients and front ends: where a front end lives (its sign-in lands there) and how
+    # long a sign-in's state (and a front end's one-time code) stays usable.
+    FRONTEND_URL = Text(load_default="", transform=_url)
+    OAUTH_STATE_TTL_SECONDS = _whole(600)
     GITHUB_WEBHOOK_SECRET = Text(load_default=None)
     GITHUB_ALLOWED_ORGS = CommaList(lower=True)
     GITHUB_ADMIN_LOGINS = CommaList(lower=True)

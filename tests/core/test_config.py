@@ -39,6 +39,7 @@ def test_production_with_good_keys_starts(tmp_path):
     ({"ENCRYPTION_KEYS": f"{KEY_A},broken"}, "ENCRYPTION_KEYS"),
     ({"ENVIRONMENT": "staging"}, "ENVIRONMENT"),
     ({"JOB_TIMEOUT": "five minutes"}, "JOB_TIMEOUT"),
+    ({"GITHUB_OAUTH_CLIENT_KIND": "github"}, "GITHUB_OAUTH_CLIENT_KIND"),
 ])
 def test_unsafe_or_broken_settings_stop_start_up_with_one_line(tmp_path, env, names):
     with pytest.raises(ConfigError) as caught:
@@ -87,6 +88,9 @@ def test_defaults_and_lists(tmp_path):
     assert settings["BASE_URL"] == "https://gantry.example"
     assert settings["REDIS_URL"] == "redis://127.0.0.1:6379/0"
     assert settings["ENVIRONMENT"] == "development"
+    assert settings["GITHUB_OAUTH_CLIENT_KIND"] is None  # detected from the client id
+    assert settings["GITHUB_OAUTH_SCOPES"] == "read:user user:email read:org repo admin:repo_hook"
+    assert settings["FRONTEND_URL"] == "" and settings["OAUTH_STATE_TTL_SECONDS"] == 600
 
 
 # --- key rotation --------------------------------------------------------------------------

@@ -51,7 +51,7 @@ class GitHubAppSettings:
         """The scopes sign-in asks for: GITHUB_OAUTH_SCOPES for a classic OAuth App (GitHub Apps have none)."""
         if self.client_kind == "app":
             return ""
-        return str(current_app.config.get("GITHUB_OAUTH_SCOPES") or DEFAULT_OAUTH_SCOPES)
+        return str(current_app.config.get("GITHUB_OAUTH_SCOPES") or "")
 
     @property
     def install_url(self) -> str | None:
@@ -63,7 +63,6 @@ class GitHubAppSettings:
 
 
 CLIENT_KINDS = ("app", "oauth_app")
-DEFAULT_OAUTH_SCOPES = "read:user user:email read:org repo admin:repo_hook"
 
 ENV_FIELDS = {
     "app_id": "GITHUB_APP_ID",

@@ -1,7 +1,7 @@
 """github accounts: which kind of OAuth client issued the user's token
 
-Revision ID: 0012_github_token_kind
-Revises: 0003_github
+Revision ID: 0013_github_token_kind
+Revises: 0012_one_history
 Create Date: 2026-12-05 09:00:00
 
 A GitHub App's user token reaches only repositories the App is installed on, within the App's
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0012_github_token_kind'
-down_revision = '0003_github'
+revision = '0013_github_token_kind'
+down_revision = '0012_one_history'
 branch_labels = None
 depends_on = None
 

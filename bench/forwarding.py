@@ -28,10 +28,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.shared_data import WEBHOOKS_DIR  # noqa: E402
+
 DB_NAME = "gantry_bench_forwarding"
-PAYLOAD = Path("/work/shared/github/webhooks/push/default.json")
-if not PAYLOAD.exists():
-    PAYLOAD = ROOT.parent / "shared" / "github" / "webhooks" / "push" / "default.json"
+PAYLOAD = WEBHOOKS_DIR / "push" / "default.json"
 GOAL = 200
 
 

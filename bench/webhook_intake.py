@@ -33,13 +33,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.shared_data import WEBHOOKS_DIR  # noqa: E402
+
 DB_NAME = "gantry_bench_webhooks"
 SECRET = "bench-webhook-secret"
 SETTLE_SECONDS = 3
 PAYLOAD_EVENT, PAYLOAD_NAME = "workflow_job", "queued"
-SHARED_WEBHOOKS = Path("/work/shared/github/webhooks")
-if not SHARED_WEBHOOKS.exists():  # the shared folder sits beside the checkout
-    SHARED_WEBHOOKS = ROOT.parent / "shared" / "github" / "webhooks"
 
 
 def bare_app() -> Any:
@@ -205,7 +206,7 @@ def run_load(port: int, args: argparse.Namespace, rate: float | None = None,
     Also returns the CPU milliseconds each request cost: in the server, PostgreSQL, Redis, the load
     generator, and the whole machine (which includes the kernel's share of all of them).
     """
-    body = (SHARED_WEBHOOKS / PAYLOAD_EVENT / f"{PAYLOAD_NAME}.json").read_bytes()
+    body = (WEBHOOKS_DIR / PAYLOAD_EVENT / f"{PAYLOAD_NAME}.json").read_bytes()
     signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     processes = max(1, args.clients // 8)
     threads = max(1, args.clients // processes)
@@ -262,7 +263,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (both servers)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent keep-alive connections")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     from bench._services import free_port, fresh_database, start_redis
 
     database_url = fresh_database(DB_NAME)

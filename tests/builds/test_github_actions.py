@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-PAYLOADS = Path("/work/shared/github/webhooks/workflow_run")
+from tests.shared_data import WEBHOOKS_DIR
+
+PAYLOADS = WEBHOOKS_DIR / "workflow_run"
 REPO_ID = 300029405
 
 

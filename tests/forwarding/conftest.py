@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-PAYLOADS = Path("/work/shared/github/webhooks")
+from tests.shared_data import WEBHOOKS_DIR
+
+PAYLOADS = WEBHOOKS_DIR
 
 
 # --- a Standard Webhooks verifier, written from the specification ---------------------------

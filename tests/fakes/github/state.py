@@ -14,14 +14,11 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-SHARED_GITHUB = Path("/work/shared/github")
-if not SHARED_GITHUB.exists():  # the shared folder sits beside the checkout
-    SHARED_GITHUB = Path(__file__).resolve().parents[4] / "shared" / "github"
-REST_DIR = SHARED_GITHUB / "rest"
-WEBHOOKS_DIR = SHARED_GITHUB / "webhooks"
+from tests.shared_data import GITHUB_DIR, WEBHOOKS_DIR
+
+REST_DIR = GITHUB_DIR / "rest"
 
 DEFAULT_APP_ID = 1
 DEFAULT_CLIENT_ID = "Iv1.fakeclient0001"

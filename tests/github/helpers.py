@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
@@ -23,3 +23,14 @@ def github_login(client: Any, fake: Any, login: str = "octocat", query: str = ""
     """Sign `client` in with GitHub as `login`; returns the callback response."""
     fake.sign_in_as(login)
     return client.get(start_github_login(client, query))
+
+
+def approve_at_github(fake: Any, authorization_url: str, login: str = "octocat") -> dict[str, str]:
+    """`login` approves an authorization URL at the fake GitHub; returns the `code` and `state` it redirects
+    back with (and `redirect`, where it sent the browser)."""
+    fake.sign_in_as(login)
+    answer = requests.get(authorization_url, allow_redirects=False, timeout=5)
+    assert answer.status_code == 302, answer.text
+    target = answer.headers["Location"]
+    query = dict(parse_qsl(urlsplit(target).query))
+    return {"code": query["code"], "state": query.get("state", ""), "redirect": target.split("?", 1)[0]}

@@ -8,7 +8,7 @@ from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from webapp.auth import service, tokens
+from webapp.auth import oauth, service, tokens
 from webapp.auth.access import api_requires, public
 from webapp.auth.models import ROLE_SCOPES, ApiKey
 from webapp.auth.schemas import (
@@ -18,6 +18,10 @@ from webapp.auth.schemas import (
     ApiKeySchema,
     AuditArgsSchema,
     AuditPageSchema,
+    GitHubAuthorizationSchema,
+    GitHubAuthorizeArgs,
+    GitHubCodeSchema,
+    HandoffSchema,
     LogoutRequestSchema,
     RefreshRequestSchema,
     TokenPairSchema,
@@ -65,6 +69,44 @@ class TokenView(MethodView):
             raise Unauthorized("Wrong username or password.", code="invalid_credentials")
         service.record_login(user)
         return tokens.issue_tokens(user)
+
+
+@blp.route("/auth/github/authorize")
+class GitHubAuthorizeView(MethodView):
+    @public
+    @blp.doc(security=[])
+    @blp.arguments(GitHubAuthorizeArgs, location="query")
+    @blp.response(200, GitHubAuthorizationSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Start signing in with GitHub from an API client or front end: the URL to send the person to"""
+        return oauth.begin(oauth.client_redirect_uri(args["redirect_uri"]), purpose="json",
+                           client_state=args["state"])
+
+
+@blp.route("/auth/github/token")
+class GitHubTokenView(MethodView):
+    decorators = [limiter.limit(_login_rate_limit, methods=["POST"])]
+
+    @public
+    @blp.doc(security=[])
+    @blp.arguments(GitHubCodeSchema)
+    @blp.response(200, TokenPairSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Exchange GitHub's code and the state (once) for an access and a refresh token"""
+        return tokens.issue_tokens(oauth.finish(body["code"], body["state"], purpose="json").user)
+
+
+@blp.route("/auth/github/handoff")
+class GitHubHandoffView(MethodView):
+    decorators = [limiter.limit(_login_rate_limit, methods=["POST"])]
+
+    @public
+    @blp.doc(security=[])
+    @blp.arguments(HandoffSchema)
+    @blp.response(200, TokenPairSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Trade the one-time code a redirect sign-in put in FRONTEND_URL's fragment for tokens"""
+        return oauth.redeem_handoff(body["code"])
 
 
 @blp.route("/auth/refresh")

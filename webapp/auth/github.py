@@ -16,6 +16,7 @@ from authlib.integrations.flask_client.integration import FlaskIntegration
 from flask import Blueprint, Flask, current_app, redirect, request, session
 from flask_login import login_user
 
+from webapp.auth import oauth
 from webapp.auth.access import current_principal, public
 from webapp.auth.views import _safe_next
 from webapp.core.errors import GantryError
@@ -87,6 +88,24 @@ def callback() -> Any:
     if link_to is None:
         login_user(result.user)
     return redirect(session.pop("github_next", None) or "/")
+
+
+@bp.route("/auth/github/frontend")
+@public
+@limiter.limit(lambda: str(current_app.config["RATELIMIT_LOGIN"]))
+def frontend_login() -> Any:
+    """Sign in for a front end at FRONTEND_URL: off to GitHub, back to frontend_callback."""
+    started = oauth.begin(f"{current_app.config['BASE_URL']}/auth/github/frontend/callback", purpose="frontend")
+    return redirect(started["authorization_url"])
+
+
+@bp.route("/auth/github/frontend/callback")
+@public
+@limiter.limit(lambda: str(current_app.config["RATELIMIT_LOGIN"]))
+def frontend_callback() -> Any:
+    """GitHub's answer to a front end's sign-in: to FRONTEND_URL with a one-time code in the fragment."""
+    return redirect(oauth.redirect_sign_in_result(request.args.get("code", ""), request.args.get("state", ""),
+                                                  purpose="frontend"))
 
 
 def init_app(app: Flask) -> None:

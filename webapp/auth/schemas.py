@@ -105,3 +105,23 @@ class AuditArgsSchema(PageArgsSchema):
 
 UserPageSchema = page_schema(UserSchema, "UserPage")
 AuditPageSchema = page_schema(AuditEventSchema, "AuditPage")
+
+
+class GitHubAuthorizeArgs(ma.Schema):
+    redirect_uri = ma.fields.String(load_default=None, metadata={"description": "your page that receives GitHub's "
+                                                                               "code (default: FRONTEND_URL)"})
+    state = ma.fields.String(load_default=None, metadata={"description": "your own one-time state (8-200 chars)"})
+
+
+class GitHubAuthorizationSchema(ma.Schema):
+    authorization_url = ma.fields.String()
+    state = ma.fields.String()
+
+
+class GitHubCodeSchema(ma.Schema):
+    code = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+    state = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+
+
+class HandoffSchema(ma.Schema):
+    code = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))

@@ -10,6 +10,7 @@ Interface for every capability (import nothing else from here):
     gh.installation_request(installation_id, "POST", f"/repos/{full_name}/git/blobs", json={...})
     gh.user_request(user_token, "GET", "/user")           # as a signed-in user (OAuth token)
     gh.installation_token(installation_id, repositories=["repo"], permissions={"contents": "read"})
+    gh.exchange_oauth_code(code, redirect_uri)            # OAuth code -> user token (JSON sign-in flows)
     gh.paginate_installation(installation_id, "/installation/repositories", item_key="repositories")
 
 Every call returns the decoded JSON body (None for 204/empty) or raises:
@@ -291,6 +292,25 @@ class GitHubService:
     def paginate_user(self, token: str, path: str, *, item_key: str | None = None,
                       params: dict[str, Any] | None = None) -> list[Any]:
         return _paginate(lambda p: self.user_request(token, "GET", path, params=p), item_key, params)
+
+    def exchange_oauth_code(self, code: str, redirect_uri: str | None) -> dict[str, Any]:
+        """Trade an OAuth authorization code for a user token (`access_token`, `scope`, ...).
+
+        GitHub answers 200 with `{"error": ...}` for a bad, used or expired code: raised as a
+        GitHubError with status 400 and GitHub's description."""
+        settings = _app_settings()
+        if settings is None or not settings.client_id or not settings.client_secret:
+            raise GitHubNotConfigured("No GitHub OAuth client is configured.")
+        body = {"client_id": settings.client_id, "client_secret": settings.client_secret, "code": code}
+        if redirect_uri:
+            body["redirect_uri"] = redirect_uri
+        answer = self._send("POST", f"{self.web_url}/login/oauth/access_token", auth=None, identity="anonymous",
+                            json_body=body, headers={"Accept": "application/json"})
+        if not isinstance(answer, dict) or answer.get("error") or not answer.get("access_token"):
+            found = answer if isinstance(answer, dict) else {}
+            raise GitHubError(400, str(found.get("error_description") or found.get("error") or "no access token"),
+                              found)
+        return answer
 
     def revoke_user_grant(self, token: str) -> None:
         """Revoke a user's OAuth grant for the App (DELETE /applications/{client_id}/grant)."""

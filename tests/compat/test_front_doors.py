@@ -9,7 +9,8 @@ import pytest
 from webapp.compat import FRONT_DOORS, validation_detail
 
 BASES = {"webapp.compat.blazeci": "/compat/blazeci", "webapp.compat.release_manager": "/compat/release-manager",
-         "webapp.compat.build_state": "/compat/build-state"}
+         "webapp.compat.build_state": "/compat/build-state", "webapp.compat.webhook_manager": "/compat/webhook-manager",
+         "webapp.compat.infrajet": "/compat/infrajet"}
 
 
 @pytest.mark.parametrize("path", ["/compat/build-state/nope", "/compat/nope", "/compat/blazeci/repos/1/nope"])

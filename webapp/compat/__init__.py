@@ -22,6 +22,7 @@ FRONT_DOORS: tuple[str, ...] = (
     "webapp.compat.blazeci",
     "webapp.compat.release_manager",
     "webapp.compat.build_state",
+    "webapp.compat.webhook_manager",
 )
 
 

@@ -69,6 +69,15 @@ def list_repositories(who: Any, *, search: str | None = None, cursor: str | None
     return keyset_page(visible_repositories_query(who, search), [Repository.id], cursor, limit)
 
 
+def numbered_page_of_repositories(who: Any, *, page: int = 1, per_page: int = 30) -> tuple[list[Repository], int]:
+    """One numbered page (GitHub's `page`/`per_page`, at most 100) of what `who` may see, by name; and the total."""
+    per_page = max(1, min(int(per_page), 100))
+    page = max(1, int(page))
+    stmt = visible_repositories_query(who).order_by(func.lower(Repository.full_name), Repository.id)
+    items = list(db.session.scalars(stmt.offset((page - 1) * per_page).limit(per_page)))
+    return items, count_repositories(who)
+
+
 def count_repositories(who: Any, search: str | None = None) -> int:
     stmt = visible_repositories_query(who, search).with_only_columns(func.count(Repository.id))
     return int(db.session.scalar(stmt) or 0)

@@ -37,11 +37,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from webapp.core import crypto, jobs, logging, metrics, migrations, security
+    from webapp.core import crypto, inputs, jobs, logging, metrics, migrations, security
     from webapp.extensions import api, db, limiter, login_manager, oauth
 
     migrations.init_app(app)
     logging.init_app(app)
+    inputs.init_app(app)
     db.init_app(app)
     with app.app_context():
         from webapp.core.models import enable_sqlite_pragmas

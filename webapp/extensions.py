@@ -10,9 +10,11 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_smorest import Api as SmorestApi
+from flask_smorest import Blueprint as SmorestBlueprint
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
+from webapp.core.inputs import GuardedParser
 from webapp.core.models import Base
 
 
@@ -33,6 +35,12 @@ class Api(SmorestApi):
         # webapp.core.errors registers the app-wide handlers (JSON under /api and /webhooks,
         # HTML elsewhere); smorest's own handler would turn every page error into JSON.
         return None
+
+
+class Blueprint(SmorestBlueprint):
+    """smorest Blueprint whose JSON bodies are decoded by the guarded parser (webapp.core.inputs)."""
+
+    ARGUMENTS_PARSER = GuardedParser()
 
 
 def _client_ip() -> str:

@@ -90,7 +90,7 @@ def test_list_users_paginates_with_a_cursor(client, admin_api, make_user):
     too_big = client.get("/api/v1/users?limit=1000", headers=headers)
     assert too_big.status_code == 422 and "limit" in too_big.json["errors"]["query"]
     bad_cursor = client.get("/api/v1/users?cursor=@@@", headers=headers)
-    assert bad_cursor.status_code == 422 and "cursor" in bad_cursor.json["errors"]
+    assert bad_cursor.status_code == 422 and "cursor" in bad_cursor.json["errors"]["query"]
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.auth import oauth, service, tokens
 from webapp.auth.access import api_requires, public
@@ -34,7 +33,7 @@ from webapp.auth.schemas import (
 from webapp.core import audit
 from webapp.core.errors import Forbidden, Unauthorized
 from webapp.core.pagination import PageArgsSchema
-from webapp.extensions import limiter
+from webapp.extensions import Blueprint, limiter
 
 blp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="People, API keys, tokens, audit log")
 

@@ -7,7 +7,6 @@ from typing import Any
 import marshmallow as ma
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.auth.access import api_requires
 from webapp.builds import catalog_service, dashboard, service
@@ -34,6 +33,7 @@ from webapp.builds.schemas import (
     StateRecordedSchema,
     StateReportSchema,
 )
+from webapp.extensions import Blueprint
 
 blp = Blueprint("builds_api", __name__, url_prefix="/api/v1",
                 description="Builds reported by CI pipelines, their states and failures, the catalogue, dashboards")

@@ -366,24 +366,7 @@ def filtered_builds(filters: dict[str, Any], principal: Any) -> Select[Any]:
     return stmt
 
 
-def _parse_cursor_time(value: Any) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(str(value))
-        if parsed.tzinfo is None:
-            raise ValueError("naive")
-        return parsed
-    except ValueError as exc:
-        raise ValidationFailed("The cursor is not valid.", errors={"cursor": ["not a cursor from this API"]}) from exc
-
-
-def _parse_cursor_id(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
-        return value
-    raise ValidationFailed("The cursor is not valid.", errors={"cursor": ["not a cursor from this API"]})
-
-
 def list_builds(filters: dict[str, Any], principal: Any, *, cursor: str | None, limit: int) -> Page[Build]:
     """Builds newest first, filtered, one keyset page at a time."""
     stmt = filtered_builds(filters, principal)
-    return keyset_page(stmt, [Build.created_at, Build.id], cursor, limit,
-                       coerce=[_parse_cursor_time, _parse_cursor_id])
+    return keyset_page(stmt, [Build.created_at, Build.id], cursor, limit)

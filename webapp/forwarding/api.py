@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.auth.access import api_requires
 from webapp.core.pagination import PageArgsSchema
+from webapp.extensions import Blueprint
 from webapp.forwarding import outbox, service
 from webapp.forwarding.schemas import (
     ForwardDeliveryDetailSchema,

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.auth.access import api_requires
 from webapp.core.errors import Conflict
 from webapp.core.jobs import enqueue
+from webapp.extensions import Blueprint
 from webapp.repos import accounts, hooks, service
 from webapp.repos.app_config import get_app_settings
 from webapp.repos.schemas import (

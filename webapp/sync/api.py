@@ -8,11 +8,11 @@ from typing import Any
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.auth.access import api_requires
 from webapp.core.errors import ValidationFailed
 from webapp.core.pagination import PageArgsSchema
+from webapp.extensions import Blueprint
 from webapp.sync import service
 from webapp.sync.schemas import (
     CheckConflictsSchema,

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.auth.access import api_requires
+from webapp.extensions import Blueprint
 from webapp.webhooks import service
 from webapp.webhooks.schemas import DeliveryListArgs, DeliveryPageSchema, DeliverySchema
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from webapp.core.batching import Batcher
 from webapp.core.crypto import constant_time_equals
 from webapp.core.errors import GantryError, PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType
+from webapp.core.inputs import loads_json
 from webapp.core.logging import current_request_id
 from webapp.core.metrics import REGISTRY
 from webapp.core.models import UTCDateTime, utcnow
@@ -136,10 +137,6 @@ def check_content_type(mimetype: str) -> None:
         )
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity; JSON (and PostgreSQL) do not
-
-
 def parse_payload(body: bytes, mimetype: str) -> tuple[dict[str, Any], str]:
     """The delivery's JSON object, from a JSON body or the form field `payload`, and its JSON text.
 
@@ -160,8 +157,8 @@ def parse_payload(body: bytes, mimetype: str) -> tuple[dict[str, Any], str]:
     try:
         payload = orjson.loads(raw)  # several times faster than json; refuses NaN, Infinity and lone surrogates
     except orjson.JSONDecodeError:
-        try:  # UTF-16 or UTF-32 JSON, which json reads (and json's messages for what is not JSON)
-            payload = json.loads(raw, parse_constant=_refuse_constant)
+        try:  # UTF-16 or UTF-32 JSON, which json reads (and its reasons for what is not JSON or nests too deep)
+            payload = loads_json(raw, refuse_nul=False)
         except (UnicodeDecodeError, ValueError) as exc:
             raise BadDelivery(f"The payload is not valid JSON: {exc}", code="bad_json") from exc
     if not isinstance(payload, dict):

@@ -98,6 +98,8 @@ def app(fake_github_server: Any) -> Iterator[Flask]:
             conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         upgrade()
         db.session.remove()
+        with db.engine.begin() as conn:  # what data migrations load (the catalogue): every test starts empty
+            conn.exec_driver_sql(_cleanup_sql(conn))
     yield app
 
 

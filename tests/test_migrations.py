@@ -68,6 +68,24 @@ def test_sqlite_upgrade_downgrade_upgrade(build_app, tmp_path):  # noqa: F811
                          SQLALCHEMY_ENGINE_OPTIONS={}))
 
 
+def test_a_fresh_database_has_the_default_catalogue_with_aliases(build_app, scratch_url):  # noqa: F811
+    """Pipelines can report builds as soon as Gantry runs: no operator step loads the catalogue."""
+    from flask_migrate import upgrade
+
+    from webapp.builds.catalogue import DEFAULT_STATE_CODES
+    from webapp.extensions import db
+
+    app = build_app(SQLALCHEMY_DATABASE_URI=scratch_url)
+    with app.app_context():
+        upgrade(revision="heads")
+        with db.engine.connect() as conn:
+            codes = conn.execute(sa.text("SELECT code FROM build_state_codes ORDER BY code")).scalars().all()
+            aliases = conn.scalar(sa.text("SELECT aliases FROM build_platforms WHERE slug = 'aws-commercial'"))
+        db.session.remove()
+    assert codes == sorted(row["code"] for row in DEFAULT_STATE_CODES)
+    assert aliases == ["aws"]
+
+
 def test_models_match_the_migrations(app):
     """Autogenerate would find nothing to do: every model change has its migration."""
     from alembic.autogenerate import compare_metadata

@@ -173,7 +173,8 @@ class FailuresDashboardView(MethodView):
 def _catalog_routes(key: str, schema: type[ma.Schema]) -> None:
     """Collection and item views for one slug-keyed part of the catalogue."""
     label = KINDS[key].label
-    update_schema = ma.Schema.from_dict({n: ma.fields.String() for n in schema().fields if n != "slug"},
+    update_schema = ma.Schema.from_dict({n: ma.fields.List(ma.fields.String()) if n == "aliases" else ma.fields.String()
+                                         for n in schema().fields if n != "slug"},
                                         name=f"{schema.__name__.removesuffix('Schema')}Update")
 
     class Collection(MethodView):

@@ -56,7 +56,7 @@ def get_entry(key: str, slug: str) -> Any:
     return entry
 
 
-def _check_entry(k: CatalogKind, data: dict[str, Any], creating: bool) -> dict[str, Any]:
+def _check_entry(k: CatalogKind, data: dict[str, Any], creating: bool, slug: str | None = None) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     clean: dict[str, Any] = {}
     if creating or "slug" in data:
@@ -70,12 +70,50 @@ def _check_entry(k: CatalogKind, data: dict[str, Any], creating: bool) -> dict[s
             if not value and name != "description":
                 errors[name] = ["required"]
             clean[name] = value
-    unknown = set(data) - {"slug", "name", *k.extra}
+    if "aliases" in data:
+        clean["aliases"] = _check_aliases(k, data["aliases"], slug, errors)
+    unknown = set(data) - {"slug", "name", "aliases", *k.extra}
     for name in sorted(unknown):
         errors[name] = ["unknown field"]
     if errors:
         raise ValidationFailed(f"The {k.label} is not valid.", errors=errors)
     return clean
+
+
+def _check_aliases(k: CatalogKind, value: Any, slug: str | None, errors: dict[str, list[str]]) -> list[str]:
+    """Aliases are slugs that name no other entry of the kind, by slug or by alias."""
+    aliases = [str(a).strip().lower() for a in value] if isinstance(value, list) else []
+    if not isinstance(value, list) or any(not SLUG_RE.match(a) for a in aliases):
+        errors["aliases"] = ["a list of slugs (lowercase letters, digits, '.', '_' or '-')"]
+        return aliases
+    taken = {}
+    for entry in db.session.scalars(select(k.model).where(k.model.slug != (slug or ""))):
+        taken[entry.slug] = entry.slug
+        taken.update(dict.fromkeys(entry.aliases or [], entry.slug))
+    clashes = [f"{a!r} already names {taken[a]!r}" for a in aliases if a in taken]
+    if slug in aliases:
+        clashes.append(f"{slug!r} is the entry's own slug")
+    if clashes:
+        errors["aliases"] = clashes
+    return list(dict.fromkeys(aliases))
+
+
+def find_entry(k: CatalogKind, name: str) -> Any:
+    """The entry `name` is the slug or an alias of, or None."""
+    name = str(name).strip().lower()
+    entry = db.session.scalar(select(k.model).where(k.model.slug == name))
+    if entry is not None:
+        return entry
+    # The catalogue is a few dozen rows: matching aliases here needs no JSON operator per database.
+    return next((e for e in db.session.scalars(select(k.model).order_by(k.model.slug)) if name in (e.aliases or [])),
+                None)
+
+
+def valid_names(k: CatalogKind) -> str:
+    """Every slug, with its aliases in brackets, for error messages."""
+    names = [e.slug + (f" ({', '.join(e.aliases)})" if e.aliases else "")
+             for e in db.session.scalars(select(k.model).order_by(k.model.slug))]
+    return ", ".join(names) or "(none yet)"
 
 
 def _commit_unique(message: str, errors: dict[str, list[str]]) -> None:
@@ -90,7 +128,7 @@ def create_entry(key: str, data: dict[str, Any], *, actor: Any = None) -> Any:
     """Add a platform, OS version or image type; its slug must be new."""
     k = kind(key)
     clean = _check_entry(k, data, creating=True)
-    if db.session.scalar(select(k.model).where(k.model.slug == clean["slug"])) is not None:
+    if find_entry(k, clean["slug"]) is not None:
         raise Conflict(f"The {k.label} {clean['slug']!r} exists.", errors={"slug": ["already exists"]})
     entry = k.model(**clean)
     db.session.add(entry)
@@ -106,7 +144,7 @@ def update_entry(key: str, slug: str, data: dict[str, Any], *, actor: Any = None
     entry = get_entry(key, slug)
     if "slug" in data and data["slug"] != slug:
         raise ValidationFailed("A slug cannot change: builds refer to it.", errors={"slug": ["cannot change"]})
-    clean = _check_entry(k, {n: v for n, v in data.items() if n != "slug"}, creating=False)
+    clean = _check_entry(k, {n: v for n, v in data.items() if n != "slug"}, creating=False, slug=slug)
     for name, value in clean.items():
         setattr(entry, name, value)
     audit.record(f"catalog.{k.field}.update", k.field, slug, actor=actor, details=clean)
@@ -223,10 +261,9 @@ def resolve_entries(data: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     for k in KINDS.values():
         slug = data.get(k.field)
-        entry = db.session.scalar(select(k.model).where(k.model.slug == slug)) if slug else None
+        entry = find_entry(k, slug) if slug else None
         if entry is None:
-            valid = ", ".join(db.session.scalars(select(k.model.slug).order_by(k.model.slug))) or "(none yet)"
-            errors[k.field] = [f"unknown {k.label} {slug!r}; valid values: {valid}"]
+            errors[k.field] = [f"unknown {k.label} {slug!r}; valid values: {valid_names(k)}"]
         found[k.field] = entry
     if errors:
         raise ValidationFailed("The build names catalogue entries that do not exist.", errors=errors,

@@ -1,5 +1,8 @@
 """The catalogue Gantry ships with, and its idempotent loader (`flask catalog load`, `flask seed-demo`).
 
+Migration 0014 loads it into a fresh database, so builds can be reported without an operator step.
+Aliases are the other names pipelines send for an entry (the Build State API's `aws`).
+
 State codes climb a ladder from created (10) to completed (100); 900-950 are failures, 990 is a
 cancellation. Every code at or above 100 is terminal.
 """
@@ -13,27 +16,30 @@ from sqlalchemy import select
 from webapp.builds.models import ImageType, OsVersion, Platform, StateCode
 from webapp.extensions import db
 
-DEFAULT_PLATFORMS: tuple[dict[str, str], ...] = (
-    {"slug": "aws-commercial", "name": "AWS (commercial regions)", "cloud": "aws"},
-    {"slug": "aws-govcloud", "name": "AWS GovCloud (US)", "cloud": "aws"},
+DEFAULT_PLATFORMS: tuple[dict[str, Any], ...] = (
+    {"slug": "aws-commercial", "name": "AWS (commercial regions)", "cloud": "aws", "aliases": ["aws"]},
+    {"slug": "aws-govcloud", "name": "AWS GovCloud (US)", "cloud": "aws", "aliases": ["aws-gov", "govcloud"]},
     {"slug": "azure", "name": "Microsoft Azure", "cloud": "azure"},
-    {"slug": "azure-government", "name": "Azure Government", "cloud": "azure"},
-    {"slug": "gcp", "name": "Google Cloud", "cloud": "gcp"},
+    {"slug": "azure-government", "name": "Azure Government", "cloud": "azure", "aliases": ["azure-gov"]},
+    {"slug": "gcp", "name": "Google Cloud", "cloud": "gcp", "aliases": ["google", "google-cloud"]},
 )
 
-DEFAULT_OS_VERSIONS: tuple[dict[str, str], ...] = (
-    {"slug": "rhel-8.8", "name": "Red Hat Enterprise Linux 8.8", "family": "rhel"},
-    {"slug": "rhel-9.2", "name": "Red Hat Enterprise Linux 9.2", "family": "rhel"},
-    {"slug": "ubuntu-20.04", "name": "Ubuntu 20.04 LTS", "family": "ubuntu"},
-    {"slug": "ubuntu-22.04", "name": "Ubuntu 22.04 LTS", "family": "ubuntu"},
+DEFAULT_OS_VERSIONS: tuple[dict[str, Any], ...] = (
+    {"slug": "rhel-8.8", "name": "Red Hat Enterprise Linux 8.8", "family": "rhel", "aliases": ["rhel8.8"]},
+    {"slug": "rhel-9.2", "name": "Red Hat Enterprise Linux 9.2", "family": "rhel", "aliases": ["rhel9.2"]},
+    {"slug": "ubuntu-20.04", "name": "Ubuntu 20.04 LTS", "family": "ubuntu", "aliases": ["ubuntu-focal"]},
+    {"slug": "ubuntu-22.04", "name": "Ubuntu 22.04 LTS", "family": "ubuntu", "aliases": ["ubuntu-jammy"]},
     {"slug": "sles-15-sp5", "name": "SUSE Linux Enterprise Server 15 SP5", "family": "sles"},
     {"slug": "windows-2022", "name": "Windows Server 2022", "family": "windows"},
 )
 
-DEFAULT_IMAGE_TYPES: tuple[dict[str, str], ...] = (
-    {"slug": "base", "name": "Base", "description": "Hardened OS image every other image starts from"},
-    {"slug": "sap-hana", "name": "SAP HANA", "description": "Base plus SAP HANA prerequisites and tuning"},
-    {"slug": "web-server", "name": "Web server", "description": "Base plus nginx and TLS defaults"},
+DEFAULT_IMAGE_TYPES: tuple[dict[str, Any], ...] = (
+    {"slug": "base", "name": "Base", "description": "Hardened OS image every other image starts from",
+     "aliases": ["base-image"]},
+    {"slug": "sap-hana", "name": "SAP HANA", "description": "Base plus SAP HANA prerequisites and tuning",
+     "aliases": ["hana"]},
+    {"slug": "web-server", "name": "Web server", "description": "Base plus nginx and TLS defaults",
+     "aliases": ["webserver"]},
     {"slug": "database", "name": "Database", "description": "Base plus PostgreSQL and backup agents"},
     {"slug": "kubernetes-node", "name": "Kubernetes node", "description": "Base plus container runtime and kubelet"},
 )

@@ -29,6 +29,7 @@ class Platform(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     cloud: Mapped[str] = mapped_column(String(64))
+    aliases: Mapped[list[Any]] = mapped_column(default=list)  # other names pipelines send for it ("aws")
 
 
 class OsVersion(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
@@ -38,6 +39,7 @@ class OsVersion(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     family: Mapped[str] = mapped_column(String(64))
+    aliases: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class ImageType(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
@@ -47,6 +49,7 @@ class ImageType(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    aliases: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class StateCode(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
@@ -104,6 +107,9 @@ class Build(db.Model):  # type: ignore[name-defined,misc]
     current_state_at: Mapped[datetime] = mapped_column(default=utcnow)
     current_message: Mapped[str] = mapped_column(Text, default="")
     result: Mapped[str] = mapped_column(String(16), default="in_progress")
+    # The state at which this pipeline is done: reaching it ends the build as succeeded, like a
+    # terminal success code does (None: only terminal codes end it).
+    final_state_code: Mapped[int | None]
     finished_at: Mapped[datetime | None]
     duration_seconds: Mapped[int | None]
     failure_count: Mapped[int] = mapped_column(default=0)

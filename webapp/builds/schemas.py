@@ -58,18 +58,24 @@ class PlatformSchema(InputSchema):
     slug = ma.fields.String(required=True, metadata={"example": "aws-commercial"})
     name = ma.fields.String(required=True)
     cloud = ma.fields.String(required=True, metadata={"example": "aws"})
+    aliases = ma.fields.List(ma.fields.String(), load_default=list,
+                             metadata={"description": "Other names builds may use for it", "example": ["aws"]})
 
 
 class OsVersionSchema(InputSchema):
     slug = ma.fields.String(required=True, metadata={"example": "rhel-8.8"})
     name = ma.fields.String(required=True)
     family = ma.fields.String(required=True, metadata={"example": "rhel"})
+    aliases = ma.fields.List(ma.fields.String(), load_default=list,
+                             metadata={"description": "Other names builds may use for it", "example": ["aws"]})
 
 
 class ImageTypeSchema(InputSchema):
     slug = ma.fields.String(required=True, metadata={"example": "sap-hana"})
     name = ma.fields.String(required=True)
     description = ma.fields.String(load_default="")
+    aliases = ma.fields.List(ma.fields.String(), load_default=list,
+                             metadata={"description": "Other names builds may use for it", "example": ["aws"]})
 
 
 class StateCodeSchema(InputSchema):
@@ -114,6 +120,9 @@ class BuildCreateSchema(InputSchema):
     commit_hash = ma.fields.String(load_default="", validate=ma.validate.Regexp(COMMIT_RE, error="hex, up to 64"))
     repository = RepositoryRef(load_default=None, allow_none=True)
     metadata = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+    final_state = ma.fields.Integer(load_default=None, allow_none=True, validate=ma.validate.Range(min=0, max=9999),
+                                    metadata={"description": "The state at which this pipeline is done: reaching it "
+                                              "ends the build as succeeded (default: only terminal states end it)"})
 
 
 class BuildStateSchema(ma.Schema):
@@ -127,6 +136,7 @@ class BuildStateSchema(ma.Schema):
     message = ma.fields.String(attribute="current_message")
     updated_at = ma.fields.DateTime(attribute="current_state_at")
     finished_at = ma.fields.DateTime(allow_none=True)
+    final_state = ma.fields.Integer(attribute="final_state_code", allow_none=True)
 
 
 class BuildSchema(BuildStateSchema):
@@ -192,6 +202,8 @@ class FailureSchema(ma.Schema):
 
 
 class BuildListArgs(InputSchema, PageArgsSchema):
+    build_id = ma.fields.String(load_default=None, validate=ma.validate.Length(max=200),
+                                metadata={"description": "The pipeline's own id (exact)"})
     platform = ma.fields.String(load_default=None)
     os_version = ma.fields.String(load_default=None)
     image_type = ma.fields.String(load_default=None)

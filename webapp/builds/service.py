@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.builds import cache
-from webapp.builds.catalog_service import KINDS, resolve_entries, resolve_state_code
+from webapp.builds.catalog_service import KINDS, find_entry, resolve_entries, resolve_state_code, valid_names
 from webapp.builds.models import RESULTS, Build, BuildFailure, BuildStateEvent, StateCode
 from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
@@ -167,6 +167,9 @@ def add_build(data: dict[str, Any], principal: Any, *, source: str = "api",
         "metadata": data.get("metadata") or {},
     }
     state = _initial_state()
+    final_state = data.get("final_state")
+    if final_state is not None:
+        resolve_state_code(final_state)
     now = created_at or utcnow()
     values = {
         "uuid": uuid_module.uuid4(),
@@ -183,6 +186,7 @@ def add_build(data: dict[str, Any], principal: Any, *, source: str = "api",
         "current_state_at": now,
         "current_message": "",
         "result": "in_progress",
+        "final_state_code": final_state,
         "failure_count": 0,
         "created_at": now,
         "updated_at": now,
@@ -230,7 +234,8 @@ def apply_state(build: Build, state_code: Any, message: str, occurred_at: dateti
     """Append a state report to a locked build; (event, appended). Does not commit.
 
     The newest report sets the current state; an older one only joins the history. A terminal
-    state ends the build whenever it arrives, and nothing comes after it.
+    state ends the build whenever it arrives, and so does the build's final state (as a success);
+    nothing comes after either.
     """
     state = resolve_state_code(state_code)
     occurred_at = occurred_at or utcnow()
@@ -240,7 +245,7 @@ def apply_state(build: Build, state_code: Any, message: str, occurred_at: dateti
     if repeat is not None:
         return repeat, False
     current = build.current_state
-    if current.terminal:
+    if not build.in_flight:
         if state.code == current.code:
             last = db.session.scalar(select(BuildStateEvent).where(
                 BuildStateEvent.build_id == build.id, BuildStateEvent.state_code == state.code)
@@ -252,7 +257,8 @@ def apply_state(build: Build, state_code: Any, message: str, occurred_at: dateti
             errors={"state_code": [f"the build is {build.result}; no state can follow {current.code}"]},
             code="build_finished",
         )
-    applied = state.terminal or occurred_at >= build.current_state_at
+    ends = state.terminal or state.code == build.final_state_code
+    applied = ends or occurred_at >= build.current_state_at
     event = BuildStateEvent(build_id=build.id, state_code=state.code, message=message, occurred_at=occurred_at,
                             recorded_at=utcnow(), applied=applied, reported_by=reporter)
     db.session.add(event)
@@ -261,8 +267,8 @@ def apply_state(build: Build, state_code: Any, message: str, occurred_at: dateti
         build.current_state = state
         build.current_state_at = max(occurred_at, build.current_state_at)
         build.current_message = message
-        build.result = state.result
-        if state.terminal:
+        build.result = state.result if state.terminal else "succeeded" if ends else "in_progress"
+        if ends:
             build.finished_at = occurred_at
             build.duration_seconds = max(0, int((occurred_at - build.created_at).total_seconds()))
     build.updated_at = utcnow()
@@ -324,12 +330,11 @@ def failures_of(build: Build) -> list[BuildFailure]:
 
 def _slug_id(kind_key: str, slug: str) -> int:
     k = KINDS[kind_key]
-    found = db.session.scalar(select(k.model.id).where(k.model.slug == slug))
+    found = find_entry(k, slug)
     if found is None:
-        valid = ", ".join(db.session.scalars(select(k.model.slug).order_by(k.model.slug)))
         raise ValidationFailed(f"Unknown {k.label}.", errors={k.field: [f"unknown {k.label} {slug!r}; valid values: "
-                                                                         f"{valid}"]})
-    return int(found)
+                                                                         f"{valid_names(k)}"]})
+    return int(found.id)
 
 
 def filtered_builds(filters: dict[str, Any], principal: Any) -> Select[Any]:
@@ -339,6 +344,8 @@ def filtered_builds(filters: dict[str, Any], principal: Any) -> Select[Any]:
         field = KINDS[kind_key].field
         if filters.get(field):
             stmt = stmt.where(getattr(Build, f"{field}_id") == _slug_id(kind_key, filters[field]))
+    if filters.get("build_id"):
+        stmt = stmt.where(Build.build_id == filters["build_id"])
     if filters.get("state") is not None:
         stmt = stmt.where(Build.current_state_code == filters["state"])
     if filters.get("result"):

@@ -12,7 +12,8 @@ from sqlalchemy.engine import make_url
 from tests.conftest import TEST_DATABASE_URL
 from tests.core.conftest import build_app  # noqa: F401  (fixture)
 
-SCRATCH = "gantry_scratch_foundation_migrations"
+# Named after the test database, so runs against other test databases on the same server never share it.
+SCRATCH = f"{make_url(TEST_DATABASE_URL).database}_scratch_migrations"
 
 
 @pytest.fixture

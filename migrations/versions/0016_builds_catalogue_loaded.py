@@ -1,7 +1,7 @@
 """builds: catalogue aliases, a build's final state, and the default catalogue in a fresh database
 
 Revision ID: 0016_builds_catalogue_loaded
-Revises: 0012_one_history
+Revises: 0013_github_token_kind
 Create Date: 2026-12-05 09:10:00
 
 Pipelines moving from the Build State API report as soon as Gantry runs: the default catalogue is
@@ -18,7 +18,7 @@ from webapp.builds.catalogue import DEFAULT_IMAGE_TYPES, DEFAULT_OS_VERSIONS, DE
 
 # revision identifiers, used by Alembic.
 revision = '0016_builds_catalogue_loaded'
-down_revision = '0012_one_history'
+down_revision = '0013_github_token_kind'
 branch_labels = None
 depends_on = None
 

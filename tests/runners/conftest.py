@@ -110,14 +110,13 @@ def make_pool(app: Flask, db: Any, world: dict[str, Any]) -> Callable[..., Any]:
 
 
 def process(app: Flask, payload: dict[str, Any]) -> str:
-    """Run the workflow_job handler the way webhook processing does: one transaction, then the
-    after-commit callbacks (which queue launches)."""
+    """Run the workflow_job handler the way webhook processing does: one transaction, whose
+    commit queues the launches the handler deferred."""
     from webapp.extensions import db
     from webapp.runners.service import on_workflow_job
-    from webapp.webhooks.router import WebhookEvent, pop_after_commit
+    from webapp.webhooks.router import WebhookEvent
 
     with app.app_context():
-        pop_after_commit()
         event = WebhookEvent(delivery_pk=0, delivery_id=str(uuid.uuid4()), event="workflow_job",
                              action=payload["action"], payload=payload,
                              installation_id=(payload.get("installation") or {}).get("id"),
@@ -128,10 +127,6 @@ def process(app: Flask, payload: dict[str, Any]) -> str:
         except Exception:
             db.session.rollback()
             raise
-        finally:
-            callbacks = pop_after_commit()
-        for callback in callbacks:
-            callback()
         db.session.remove()
         return result
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from flask import current_app
 
+from webapp.core import jobs
 from webapp.core.models import utcnow
 from webapp.extensions import db
 from webapp.integrations.ecs import AwsError, TaskLaunch, aws
@@ -270,11 +271,9 @@ def retry_delays() -> list[int]:
     return (base + [600] * wanted)[:wanted]
 
 
-def enqueue_launches(runner_ids: Iterable[int]) -> None:
-    """Queue the launch of each runner (after the commit that created them)."""
-    from tasks.runners import launch_runner as launch_task
-    from webapp.core.jobs import enqueue
-
+def defer_launches(runner_ids: Iterable[int]) -> None:
+    """Launch each runner once the transaction that created them commits."""
     delays = retry_delays()
     for runner_id in runner_ids:
-        enqueue(launch_task, runner_id, job_id=f"runner-launch-{runner_id}", queue="high", retry=delays or None)
+        jobs.defer("tasks.runners.launch_runner", runner_id, job_id=f"runner-launch-{runner_id}", queue="high",
+                   retry=delays or None)

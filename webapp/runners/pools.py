@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from webapp.core import audit
+from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
 from webapp.extensions import db
 from webapp.integrations.ecs import AwsError, aws
@@ -280,8 +279,8 @@ def create_pool(who: Any, data: dict[str, Any], *, actor: Any = None) -> RunnerP
     db.session.flush()
     audit.record("runner_pool.create", "runner_pool", pool.id, actor=actor,
                  details={"name": pool.name, "scope": pool.scope, "labels": pool.labels})
-    db.session.commit()
     _rescale_soon(pool.id)
+    db.session.commit()
     return pool
 
 
@@ -305,20 +304,15 @@ def update_pool(who: Any, pool_id: int, changes: dict[str, Any], *, actor: Any =
     pool.status, pool.degraded_reason, pool.degraded_at = POOL_OK, None, None
     audit.record("runner_pool.update", "runner_pool", pool.id, actor=actor,
                  details={"changed": sorted(changed), "cleared_degraded": was_degraded})
-    db.session.commit()
     _rescale_soon(pool.id)
+    db.session.commit()
     return pool
 
 
 def _rescale_soon(pool_id: int) -> None:
-    """A new cap, warm count or labels change what should run: decide again now, not at the next cycle."""
-    from tasks.runners import scale_pool
-    from webapp.core.jobs import enqueue
-
-    try:
-        enqueue(scale_pool, pool_id, job_id=f"runner-scale-{pool_id}", queue="high", retry=None)
-    except Exception:  # Redis away: the periodic reconciler scales every pool anyway
-        logging.getLogger(__name__).warning("pool %s: scaling left to the reconciler", pool_id, exc_info=True)
+    """A new cap, warm count or labels change what should run: decide again when the change commits,
+    not at the next cycle (with Redis away, the periodic reconciler scales every pool anyway)."""
+    jobs.defer("tasks.runners.scale_pool", pool_id, job_id=f"runner-scale-{pool_id}", queue="high", retry=None)
 
 
 def delete_pool(who: Any, pool_id: int, *, actor: Any = None) -> None:

@@ -24,6 +24,7 @@ from webapp.extensions import db
 from webapp.integrations.ecs import AwsError, aws
 from webapp.integrations.github import NOT_CONFIGURED, GitHubError, app_configured, github
 from webapp.runners import github_runners
+from webapp.runners.launcher import defer_launches
 from webapp.runners.ledger import match_pool, record_workflow_job
 from webapp.runners.models import (
     ALIVE_STATES,
@@ -311,8 +312,6 @@ def reconcile_all() -> dict[str, Any]:
     Without a GitHub App only the ECS and database side runs: GitHub is not asked about runners or
     jobs, and nothing is launched (a runner cannot register without the App's JIT config).
     """
-    from webapp.runners.launcher import enqueue_launches
-
     result: dict[str, Any] = {}
     with_github = app_configured()
     if not with_github:
@@ -331,13 +330,14 @@ def reconcile_all() -> dict[str, Any]:
         return result
     stuck = list(db.session.scalars(select(Runner.id).where(
         Runner.state == REQUESTED, Runner.task_arn.is_(None), Runner.requested_at < utcnow() - timedelta(seconds=30))))
-    if stuck:  # a launch whose job was lost (Redis away at the time): the stable job id keeps this single
-        enqueue_launches(stuck)
+    # a launch whose job was lost (Redis away at the time): the stable job id keeps this single
+    defer_launches(stuck)
+    db.session.commit()
     for pool_id in pool_ids:
         launched = scale_pool(pool_id)
+        defer_launches(launched)
         db.session.commit()
         if launched:
-            enqueue_launches(launched)
             result[f"launched:{pool_id}"] = len(launched)
     return result
 

@@ -14,7 +14,7 @@ from webapp.extensions import db
 from webapp.integrations.ecs import AwsError
 from webapp.integrations.github import GitHubError
 from webapp.repos.access import can_see_repository, restrict_to_visible, visible_repository_ids
-from webapp.runners.launcher import enqueue_launches
+from webapp.runners.launcher import defer_launches
 from webapp.runners.ledger import record_workflow_job
 from webapp.runners.models import (
     ALIVE_STATES,
@@ -34,25 +34,21 @@ log = logging.getLogger(__name__)
 
 def on_workflow_job(event: Any) -> str:
     """Router handler: merge the delivery into the ledger, then scale the job's pool in the same
-    transaction (the pool lock is released by the processing commit); launches run after it."""
+    transaction (the pool lock is released by the processing commit); launches are queued by it."""
     job = record_workflow_job(event.payload, installation_id=event.installation_id)
     if job.pool_id is None:
         what = "unmatched" if job.self_hosted else "not for self-hosted runners"
         return f"job {job.github_job_id} {job.status}: {what}"
     launched = scale_pool(job.pool_id)
-    if launched:
-        from webapp.webhooks.router import after_commit
-
-        after_commit(lambda: enqueue_launches(launched))
+    defer_launches(launched)
     return f"job {job.github_job_id} {job.status}: pool {job.pool_id}, {len(launched)} runner(s) to launch"
 
 
 def scale_and_launch(pool_id: int) -> int:
-    """Scale one pool now (commit), then queue the launches; returns how many were asked for."""
+    """Scale one pool now and queue the launches with its commit; returns how many were asked for."""
     launched = scale_pool(pool_id)
+    defer_launches(launched)
     db.session.commit()
-    if launched:
-        enqueue_launches(launched)
     return len(launched)
 
 

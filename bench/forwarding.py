@@ -64,7 +64,7 @@ def run(app: Any, port: int, count: int) -> int:
     from webapp.forwarding import signing
     from webapp.forwarding.models import SUCCEEDED, ForwardAttempt, ForwardDelivery, ForwardTarget
     from webapp.forwarding.outbox import on_event
-    from webapp.webhooks.router import WebhookEvent, pop_after_commit
+    from webapp.webhooks.router import WebhookEvent
 
     payload = json.loads(PAYLOAD.read_text())
     db.session.add(ForwardTarget(name="bench", url=f"http://127.0.0.1:{port}/hook", secret=signing.new_secret(),
@@ -76,8 +76,6 @@ def run(app: Any, port: int, count: int) -> int:
         on_event(WebhookEvent(i, f"bench-{i:08d}", "push", None, payload, None, payload["repository"]["id"],
                               datetime.now(UTC)))
         db.session.commit()
-        for callback in pop_after_commit():
-            callback()
     stored = time.perf_counter() - started
     queued = get_queue("default").count
     print(f"outbox: {count} events stored and queued in {stored:.2f} s ({count / stored:.0f}/s); {queued} jobs queued")

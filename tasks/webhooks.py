@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 from webapp.core.jobs import Periodic
+from webapp.webhooks import redelivery, service
 
 
 def process_delivery(pk: int) -> str:
     """Run the router's handlers for delivery row `pk` (raises so RQ retries when a handler fails)."""
-    from webapp.webhooks import service
-
     return service.process_delivery(pk)
 
 
 def sweep_pending_deliveries() -> int:
     """Queue deliveries stored but not processed (Redis was down or a worker died)."""
-    from webapp.webhooks import service
-
     return service.enqueue_pending()
 
 
 def redeliver_failed_deliveries() -> dict[str, int]:
     """Ask GitHub to redeliver what it failed to deliver and Gantry never stored."""
-    from webapp.webhooks import redelivery
-
     return redelivery.redeliver_failed()
 
 

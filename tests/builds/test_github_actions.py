@@ -24,17 +24,15 @@ def _event(name, **run_changes):
 
 
 def _handle(app, event):
-    """Run the handler as webhook processing does: in a transaction the caller commits, then after-commit work."""
+    """Run the handler as webhook processing does: in a transaction the caller commits (after-commit work with it)."""
     from webapp.extensions import db
-    from webapp.webhooks.router import handlers_for, pop_after_commit
+    from webapp.webhooks.router import handlers_for
 
     with app.app_context():
         mine = [h for name, h in handlers_for("workflow_run", event.action, app) if name.startswith("webapp.builds.")]
         assert len(mine) == 1  # the builds handler is registered for workflow_run
         results = [handler(event) for handler in mine]
         db.session.commit()
-        for callback in pop_after_commit():
-            callback()
     return results
 
 

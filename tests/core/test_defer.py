@@ -142,7 +142,7 @@ def test_an_unknown_queue_is_refused(app):
 # --- every name deferred anywhere resolves to a task ------------------------------------------
 
 
-ENQUEUERS = {"defer", "enqueue", "enqueue_new", "retry_later"}
+ENQUEUERS = {"defer", "enqueue", "enqueue_new"}
 
 
 def _task_names_in(tree: ast.AST, path: Path) -> list[tuple[str, int]]:
@@ -168,6 +168,7 @@ def test_every_task_name_deferred_in_webapp_resolves_to_a_task_function():
     for path in sorted((ROOT / "webapp").rglob("*.py")):
         names += [(name, f"{path.relative_to(ROOT)}:{line}")
                   for name, line in _task_names_in(ast.parse(path.read_text()), path)]
+    assert len(names) >= 9  # the scan sees the calls
     for name, where in names:
         assert name.startswith("tasks."), f"{where}: {name!r} is not a task"
         assert callable(import_attribute(name)), f"{where}: {name!r} is not a function"

@@ -265,16 +265,13 @@ def webhook_event(event: str, name: str = "default", *, payload: dict[str, Any] 
 
 @pytest.fixture
 def process(app: Any) -> Callable[[Any], str | None]:
-    """Do what the intake's processing task does: call the handler, commit, run after-commit callbacks."""
+    """Do what the intake's processing task does: call the handler, commit (which queues its sends)."""
     from webapp.extensions import db
     from webapp.forwarding.outbox import on_event
-    from webapp.webhooks.router import pop_after_commit
 
     def run(event: Any) -> str | None:
         result = on_event(event)
         db.session.commit()
-        for callback in pop_after_commit():
-            callback()
         return result
 
     return run

@@ -358,13 +358,13 @@ def test_lost_redis_loses_nothing(app, receiver, make_target, process, run_jobs,
     def down(*args, **kwargs):
         raise RedisConnectionError("Redis is down")
 
-    real_enqueue = jobs.enqueue
-    monkeypatch.setattr(jobs, "enqueue", down)
+    real_enqueue = jobs._enqueue_on  # what every enqueue, deferred or not, goes through
+    monkeypatch.setattr(jobs, "_enqueue_on", down)
     process(webhook_event("push"))
     assert get_queue("default").count == 0
     run_jobs()
     assert deliveries()[0].status == PENDING and receiver.requests == []
-    monkeypatch.setattr(jobs, "enqueue", real_enqueue)
+    monkeypatch.setattr(jobs, "_enqueue_on", real_enqueue)
     assert outbox.sweep_due() == 1
     run_jobs()
     assert deliveries()[0].status == SUCCEEDED

@@ -272,7 +272,7 @@ def test_deployment_status_webhooks_update_gantry_and_promote_automatically(
         client: Any, pipeline: Any, people: Any, fake_github: Any, run_jobs: Any, db: Any, app: Any) -> None:
     from webapp.releases import deployments
     from webapp.releases.models import Deployment
-    from webapp.webhooks.router import handlers_for, pop_after_commit
+    from webapp.webhooks.router import handlers_for
 
     staging = pipeline["staging"]
     staging.auto_promote = True
@@ -288,8 +288,6 @@ def test_deployment_status_webhooks_update_gantry_and_promote_automatically(
     assert deployments.on_deployment_status(_status_event("success", github_id)) == \
         f"deployment {dev['id']} succeeded"
     db.session.commit()
-    for callback in pop_after_commit():
-        callback()
     db.session.expire_all()
     assert db.session.get(Deployment, dev["id"]).status == "succeeded"
     follow = db.session.query(Deployment).filter_by(environment_id=staging_id).one()

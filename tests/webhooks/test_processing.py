@@ -9,10 +9,10 @@ from tasks.webhooks import process_delivery, sweep_pending_deliveries
 from tests.webhooks.conftest import TEST_EVENT
 from webapp.core import audit, jobs
 from webapp.core.audit import AuditEvent
+from webapp.core.jobs import after_commit
 from webapp.webhooks import service
 from webapp.webhooks.intake import job_id_for
 from webapp.webhooks.models import WebhookDelivery
-from webapp.webhooks.router import after_commit
 from webapp.webhooks.service import DeliveryFailed
 
 

@@ -17,10 +17,11 @@ from webapp.builds import cache
 from webapp.builds.catalogue import GITHUB_CONCLUSION_CODES, GITHUB_STATUS_CODES
 from webapp.builds.models import GithubBuildMapping
 from webapp.builds.service import add_build, add_failure, apply_state, lock_build
+from webapp.core import jobs
 from webapp.core.errors import Conflict
 from webapp.extensions import db
 from webapp.repos.models import Repository
-from webapp.webhooks.router import WebhookEvent, after_commit
+from webapp.webhooks.router import WebhookEvent
 
 log = logging.getLogger(__name__)
 REPORTER = "github"
@@ -96,5 +97,5 @@ def on_workflow_run(event: WebhookEvent) -> str | None:
                             "details": {"run_id": run["id"], "run_attempt": attempt, "html_url": run.get("html_url")},
                             "occurred_at": occurred_at}, REPORTER)
     if appended:
-        after_commit(cache.bump_generation)
+        jobs.after_commit(cache.bump_generation)
     return f"build {build_id}: state {code}" + ("" if appended else " (already recorded)")

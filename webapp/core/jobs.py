@@ -163,6 +163,7 @@ def enqueue_new(
 
 PENDING_KEY = "gantry.deferred_jobs"
 CALLBACKS_KEY = "gantry.after_commit"
+COMMITTED_KEY = "gantry.committed_work"
 
 
 @dataclass(frozen=True)
@@ -246,9 +247,15 @@ def _inside(transaction: SessionTransaction | None, ended: SessionTransaction) -
     return False
 
 
+def _committed(session: Session) -> None:
+    # The session cannot run SQL yet (a callback may want to): the work runs when the transaction ends.
+    session.info[COMMITTED_KEY] = (session.info.pop(PENDING_KEY, []), session.info.pop(CALLBACKS_KEY, []))
+
+
 def _run_after_commit(session: Session) -> None:
-    pending: list[DeferredJob] = session.info.pop(PENDING_KEY, [])
-    callbacks: list[tuple[Callable[[], Any], Any]] = session.info.pop(CALLBACKS_KEY, [])
+    pending: list[DeferredJob]
+    callbacks: list[tuple[Callable[[], Any], Any]]
+    pending, callbacks = session.info.pop(COMMITTED_KEY)
     if pending:
         _enqueue_deferred(pending)
     for fn, _ in callbacks:
@@ -282,16 +289,20 @@ def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction
             session.info[key] = kept
 
 
-def _drop_on_end(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the outermost transaction ended without a commit (close, say)
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:
+        return
+    if COMMITTED_KEY in session.info:
+        _run_after_commit(session)
+    else:  # the outermost transaction ended without a commit (closed, say): its work goes with it
         session.info.pop(PENDING_KEY, None)
         session.info.pop(CALLBACKS_KEY, None)
 
 
 _SESSION_HOOKS: tuple[tuple[str, Callable[..., Any]], ...] = (
-    ("after_commit", _run_after_commit),
+    ("after_commit", _committed),
     ("after_soft_rollback", _drop_rolled_back),
-    ("after_transaction_end", _drop_on_end),
+    ("after_transaction_end", _transaction_ended),
 )
 
 

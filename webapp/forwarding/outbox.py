@@ -1,16 +1,14 @@
-"""The outbox: a row per matching target written with the webhook's processing, queued after its
+"""The outbox: a row per matching target written with the webhook's processing, queued by its
 commit, swept when due, re-sent on request, purged after the retention period; and its log.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from redis.exceptions import RedisError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import selectinload
 
@@ -20,8 +18,7 @@ from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
 from webapp.forwarding import filters, service
 from webapp.forwarding.models import FAILED, PENDING, ForwardDelivery, ForwardTarget
-from webapp.forwarding.sending import DRAIN_SECONDS
-from webapp.webhooks.router import WebhookEvent, after_commit
+from webapp.webhooks.router import WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -73,32 +70,8 @@ def on_event(event: WebhookEvent) -> str | None:
         created.append(delivery)
     db.session.flush()
     due = {d.target_id for d in created if d.status == PENDING}
-    if due:
-        after_commit(lambda: enqueue_sends(due))
+    service.defer_sends(due)
     return f"forwarded to {len(created)} target(s)" if created else None
-
-
-def enqueue_sends(target_ids: Iterable[int]) -> int:
-    """Queue a drain of each target's due deliveries (one job per target at a time).
-
-    One job per target keeps a slow or hanging receiver on one worker, never on all of them, and
-    spreads the queue's own overhead over every delivery the job sends. When Redis is away
-    nothing is lost: the rows are due and the sweep queues their targets later.
-    """
-    from tasks.forwarding import send_target_deliveries
-    from webapp.core.jobs import enqueue
-
-    queued = 0
-    for target_id in sorted(set(target_ids)):
-        try:
-            enqueue(send_target_deliveries, target_id, job_id=f"forwarding-target-{target_id}", retry=None,
-                    timeout=DRAIN_SECONDS * 2 + 60)
-            queued += 1
-        except RedisError:
-            log.warning("forward target %s not queued (Redis unavailable); the sweep will send its deliveries",
-                        target_id)
-            break
-    return queued
 
 
 # --- sweep, resend, purge ------------------------------------------------------------------
@@ -114,8 +87,9 @@ def sweep_due(limit: int = SWEEP_BATCH) -> int:
         .group_by(ForwardDelivery.target_id)
         .limit(limit)
     ))
-    db.session.rollback()
-    return enqueue_sends(due) if due else 0
+    queued = service.defer_sends(due)
+    db.session.commit()
+    return queued
 
 
 def resend(who: Any, delivery_id: int, *, actor: Any) -> ForwardDelivery:
@@ -127,9 +101,8 @@ def resend(who: Any, delivery_id: int, *, actor: Any) -> ForwardDelivery:
     delivery.next_attempt_at = service.current_time()
     audit.record("forwarding.delivery.resent", "forward_delivery", delivery.id, actor=actor,
                  details={"target_id": delivery.target_id})
-    target_id = delivery.target_id
+    service.defer_sends([delivery.target_id])
     db.session.commit()
-    enqueue_sends([target_id])
     return delivery
 
 

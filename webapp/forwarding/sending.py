@@ -27,7 +27,6 @@ from webapp.forwarding.ssrf import UnsafeURL, check_url
 
 RETRY_SCHEDULE: tuple[int, ...] = (0, 5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
 JITTER = 0.2
-DRAIN_SECONDS = 60  # one job sends a target's due deliveries for at most this long
 DRAIN_MAX = 10_000
 CLAIM_BATCH = 20  # deliveries claimed per round trip
 USER_AGENT = "Gantry-Forwarder/1"
@@ -194,7 +193,7 @@ def _relaxed_commit() -> None:
         db.session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
-def send_due_for_target(target_id: int, *, budget_seconds: float = DRAIN_SECONDS,
+def send_due_for_target(target_id: int, *, budget_seconds: float = service.DRAIN_SECONDS,
                         limit: int = DRAIN_MAX) -> dict[str, int]:
     """Send the target's due deliveries, oldest first, for at most `budget_seconds`.
 

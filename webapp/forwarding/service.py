@@ -6,7 +6,7 @@ they can all access; a target for every repository is an admin's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import selectinload
 
-from webapp.core import audit
+from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
@@ -33,6 +33,7 @@ from webapp.repos.models import Repository
 
 CLOCK_KEY = "gantry.forwarding.clock"
 ROTATION_OVERLAP = timedelta(hours=24)
+DRAIN_SECONDS = 60  # one job sends a target's due deliveries for at most this long
 
 
 def current_time() -> datetime:
@@ -282,9 +283,22 @@ def recover_failed_since(who: Any, target_id: int, since: datetime, *, actor: An
     ).all()
     audit.record("forwarding.target.recovered", "forward_target", target.id, actor=actor,
                  details={"since": since.isoformat(), "deliveries": len(rows)})
-    db.session.commit()
-    from webapp.forwarding.outbox import enqueue_sends
-
     if rows:
-        enqueue_sends([target.id])
+        defer_sends([target.id])
+    db.session.commit()
     return sorted(row.id for row in rows)
+
+
+def defer_sends(target_ids: Iterable[int]) -> int:
+    """Drain each target's due deliveries once this transaction commits (one job per target at a
+    time); returns how many targets.
+
+    One job per target keeps a slow or hanging receiver on one worker, never on all of them, and
+    spreads the queue's own overhead over every delivery the job sends. When Redis is away
+    nothing is lost: the rows are due and the sweep queues their targets later.
+    """
+    targets = sorted(set(target_ids))
+    for target_id in targets:
+        jobs.defer("tasks.forwarding.send_target_deliveries", target_id, job_id=f"forwarding-target-{target_id}",
+                   retry=None, timeout=DRAIN_SECONDS * 2 + 60)
+    return len(targets)

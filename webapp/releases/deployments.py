@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.core import audit
+from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.integrations.github import NOT_CONFIGURED, app_configured
@@ -153,8 +153,8 @@ def request_deployment(who: Any, release_id: int, environment_id: int, *, schedu
     if override_freeze:
         _override_freeze(who, deployment, override_reason, actor=actor)
     to_mirror = advance(deployment)
+    defer_mirror(to_mirror)
     db.session.commit()
-    enqueue_mirror(to_mirror)
     return deployment
 
 
@@ -178,8 +178,8 @@ def override_freeze(who: Any, deployment_id: int, reason: str | None, *, actor: 
         raise Conflict(f"Deployment {deployment.id} is {deployment.status}; nothing to override.")
     _override_freeze(who, deployment, reason, actor=actor)
     to_mirror = advance(deployment)
+    defer_mirror(to_mirror)
     db.session.commit()
-    enqueue_mirror(to_mirror)
     return deployment
 
 
@@ -191,8 +191,8 @@ def start_first_environment(release: Release) -> None:
         audit.record("deployment.request", "deployment", deployment.id, actor="system",
                      details={"release": release.version, "environment": envs[0].name, "trigger": "automatic"})
         to_mirror = advance(deployment)
+        defer_mirror(to_mirror)
         db.session.commit()
-        enqueue_mirror(to_mirror)
 
 
 # --- approvals -----------------------------------------------------------------------------
@@ -222,8 +222,8 @@ def approve(who: Any, deployment_id: int, *, comment: str = "") -> Deployment:
                  details={"comment": approval.comment, "via": approval.via,
                           "expires_at": approval.expires_at.isoformat()})
     to_mirror = advance(deployment, moment)
+    defer_mirror(to_mirror)
     db.session.commit()
-    enqueue_mirror(to_mirror)
     return deployment
 
 
@@ -298,8 +298,8 @@ def report_status(who: Any, deployment_id: int, state: str, *, description: str 
     to_mirror = [deployment.id, *_finish(deployment, state, service.now())]
     audit.record(f"deployment.{state}", "deployment", deployment.id, actor=actor,
                  details={"description": deployment.description})
+    defer_mirror(to_mirror)
     db.session.commit()
-    enqueue_mirror(to_mirror)
     return deployment
 
 
@@ -329,8 +329,8 @@ def rollback(who: Any, environment_id: int, *, reason: str = "", actor: Any) -> 
                           "to_release": target.release.version, "rolled_back_deployment": current.id,
                           "reason": (reason or "").strip()[:2000]})
     to_mirror = [current.id, *advance(deployment, moment)]
+    defer_mirror(to_mirror)
     db.session.commit()
-    enqueue_mirror(to_mirror)
     return deployment
 
 
@@ -341,16 +341,17 @@ def sweep(at: datetime | None = None) -> dict[str, int]:
     queued: list[int] = []
     for deployment in waiting:
         queued += advance(deployment, moment)
-    db.session.commit()
     stale: list[int] = []
     if app_configured():
-        enqueue_mirror(queued)
+        defer_mirror(queued)
+        db.session.flush()
         stale = out_of_sync_deployments()
-        enqueue_mirror(stale)
+        defer_mirror(stale)
     else:  # GitHub hears about them once an App is set up: they stay out of sync until then
         log.info("releases sweep: deployments not mirrored to GitHub: %s", NOT_CONFIGURED)
     for release_id in service.unfinished_publishes():
-        service.enqueue_publish(release_id)
+        service.defer_publish(release_id)
+    db.session.commit()
     return {"waiting": len(waiting), "queued": len(queued), "remirrored": len(stale)}
 
 
@@ -368,15 +369,11 @@ def out_of_sync_deployments() -> list[int]:
 # --- GitHub Deployments --------------------------------------------------------------------
 
 
-def enqueue_mirror(deployment_ids: list[int]) -> None:
-    from tasks.releases import mirror_deployment
-    from webapp.core.jobs import enqueue
-
+def defer_mirror(deployment_ids: list[int]) -> None:
+    """Tell GitHub about each deployment once this transaction commits (with Redis away, the sweep
+    finds deployments GitHub has not heard about)."""
     for deployment_id in dict.fromkeys(deployment_ids):
-        try:
-            enqueue(mirror_deployment, deployment_id, job_id=f"releases-mirror-{deployment_id}", queue="default")
-        except Exception:  # Redis away: the sweep finds deployments GitHub has not heard about
-            log.warning("mirror of deployment %s not enqueued; the sweep will", deployment_id, exc_info=True)
+        jobs.defer("tasks.releases.mirror_deployment", deployment_id, job_id=f"releases-mirror-{deployment_id}")
 
 
 def run_mirror(deployment_id: int) -> str:
@@ -452,8 +449,5 @@ def on_deployment_status(event: Any) -> str | None:
     to_mirror = _finish(deployment, target, service.now())
     audit.record(f"deployment.{target}", "deployment", deployment.id, actor="github",
                  details={"github_state": state, "delivery": event.delivery_id})
-    if to_mirror:
-        from webapp.webhooks.router import after_commit
-
-        after_commit(lambda: enqueue_mirror(to_mirror))
+    defer_mirror(to_mirror)
     return f"deployment {deployment.id} {deployment.status}"

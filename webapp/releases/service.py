@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from webapp.auth.models import ROLES, User
-from webapp.core import audit
+from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, GantryError, NotFound, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
@@ -353,19 +353,15 @@ def request_publish(who: Any, release_id: int, *, actor: Any) -> Release:
     release.status = "publishing"
     release.publish_error = None
     audit.record("release.publish", "release", release.id, actor=actor, details={"tag": release.tag_name})
+    defer_publish(release.id)
     db.session.commit()
-    enqueue_publish(release.id)
     return release
 
 
-def enqueue_publish(release_id: int) -> None:
-    from tasks.releases import publish_release
-    from webapp.core.jobs import enqueue
-
-    try:
-        enqueue(publish_release, release_id, job_id=f"releases-publish-{release_id}", queue="default")
-    except Exception:  # Redis away: the sweep enqueues releases left "publishing"
-        log.warning("publish of release %s not enqueued; the sweep will", release_id, exc_info=True)
+def defer_publish(release_id: int) -> None:
+    """Publish the release once this transaction commits (with Redis away, the sweep enqueues
+    releases left "publishing")."""
+    jobs.defer("tasks.releases.publish_release", release_id, job_id=f"releases-publish-{release_id}")
 
 
 def run_publish(release_id: int) -> str:

@@ -9,7 +9,6 @@ from flask.views import MethodView
 
 from webapp.auth.access import api_requires
 from webapp.core.errors import Conflict
-from webapp.core.jobs import enqueue
 from webapp.extensions import Blueprint
 from webapp.repos import accounts, hooks, service
 from webapp.repos.app_config import get_app_settings
@@ -87,10 +86,7 @@ class ReconcileView(MethodView):
     @blp.response(202, GitHubJobSchema)
     def post(self) -> Any:
         """Queue a full reconcile of installations and repositories against GitHub"""
-        from tasks.repos import reconcile_installations
-
-        job = enqueue(reconcile_installations, job_id="repos-reconcile-manual", queue="default")
-        return {"job_id": job.id}
+        return {"job_id": service.request_reconcile()}
 
 
 @blp.route("/github/installation/token")

@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import ARRAY, BigInteger, any_, func, or_, select
 from sqlalchemy import cast as cast_sql
 
-from webapp.core import audit
+from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.core.jobs import redis_connection
 from webapp.core.pagination import Page, keyset_page
@@ -35,6 +35,16 @@ from webapp.repos.models import (
 
 HEALTH_CACHE_KEY = "gantry:github:health"
 HEALTH_CACHE_SECONDS = 15
+
+
+RECONCILE_JOB_ID = "repos-reconcile-manual"
+
+
+def request_reconcile() -> str:
+    """Compare installations and repositories with GitHub in the background, now; returns the job id."""
+    jobs.defer("tasks.repos.reconcile_installations", job_id=RECONCILE_JOB_ID)
+    db.session.commit()
+    return RECONCILE_JOB_ID
 
 
 def webhook_secret_for_hook(hook_id: int) -> str | None:

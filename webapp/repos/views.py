@@ -10,7 +10,6 @@ from flask import Blueprint, flash, g, jsonify, redirect, request, session, url_
 from webapp.auth.access import current_principal, page_requires, public
 from webapp.core.errors import GantryError, ValidationFailed
 from webapp.core.htmx import render
-from webapp.core.jobs import enqueue
 from webapp.integrations.github import GitHubError
 from webapp.repos import accounts, app_setup, hooks, service
 from webapp.repos.app_config import get_app_settings
@@ -78,9 +77,7 @@ def disconnect() -> Any:
 @bp.route("/github/reconcile", methods=["POST"])
 @page_requires("admin")
 def reconcile() -> Any:
-    from tasks.repos import reconcile_installations
-
-    enqueue(reconcile_installations, job_id="repos-reconcile-manual", queue="default")
+    service.request_reconcile()
     flash("Installations and repositories will be compared with GitHub in a moment.", "success")
     return redirect(url_for("repos.connection"))
 

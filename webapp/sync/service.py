@@ -17,9 +17,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from webapp.core import audit
+from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationFailed
-from webapp.core.jobs import enqueue
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
@@ -296,22 +295,17 @@ def start_sync(who: Any, project_id: int, *, paths: list[str] | None = None, ove
     db.session.flush()
     audit.record("sync.run.start", "sync_run", run.id, actor=_user(who),
                  details={"project": project.id, "paths": clean_paths, "overwrite": overwrite, "trigger": trigger})
+    _defer(run.id)
     db.session.commit()
-    _enqueue(run.id)
     return run
 
 
-def _enqueue(run_id: int, delay: timedelta | None = None, suffix: str = "") -> None:
-    from redis.exceptions import RedisError
-
-    from tasks.sync import run_sync
-
+def _defer(run_id: int, delay: timedelta | None = None, suffix: str = "") -> None:
+    """Run the sync when this transaction commits (with Redis away, the run is stored as queued and
+    the sweep enqueues it)."""
     if delay:
         suffix += f"-at-{int(utcnow().timestamp() + delay.total_seconds())}"
-    try:
-        enqueue(run_sync, run_id, job_id=f"sync-run-{run_id}{suffix}", queue="default", delay=delay)
-    except RedisError:  # Redis away: the run is stored as queued and the sweep enqueues it
-        current_app.logger.warning("sync run %s could not be queued now; the sweep will", run_id, exc_info=True)
+    jobs.defer("tasks.sync.run_sync", run_id, job_id=f"sync-run-{run_id}{suffix}", delay=delay)
 
 
 def defer_run(run_id: int, seconds: float) -> None:
@@ -319,8 +313,8 @@ def defer_run(run_id: int, seconds: float) -> None:
     run = db.session.get(SyncRun, run_id)
     if run is not None and run.status == "queued":  # a running one belongs to the job holding the lock
         run.status = "waiting"
-        db.session.commit()
-    _enqueue(run_id, timedelta(seconds=max(seconds, 1)))
+    _defer(run_id, timedelta(seconds=max(seconds, 1)))
+    db.session.commit()
 
 
 def requeue_stalled(older_than_seconds: int = 120) -> int:
@@ -329,7 +323,8 @@ def requeue_stalled(older_than_seconds: int = 120) -> int:
     ids = list(db.session.scalars(select(SyncRun.id).where(SyncRun.status.in_(("queued", "waiting")),
                                                            SyncRun.updated_at < cutoff)))
     for run_id in ids:
-        _enqueue(run_id)
+        _defer(run_id)
+    db.session.commit()
     return len(ids)
 
 
@@ -352,9 +347,9 @@ def retry_run(who: Any, run_id: int) -> SyncRun:
                        code="not_retryable")
     run.status = "queued"
     audit.record("sync.run.retry", "sync_run", run.id, actor=_user(who))
-    db.session.commit()
     # its own job id: the failed job may still hold RQ's automatic retry (a finished run ignores it)
-    _enqueue(run.id, suffix=f"-retry-{run.attempts}")
+    _defer(run.id, suffix=f"-retry-{run.attempts}")
+    db.session.commit()
     return run
 
 

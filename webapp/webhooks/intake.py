@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine, TextClause, bindparam, create_engine, text
 from sqlalchemy.exc import DataError, DBAPIError
 
+from webapp.core import jobs
 from webapp.core.batching import Batcher
 from webapp.core.crypto import constant_time_equals
 from webapp.core.errors import GantryError, PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType
@@ -367,12 +368,9 @@ def _queue(deliveries: list[_Delivery], stored: list[int | None | GantryError]) 
     created = [(pk, d) for pk, d in zip(stored, deliveries, strict=True) if isinstance(pk, int)]
     queued = False
     if created:
-        from tasks.webhooks import process_delivery
-        from webapp.core import jobs
-
         try:
-            jobs.enqueue_new(process_delivery, [((pk,), job_id_for(d.values["delivery_id"]), d.request_id)
-                                                for pk, d in created], queue="high")
+            calls = [((pk,), job_id_for(d.values["delivery_id"]), d.request_id) for pk, d in created]
+            jobs.enqueue_new("tasks.webhooks.process_delivery", calls, queue="high")
             queued = True
         except RedisError as exc:
             for _, d in created:
@@ -449,19 +447,6 @@ def receive(
 def job_id_for(delivery_id: str) -> str:
     """The one job id for processing a delivery: queueing it twice keeps one job."""
     return "webhook-" + JOB_ID_UNSAFE.sub("_", delivery_id)
-
-
-def queue_processing(pk: int, delivery_id: str, job_id: str | None = None) -> bool:
-    """Queue processing; False (and the periodic sweep queues it later) when Redis is unreachable."""
-    from tasks.webhooks import process_delivery
-    from webapp.core import jobs
-
-    try:
-        jobs.enqueue(process_delivery, pk, job_id=job_id or job_id_for(delivery_id), queue="high")
-    except RedisError as exc:
-        _log_not_queued(delivery_id, exc)
-        return False
-    return True
 
 
 def _log_not_queued(delivery_id: str, exc: RedisError) -> None:

@@ -3,7 +3,7 @@
 A handler is `fn(event: WebhookEvent) -> str | None`. It runs inside the processing
 transaction: it adds and changes rows but never commits (the processing task commits the
 handlers' work together with the delivery's status, so a failure leaves nothing half-done).
-Work that must wait until that commit — enqueueing a job, say — is handed to `after_commit(fn)`.
+Background work a handler starts is `jobs.defer`red: it is queued when that commit happens.
 Handlers must be idempotent: a redelivery or a retry calls them again with the same event.
 
     from webapp.webhooks.router import register_handler
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, current_app, g, has_app_context
+from flask import Flask, current_app
 
 EXTENSION_KEY = "gantry.webhook_handlers"
 
@@ -72,15 +72,3 @@ def handlers_for(event: str, action: str | None, app: Flask | None = None) -> li
         for r in registry.get(event, []) + registry.get("*", [])
         if r.actions is None or (action is not None and action in r.actions)
     ]
-
-
-def after_commit(fn: Callable[[], Any]) -> None:
-    """Run `fn` once the processing transaction has committed (e.g. to enqueue a job)."""
-    if not has_app_context():
-        raise RuntimeError("after_commit needs an app context")
-    g.setdefault("gantry_after_commit", []).append(fn)
-
-
-def pop_after_commit() -> list[Callable[[], Any]]:
-    """The callbacks queued by handlers (the processing task runs them after its commit)."""
-    return list(g.pop("gantry_after_commit", []))

@@ -25,7 +25,7 @@ from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
 from webapp.repos.access import can_see_repository, restrict_to_visible
-from webapp.webhooks.intake import job_id_for, queue_processing
+from webapp.webhooks.intake import job_id_for
 from webapp.webhooks.models import (
     FAILED,
     FINAL_STATUSES,
@@ -36,7 +36,7 @@ from webapp.webhooks.models import (
     RETRYING,
     WebhookDelivery,
 )
-from webapp.webhooks.router import WebhookEvent, handlers_for, pop_after_commit
+from webapp.webhooks.router import WebhookEvent, handlers_for
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,6 @@ def process_delivery(pk: int) -> str:
         status = delivery.status
         db.session.rollback()
         return status
-    pop_after_commit()  # nothing left over from an earlier job in this worker
     handlers = handlers_for(delivery.event, delivery.action)
     event = _event_for(delivery)
     results: dict[str, Any] = {}
@@ -104,8 +103,7 @@ def process_delivery(pk: int) -> str:
             results[name] = _result_value(handler(event))
             db.session.flush()  # a handler's constraint error is reported as that handler's
     except Exception as exc:
-        db.session.rollback()
-        pop_after_commit()
+        db.session.rollback()  # and the jobs the handlers deferred with it
         error = f"{current}: {type(exc).__name__}: {exc}"
         status = _record_failure(pk, error)
         log.warning("webhook delivery %s (%s) failed in %s; now %s", event.delivery_id, event.event, current, status)
@@ -116,13 +114,8 @@ def process_delivery(pk: int) -> str:
     delivery.attempts += 1
     delivery.processed_at = utcnow()
     status = delivery.status
-    db.session.commit()
+    db.session.commit()  # queues the jobs the handlers deferred
     PROCESSED.labels(event.event, status).inc()
-    for callback in pop_after_commit():
-        try:
-            callback()
-        except Exception:  # the work is committed; the capability's own sweep picks up what this missed
-            log.exception("after-commit callback of webhook delivery %s failed", event.delivery_id)
     return status
 
 
@@ -178,27 +171,22 @@ def enqueue_pending(older_than: int | None = None, limit: int = 500) -> int:
             break
         examined += len(rows)
         last_id = rows[-1].id
-        redis_away = False
         try:
             states = jobs.job_statuses([job_id_for(delivery_id) for _, delivery_id in rows])
-            for pk, delivery_id in rows:
-                state = states[job_id_for(delivery_id)]
-                if state in WAITING_JOB_STATES:
-                    continue
-                job_id = None
-                if state == "started":
-                    job_id = f"{job_id_for(delivery_id)}-recovered-{int(time.time())}"
-                if not queue_processing(pk, delivery_id, job_id=job_id):
-                    redis_away = True  # the next sweep tries again
-                    break
-                queued += 1
         except RedisError:
-            log.warning("webhook sweep could not reach Redis; the next sweep tries again")
-            redis_away = True
-        finally:
             db.session.commit()  # release this chunk's row locks
-        if redis_away:
+            log.warning("webhook sweep could not reach Redis; the next sweep tries again")
             break
+        for pk, delivery_id in rows:
+            state = states[job_id_for(delivery_id)]
+            if state in WAITING_JOB_STATES:
+                continue
+            job_id = None
+            if state == "started":
+                job_id = f"{job_id_for(delivery_id)}-recovered-{int(time.time())}"
+            _defer_processing(pk, delivery_id, job_id=job_id)
+            queued += 1
+        db.session.commit()  # release this chunk's row locks and queue its jobs
     if queued:
         log.info("webhook sweep queued %d stored deliveries", queued)
     return queued
@@ -256,9 +244,14 @@ def reprocess(who: Any, pk: int, *, actor: Any) -> WebhookDelivery:
     delivery.processed_at = None
     audit.record("webhook.reprocess", "webhook_delivery", delivery.id, actor=actor,
                  details={"delivery_id": delivery.delivery_id, "event": delivery.event, "previous_status": previous})
+    _defer_processing(delivery.id, delivery.delivery_id)
     db.session.commit()
-    queue_processing(delivery.id, delivery.delivery_id)
     return delivery
+
+
+def _defer_processing(pk: int, delivery_id: str, job_id: str | None = None) -> None:
+    """Process the delivery once this transaction commits (Redis away: the next sweep queues it)."""
+    jobs.defer("tasks.webhooks.process_delivery", pk, job_id=job_id or job_id_for(delivery_id), queue="high")
 
 
 def status_counts() -> dict[str, int]:

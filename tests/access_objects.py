@@ -63,6 +63,7 @@ HIDDEN_BODY_REFERENCES: dict[str, Any] = {
     **{name: value for name, value in HIDDEN_URL_VALUES.items() if name.endswith(("_id", "_pk", "_uuid"))},
     "repository_id": HIDDEN_REPO_ID,
     "repository": HIDDEN_FULL_NAME,
+    "repository_full_name": HIDDEN_FULL_NAME,  # Infrajet's sync requests
     "repository_ids": [HIDDEN_REPO_ID],
     "build_uuids": [str(BUILD_UUID)],
 }

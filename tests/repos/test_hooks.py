@@ -91,13 +91,24 @@ def test_hook_already_deleted_on_github_is_removed_here_too(client: Any, mirrore
     ("acme/webhook-manager", "write", 403, "not_repo_admin"),  # GitHub says: not an admin
     ("acme/does-not-exist", "admin", 404, "not_found"),
 ])
-def test_set_up_refusals(client: Any, mirrored: Any, github_user: Any, make_key: Any, repository: str,
+def test_set_up_refusals(client: Any, mirrored: Any, github_user: Any, make_key: Any, grant: Any, repository: str,
                          permission: str, status: int, code: str) -> None:
     mirrored.state.grant("octocat", WEBHOOK_MANAGER, permission)
-    headers = make_key(github_user("maintainer", "octocat", classic=True), "read", "webhooks:write")
+    user = github_user("maintainer", "octocat", classic=True)
+    grant(user, INFRAJET, "admin")  # what the access sync records: octocat sees both installed repositories
+    grant(user, 1002, "read")
+    headers = make_key(user, "read", "webhooks:write")
     response = _set_up(client, headers, repository)
     assert response.status_code == status and response.get_json()["code"] == code
     assert not mirrored.calls("POST", r"/hooks$")
+
+
+def test_an_installed_repository_the_user_cannot_see_is_404_not_409(client: Any, mirrored: Any, github_user: Any,
+                                                                     make_key: Any) -> None:
+    """Saying "the App is installed there" would tell someone without access that the repository exists."""
+    headers = make_key(github_user("maintainer", "octocat", classic=True), "read", "webhooks:write")
+    response = _set_up(client, headers, "acme/widgets")
+    assert response.status_code == 404 and response.get_json()["code"] == "not_found"
 
 
 def test_duplicate_hook_is_a_conflict(client: Any, mirrored: Any, github_user: Any, make_key: Any) -> None:

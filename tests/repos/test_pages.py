@@ -67,8 +67,10 @@ def test_connection_page_and_disconnect(client: Any, db: Any, mirrored: Any, git
     assert "Connect GitHub" in browser.get("/github").get_data(as_text=True)
 
 
-def test_hooks_page_sets_up_and_removes(client: Any, db: Any, mirrored: Any, github_user: Any) -> None:
-    browser = _sign_in(client, github_user("maintainer", "octocat", classic=True))
+def test_hooks_page_sets_up_and_removes(client: Any, db: Any, mirrored: Any, github_user: Any, grant: Any) -> None:
+    user = github_user("maintainer", "octocat", classic=True)
+    grant(user, 1001, "admin")
+    browser = _sign_in(client, user)
     response = browser.post("/github/hooks", data={"repository": "acme/webhook-manager"})
     assert response.status_code == 302
     page = browser.get("/github/hooks").get_data(as_text=True)

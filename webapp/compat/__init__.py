@@ -21,6 +21,7 @@ PREFIX = "/compat/"
 FRONT_DOORS: tuple[str, ...] = (
     "webapp.compat.blazeci",
     "webapp.compat.release_manager",
+    "webapp.compat.infrajet",
     "webapp.compat.build_state",
     "webapp.compat.webhook_manager",
 )

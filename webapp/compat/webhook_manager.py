@@ -14,10 +14,10 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app, g, redirect, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.auth import oauth
 from webapp.auth.access import api_requires, public
+from webapp.compat.blueprint import FrontDoorBlueprint as Blueprint
 from webapp.repos import accounts, hooks, service
 from webapp.repos.schemas import GitHubCommitSchema, GitHubHookSchema, GitHubProfileSchema, GitHubRepositorySchema
 from webapp.webhooks.endpoint import github_webhook
@@ -29,12 +29,12 @@ blp = Blueprint("compat-webhook-manager", __name__, url_prefix="/compat/webhook-
 PURPOSE = "webhook-manager"
 
 
-class PagingArgs(ma.Schema):
+class WebhookManagerPagingArgs(ma.Schema):
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
     per_page = ma.fields.Integer(load_default=30, validate=ma.validate.Range(min=1, max=100))
 
 
-class CommitArgs(ma.Schema):
+class WebhookManagerCommitArgs(ma.Schema):
     sha = ma.fields.String(load_default=None, validate=ma.validate.Length(max=255),
                            metadata={"description": "branch or commit to list from (GitHub's name)"})
     per_page = ma.fields.Integer(load_default=30, validate=ma.validate.Range(min=1, max=100))
@@ -77,7 +77,7 @@ class ProfileView(MethodView):
 @blp.route("/user/repos")
 class RepositoriesView(MethodView):
     @api_requires("viewer", "read")
-    @blp.arguments(PagingArgs, location="query")
+    @blp.arguments(WebhookManagerPagingArgs, location="query")
     @blp.response(200, GitHubRepositorySchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """Lists user's GitHub repositories (those GitHub says they can reach), by name"""
@@ -88,7 +88,7 @@ class RepositoriesView(MethodView):
 @blp.route("/api/repos/<owner>/<repo>/commits")
 class CommitsView(MethodView):
     @api_requires("viewer", "read")
-    @blp.arguments(CommitArgs, location="query")
+    @blp.arguments(WebhookManagerCommitArgs, location="query")
     @blp.response(200, GitHubCommitSchema(many=True))
     def get(self, args: dict[str, Any], owner: str, repo: str) -> Any:
         """Retrieves repository commits, newest first"""

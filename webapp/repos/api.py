@@ -8,10 +8,8 @@ from flask import g
 from flask.views import MethodView
 
 from webapp.auth.access import api_requires
-from webapp.core.errors import Conflict
 from webapp.extensions import Blueprint
 from webapp.repos import accounts, hooks, service
-from webapp.repos.app_config import get_app_settings
 from webapp.repos.schemas import (
     GitHubAccessResultsSchema,
     GitHubCommitArgs,
@@ -65,10 +63,7 @@ class InstallView(MethodView):
     @blp.response(200, GitHubInstallUrlSchema)
     def get(self) -> Any:
         """Where to install the GitHub App on an account"""
-        settings = get_app_settings()
-        if settings is None or settings.install_url is None:
-            raise Conflict("No GitHub App is configured yet.", code="github_not_configured")
-        return {"url": settings.install_url, "app_slug": settings.slug}
+        return service.install_link()
 
 
 @blp.route("/github/installations")

@@ -22,7 +22,7 @@ from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.extensions import db
 from webapp.integrations.github import GitHubError, github
-from webapp.repos.access import get_visible_repository, restrict_to_visible
+from webapp.repos.access import can_see_repository, get_visible_repository, restrict_to_visible
 from webapp.repos.credentials import active_installation, token_scopes, user_credential
 from webapp.repos.mirror import upsert_repository
 from webapp.repos.models import GitHubAccount, Repository, RepositoryAccess, RepositoryHook
@@ -43,9 +43,12 @@ def _user_token(user: Any) -> str:
     return account.access_token
 
 
-def _refuse_if_app_installed(repo: Repository | None) -> None:
+def _refuse_if_app_installed(who: Any, repo: Repository | None) -> None:
+    """Where the App is installed its events already arrive: no hook (404 for a repository `who` cannot see)."""
     if active_installation(repo) is not None:
         assert repo is not None
+        if not can_see_repository(who, repo.id):
+            raise NotFound(f"Repository {repo.full_name} does not exist or you have no access to it.")
         raise Conflict(f"The GitHub App is installed on {repo.full_name}: its events already reach Gantry.",
                        code="app_installed")
 
@@ -62,7 +65,7 @@ def set_up_hook(who: Any, full_name: str, events: list[str] | None = None) -> Re
     if not owner or not name:
         raise ValidationFailed("Name the repository as owner/name.", errors={"repository": ["owner/name"]})
     full_name = f"{owner}/{name}"
-    _refuse_if_app_installed(db.session.scalar(select(Repository).where(
+    _refuse_if_app_installed(who, db.session.scalar(select(Repository).where(
         sa.func.lower(Repository.full_name) == full_name.lower())))
     credential = user_credential(user, full_name, "hooks:write")
     token = credential.token
@@ -78,7 +81,7 @@ def set_up_hook(who: Any, full_name: str, events: list[str] | None = None) -> Re
         raise
     if not (data.get("permissions") or {}).get("admin", False) and data.get("permissions") is not None:
         raise Forbidden(f"You need admin rights on {full_name} to add a webhook.", code="not_repo_admin")
-    _refuse_if_app_installed(db.session.get(Repository, int(data["id"])))
+    _refuse_if_app_installed(who, db.session.get(Repository, int(data["id"])))
     active = db.session.scalar(select(RepositoryHook).where(RepositoryHook.repository_id == int(data["id"]),
                                                             RepositoryHook.removed_at.is_(None)))
     if active is not None:

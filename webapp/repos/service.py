@@ -216,6 +216,21 @@ def create_repository(who: Any, *, owner: str, name: str, private: bool = True, 
 # --- installations -------------------------------------------------------------------------
 
 
+def install_link(*, state: str | None = None, suggested_target_id: int | None = None) -> dict[str, Any]:
+    """Where to install the GitHub App: GitHub's page, carrying `state` back to the set-up URL and
+    suggesting an account (`suggested_target_id`), as GitHub's install page takes them."""
+    from urllib.parse import urlencode
+
+    from webapp.repos.app_config import get_app_settings
+
+    settings = get_app_settings()
+    if settings is None or settings.install_url is None:
+        raise Conflict("No GitHub App is configured yet.", code="github_not_configured")
+    query = {k: v for k, v in (("state", state), ("suggested_target_id", suggested_target_id)) if v is not None}
+    url = settings.install_url + (f"?{urlencode(query)}" if query else "")
+    return {"url": url, "app_slug": settings.slug, "app_url": settings.html_url, "state": state}
+
+
 def list_installations(who: Any) -> list[Installation]:
     """Active installations: all for admins, those holding a repository they can see for everyone else."""
     stmt = select(Installation).where(Installation.removed_at.is_(None)).order_by(Installation.account_login)

@@ -401,6 +401,58 @@ def _take_github_version(project: Project, entry: dict[str, Any]) -> None:
     _set_file(project, entry["path"], content, there["mode"] == "100755")
 
 
+def find_project(who: Any, reference: str | int) -> Project:
+    """A visible project by its id, or by its name (how clients that keep their own project ids name it)."""
+    text = str(reference).strip()
+    if text.isdigit():
+        return get_project(who, int(text))
+    stmt = restrict_to_visible(select(Project).where(Project.name == text).order_by(Project.id).limit(1),
+                               Project.repository_id, who)
+    project = db.session.scalar(stmt)
+    if project is None:
+        raise NotFound(f"Project {text} does not exist or you have no access to it.")
+    return project
+
+
+def get_run_by_sync_id(who: Any, sync_id: str) -> SyncRun:
+    """A visible run by its Sync-Id (or its numeric id)."""
+    text = str(sync_id).strip()
+    if text.isdigit():
+        return get_run(who, int(text))
+    run_id = db.session.scalar(select(SyncRun.id).where(SyncRun.sync_id == text))
+    if run_id is None:
+        raise NotFound(f"Sync run {text} does not exist or you have no access to it.")
+    return get_run(who, run_id)
+
+
+def latest_failed_run(who: Any, project_id: int) -> SyncRun:
+    project = get_project(who, project_id)
+    run = db.session.scalar(select(SyncRun).where(SyncRun.project_id == project.id, SyncRun.status == "failed")
+                            .order_by(SyncRun.id.desc()).limit(1))
+    if run is None:
+        raise NotFound(f"Project {project.name} has no failed sync to retry.", code="nothing_to_retry")
+    return run
+
+
+def sync_now(who: Any, run: SyncRun) -> SyncRun:
+    """Execute a just-queued run in this request, for clients whose answer must carry the commit.
+
+    The queued job still exists: whichever of the two takes the branch lock first does the work and
+    the other finds the run final (one commit either way). A busy branch, a spent write budget or a
+    GitHub rate limit leaves the run queued or waiting for the worker, as any run; a failure is
+    recorded on the run.
+    """
+    from webapp.sync.budget import BranchBusy, RetryLater
+
+    get_run(who, run.id)
+    try:
+        engine.execute_run(run.id)
+    except (BranchBusy, RetryLater, engine.SyncFailed):
+        db.session.rollback()
+    db.session.expire_all()
+    return get_run(who, run.id)
+
+
 def run_history(who: Any, project_id: int, cursor: str | None, limit: int) -> Page[SyncRun]:
     project = get_project(who, project_id)
     return keyset_page(select(SyncRun).where(SyncRun.project_id == project.id), [SyncRun.id], cursor, limit)
@@ -410,8 +462,15 @@ def sync_status(who: Any, project_id: int) -> dict[str, Any]:
     project = get_project(who, project_id)
     latest = db.session.scalar(select(SyncRun).where(SyncRun.project_id == project.id)
                                .order_by(SyncRun.id.desc()).limit(1))
+    counts = db.session.execute(select(
+        func.count(), func.max(SyncRun.finished_at).filter(SyncRun.status.in_(("succeeded", "nothing_to_do",
+                                                                               "pull_request"))),
+    ).where(SyncRun.project_id == project.id)).one()
     return {
         "project_id": project.id,
+        "repository": project.repository.full_name,
+        "total_syncs": int(counts[0]),
+        "last_successful_sync": counts[1],
         "state": latest.status if latest else "never_synced",
         "active": bool(latest and latest.status in RUN_ACTIVE),
         "last_synced_at": project.last_synced_at,

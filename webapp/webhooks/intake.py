@@ -101,13 +101,28 @@ def _signed_with(secret: str | None, body: bytes, signature: str) -> bool:
     return bool(secret) and constant_time_equals(sign(str(secret), body), signature)
 
 
+UNSIGNED = "unsigned"
+
+
+def unsigned_allowed(hook_id: int | None = None) -> bool:
+    """Development without any webhook secret: deliveries are taken unsigned (Infrajet's documented
+    development mode). Never in production, and never once a secret exists to check against."""
+    if current_app.config["ENVIRONMENT"] != "development" or app_webhook_secret():
+        return False
+    return hook_id is None or hook_webhook_secret(hook_id) is None
+
+
 def verify_signature(body: bytes, signature: str | None, hook_id: int | None) -> str:
-    """Which secret signed `body` ("app" or "hook"); Unauthorized when none did.
+    """Which secret signed `body` ("app" or "hook"; "unsigned" where `unsigned_allowed`); Unauthorized when none did.
 
     Most deliveries come from the App, so its secret is tried first, without touching the
     database; a repository hook Gantry set up (X-GitHub-Hook-ID) has its own secret, looked up
     only when the App's does not match. Every comparison is constant-time.
     """
+    if not signature and unsigned_allowed(hook_id):
+        log.warning("webhook delivery accepted UNSIGNED: no webhook secret is configured (development only; "
+                    "set GITHUB_WEBHOOK_SECRET)")
+        return UNSIGNED
     if not signature or not signature.startswith(SIGNATURE_PREFIX):
         raise Unauthorized("Missing or malformed X-Hub-Signature-256 header.", code="signature_missing")
     app_secret = app_webhook_secret()

@@ -32,7 +32,7 @@ def test_documented_requests_give_a_jwt(client: Any, fake_github: Any, frontend:
     assert query["redirect_uri"] == [FRONTEND] and query["state"] == [started["state"]]
     approved = approve_at_github(fake_github, started["authorization_url"], "octocat")
     callback = client.post(f"{BASE}/auth/github/callback", headers={"Content-Type": "application/json"},
-                           data='{"code": "%s"}' % approved["code"])
+                           data=f'{{"code": "{approved["code"]}"}}')
     assert callback.status_code == 200, callback.get_json()
     answer = callback.get_json()
     assert answer["token_type"] == "bearer" and answer["access_token"].count(".") == 2  # a JWT

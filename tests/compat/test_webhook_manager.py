@@ -134,3 +134,16 @@ def test_callback_with_a_foreign_state_lands_on_the_front_end_with_the_reason(cl
     response = client.get(f"{BASE}/auth/callback?code=abc&state=forged-state-value")
     assert response.status_code == 302
     assert "error" in dict(parse_qsl(urlsplit(response.headers["Location"]).fragment))
+
+
+@pytest.mark.parametrize("path", [f"{BASE}/api/webhook", "/compat/infrajet/api/v1/github/webhook"])
+def test_form_encoded_deliveries_reach_the_intake_through_a_front_door(client: Any, fake_github: Any,
+                                                                       path: str) -> None:
+    """A hook set up with content type "form" still delivers to the front door's alias of the intake."""
+    from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
+    from tests.webhooks.helpers import webhook_request
+
+    body, headers = webhook_request("push", webhook_payload("push", "default"), DEFAULT_WEBHOOK_SECRET, form=True)
+    response = client.post(path, data=body, headers=headers)
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["status"] == "accepted"

@@ -121,6 +121,16 @@ def _refuse_nul(where: str, name: str) -> NoReturn:
                            errors={where: {name.replace(NUL, "\\0"): ["may not contain NUL characters"]}})
 
 
+WEBHOOKS_PREFIX = "/webhooks/"
+COMPAT_PREFIX = "/compat/"
+
+
+def is_webhook_intake(path: str) -> bool:
+    """The webhook intake, or a front door's alias of it (/compat/<system>/.../webhook): its body, JSON or
+    form-encoded as the hook was set up, is read, bounded, verified and parsed by the intake itself."""
+    return path.startswith(WEBHOOKS_PREFIX) or (path.startswith(COMPAT_PREFIX) and path.endswith("/webhook"))
+
+
 def refuse_hostile_request() -> None:
     """Refuse NUL in the path, query string and form fields, and hostile JSON bodies, before any view runs.
 
@@ -128,7 +138,7 @@ def refuse_hostile_request() -> None:
     it may read tomorrow, and the answer to hostile input should not depend on the route.
     """
     # The webhook intake reads its body itself: bounded while read, signed, and parsed with orjson.
-    if request.is_json and not request.path.startswith("/webhooks/") and request.get_data(cache=True):
+    if request.is_json and not is_webhook_intake(request.path) and request.get_data(cache=True):
         request.get_json()  # a 400 when loads_json refuses it; cached for the view and the API parser
     if NUL in request.path:
         _refuse_nul("path", "path")
@@ -136,7 +146,7 @@ def refuse_hostile_request() -> None:
         if NUL in name or NUL in value:
             _refuse_nul("query", name)
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") and \
-            not request.path.startswith("/webhooks/"):
+            not is_webhook_intake(request.path):
         for name, value in request.form.items(multi=True):
             if NUL in name or NUL in value:
                 _refuse_nul("form", name)

@@ -12,6 +12,7 @@ from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from webapp.core.inputs import is_webhook_intake
 from webapp.extensions import cors, csrf
 
 # Pages use only Gantry's own scripts and styles. The API docs (Swagger UI, ReDoc) style
@@ -82,6 +83,8 @@ def init_app(app: Flask) -> None:
     def api_bodies_are_json() -> None:
         # Without this a form or text body would parse as "no fields" and answer a misleading 422.
         if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith(("/api/", COMPAT_PREFIX)):
+            return
+        if is_webhook_intake(request.path):  # GitHub sends what the hook was set up with: JSON or a form
             return
         has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
         if has_body and not request.is_json:

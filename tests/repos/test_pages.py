@@ -119,3 +119,18 @@ def test_demo_data_is_idempotent(app: Any, db: Any, make_user: Any) -> None:
     assert names == {"gantry-demo/infrajet", "gantry-demo/webhook-manager"}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Installation)) == 1
     assert db.session.scalars(sa.select(RepositoryAccess.permission)).all() == ["read"]
+
+
+def test_repository_page_says_inline_why_commits_cannot_be_read(client: Any, mirrored: Any, github_user: Any,
+                                                                 grant: Any) -> None:
+    """An App sign-in token on a repository without the App: the page names the reason and the fix."""
+    from webapp.repos.mirror import upsert_repository
+
+    upsert_repository(mirrored.state.repositories[1004], None)
+    user = github_user("maintainer", "octocat")
+    grant(user, 1004, "admin")
+    page = _sign_in(client, user).get("/repos/acme/webhook-manager")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Commits could not be read" in text and "GITHUB_OAUTH_CLIENT_KIND=oauth_app" in text
+    assert not mirrored.calls("GET", r"/commits$")

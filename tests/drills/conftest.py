@@ -55,9 +55,11 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        # redis-server cannot start under libfaketime (tests/year_ahead.py): it keeps the real clock.
+        real_clock = {name: value for name, value in os.environ.items() if name != "LD_PRELOAD"}
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=real_clock)
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
 
         def answers() -> bool:

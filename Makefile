@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export FLASK_APP := wsgi.py
 
-.PHONY: run test lint typecheck deps pytest install install-dev install-local bench migrate clean
+.PHONY: run test test-year-ahead lint typecheck deps pytest install install-dev install-local bench migrate clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ deps: install-dev
 
 pytest: install-dev
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## test-year-ahead: the whole suite with every clock a year ahead (needs Debian's libfaketime and redis-server)
+test-year-ahead: install-dev
+	$(PY) -m tests.year_ahead --days $(or $(DAYS),365) $(PYTEST_ARGS)
 
 bench: install-dev
 	$(PY) bench/run_all.py

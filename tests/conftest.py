@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import redis
 import sqlalchemy as sa
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
@@ -251,3 +253,35 @@ def run_jobs(app: Flask) -> Callable[..., int]:
         return run_jobs_now(app, **kwargs)
 
     return run
+
+
+class Clock:
+    """The one clock tests move. time-machine moves `datetime.now()`, `time.time()` and the like for
+    the whole test process (the app, the fakes, servers on threads), so every row and token agrees
+    with it; monotonic timers (timeouts, waits) keep running."""
+
+    def __init__(self, traveller: time_machine.Coordinates) -> None:
+        self._traveller = traveller
+
+    @property
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    @now.setter
+    def now(self, moment: datetime) -> None:
+        self._traveller.move_to(moment)
+
+    def set(self, moment: str) -> datetime:
+        self.now = datetime.fromisoformat(moment).astimezone(UTC)
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self._traveller.shift(timedelta(**delta))
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """Time stands still at the real now (whole seconds) until the test moves it."""
+    with time_machine.travel(datetime.now(UTC).replace(microsecond=0), tick=False) as traveller:
+        yield Clock(traveller)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.conftest import PASSWORD
@@ -114,13 +112,12 @@ def test_logout_needs_a_token(client):
     assert response.json["code"] == "invalid_token"
 
 
-def test_expired_access_token_is_refused(client, user, monkeypatch):
+def test_expired_access_token_is_refused(client, user, clock):
     from webapp.auth import tokens
 
-    an_hour_ago = time.time() - 3600
-    monkeypatch.setattr(tokens.time, "time", lambda: an_hour_ago)
+    clock.advance(hours=-1)
     pair = tokens.issue_tokens(user)
-    monkeypatch.undo()
+    clock.advance(hours=1)
     response = client.get("/api/v1/me", headers=bearer(pair.access_token))
     assert response.status_code == 401
     assert response.json["code"] == "invalid_credentials"
@@ -128,13 +125,12 @@ def test_expired_access_token_is_refused(client, user, monkeypatch):
     assert client.post("/api/v1/auth/refresh", json={"refresh_token": pair.refresh_token}).status_code == 200
 
 
-def test_expired_refresh_token_is_refused(client, user, monkeypatch):
+def test_expired_refresh_token_is_refused(client, user, clock):
     from webapp.auth import tokens
 
-    eight_days_ago = time.time() - 8 * 24 * 3600
-    monkeypatch.setattr(tokens.time, "time", lambda: eight_days_ago)
+    clock.advance(days=-8)
     pair = tokens.issue_tokens(user)
-    monkeypatch.undo()
+    clock.advance(days=8)
     response = client.post("/api/v1/auth/refresh", json={"refresh_token": pair.refresh_token})
     assert response.status_code == 401
     assert response.json["code"] == "invalid_token"

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -152,28 +152,6 @@ def forwarding_settings(app: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     monkeypatch.setitem(app.config, "FORWARDING_TOTAL_TIMEOUT", 1.0)
     monkeypatch.setitem(app.config, "FORWARDING_CONNECT_TIMEOUT", 1.0)
     return app.config
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> datetime:
-        self.now += timedelta(**kwargs)
-        return self.now
-
-
-@pytest.fixture
-def clock(app: Any) -> Iterator[Clock]:
-    from webapp.forwarding.service import CLOCK_KEY
-
-    c = Clock()
-    app.extensions[CLOCK_KEY] = c
-    yield c
-    app.extensions.pop(CLOCK_KEY, None)
 
 
 # --- targets and events --------------------------------------------------------------------

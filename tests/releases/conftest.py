@@ -1,9 +1,8 @@
-"""Fixtures for the releases tests: a repository GitHub knows, environments, people, a clock."""
+"""Fixtures for the releases tests: a repository GitHub knows, environments, people."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -49,30 +48,6 @@ def grant(db: Any) -> Callable[..., None]:
         db.session.commit()
 
     return give
-
-
-class Clock:
-    """The time the releases rules see; tests move it."""
-
-    def __init__(self) -> None:
-        # starts at the real time: rows written by the database's clock must agree with it
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, iso: str) -> None:
-        self.now = datetime.fromisoformat(iso).astimezone(UTC)
-
-
-@pytest.fixture
-def clock(app: Flask) -> Iterator[Clock]:
-    from webapp.releases.service import CLOCK_KEY
-
-    fake_clock = Clock()
-    app.extensions[CLOCK_KEY] = fake_clock
-    yield fake_clock
-    app.extensions.pop(CLOCK_KEY, None)
 
 
 @pytest.fixture

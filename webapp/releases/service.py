@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -32,15 +31,13 @@ from webapp.repos.models import Repository
 
 log = logging.getLogger(__name__)
 
-CLOCK_KEY = "gantry.releases.clock"
 ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$")
 MAX_APPROVALS = 20
 
 
 def now() -> datetime:
-    """The time as the releases rules see it (tests inject a clock under CLOCK_KEY)."""
-    clock: Callable[[], datetime] = current_app.extensions.get(CLOCK_KEY, utcnow)
-    return clock()
+    """The time as the releases rules see it."""
+    return utcnow()
 
 
 def _commit(message: str) -> None:

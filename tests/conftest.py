@@ -123,6 +123,9 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     from webapp.core import jobs
 
     jobs._queues_registered.clear()  # Redis is empty again: the next enqueue registers its queue
+    from webapp.core.overview import forget_remembered
+
+    forget_remembered()  # the overview's trends, remembered per user id: ids restart with the tables
 
 
 _CLEANUP: dict[str, str] = {}

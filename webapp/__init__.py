@@ -84,7 +84,9 @@ def _init_login(app: Flask, login_manager: Any) -> None:
 def register_blueprints(app: Flask) -> None:
     from webapp import compat, ops
     from webapp.auth import api as auth_api
+    from webapp.auth import setup as auth_setup
     from webapp.auth import views as auth_views
+    from webapp.core.overview import add_setup_step
     from webapp.extensions import api
     from webapp.ops import dashboard
     from webapp.ops import views as ops_views
@@ -94,6 +96,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(auth_api.blp)
     dashboard.init_app(app)
     ops.init_app(app)
+    add_setup_step(app, auth_setup.api_key_step, order=50)
 
     import importlib
 
@@ -103,9 +106,11 @@ def register_blueprints(app: Flask) -> None:
 
     compat.init_app(app)  # after the capabilities: the front doors sit on their services
 
+    from webapp.core import presentation
     from webapp.core.nav import init_app as init_nav
 
     init_nav(app)
+    presentation.init_app(app)
 
 
 def register_cli(app: Flask) -> None:

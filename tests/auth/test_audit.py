@@ -59,6 +59,19 @@ def test_audit_page_filters(browser, client, make_user, db):
     assert body.count("<tr>") == 3 and "<html" not in body
 
 
+def test_audit_page_reads_details_as_words_not_json(browser, client, make_user, db):
+    root = make_user("admin", username="root")
+    audit.record("user.update", "user", 7, actor=root, details={"role": "viewer", "active": False, "scopes": []})
+    audit.record("thing.drop", "widget", 9, actor="github")
+    db.session.commit()
+    browser.login("root")
+    page = client.get("/admin/audit").get_data(as_text=True)
+    assert "<small>Role: viewer, Active: no, Scopes: —</small>" in page
+    assert '{"role"' not in page and "{}" not in page and "None" not in page
+    when = r'<time datetime="\d{4}-\d\d-\d\dT[\d:]+Z" title="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d UTC</time>'
+    assert re.search(when, page)
+
+
 def test_actions_record_ip_and_request_id(client, make_key, make_user, db):
     from webapp.core.audit import AuditEvent
 

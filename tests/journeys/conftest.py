@@ -84,7 +84,7 @@ def field(page: Any, label: str) -> Any:
 def sign_out(journey: Any) -> None:
     """Sign out from the account menu in the header, as a person would."""
     page = journey.page
-    page.locator("header details.dropdown summary").last.click()
+    page.locator("header details.account summary").click()
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(lambda url: "/login" in url or url.rstrip("/") == journey.base_url)
     page.wait_for_load_state("networkidle")

@@ -170,12 +170,8 @@ def test_admin_sees_every_figure_with_its_number_and_link(world: None, client: A
     assert forwarding["Targets failing"]["value"] == "1"
     assert forwarding["Targets disabled"]["link"] == "/forwarding"
 
-    queues = cards["Queues"]
-    assert queues["Queue low"]["value"] == "2"
-    assert queues["Queue high"]["value"] == "0"
-    assert queues["Queue low"]["link"] == "/admin/rq/"
-    assert queues["Workers"]["value"] == "0"
-    assert queues["Workers"]["link"] == "/admin/rq/0/view/workers"
+    # queue and worker figures are /status's, not repeated here
+    assert "Queues" not in cards
     assert list(cards)[:2] == ["Builds", "Runners"]
 
 
@@ -220,18 +216,19 @@ def test_a_failing_source_shows_as_one_unavailable_card(world: None, client: Any
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import redis
 
-    from webapp.core import jobs
-
     def redis_down(*args: Any, **kwargs: Any) -> dict[str, int]:
         raise redis.exceptions.ConnectionError("Redis went away")
 
-    monkeypatch.setattr(jobs, "queue_depths", redis_down)
+    from webapp.webhooks import overview
+
+    monkeypatch.setattr(overview, "restrict_to_visible", redis_down)
     login_as("admin")
     response = client.get("/")
     assert response.status_code == 200
     cards = cards_of(response.get_data(as_text=True))
-    assert cards["Queues"] == {"Queues": {"value": "unavailable", "link": "", "detail": "ConnectionError",
-                                          "state": "failed"}}
+    assert cards["Webhooks"] == {"Webhooks": {
+        "value": "unavailable", "link": "", "detail": "these figures could not be read (ConnectionError)",
+        "state": "failed"}}
     assert cards["Builds"]["In flight"]["value"] == "3"  # the other sections still answer
 
 
@@ -251,3 +248,74 @@ def test_anonymous_is_sent_to_sign_in(client: Any) -> None:
     response = client.get("/")
     assert response.status_code in (302, 303)
     assert "/login" in response.headers["Location"]
+
+
+ATTENTION = re.compile(r'<li class="attention-(\w+)">.*?<a href="([^"]*)"><strong>(.*?)</strong> (.*?)</a>', re.S)
+
+
+def test_what_needs_attention_comes_first_with_a_link(world: None, client: Any, login_as: Any) -> None:
+    login_as("admin")
+    page = client.get("/").get_data(as_text=True)
+    attention = {html.unescape(what): (state, html.unescape(link), value)
+                 for state, link, value, what in ATTENTION.findall(page)}
+    assert attention["Runners: jobs waiting"] == ("failed", "/runners/", "3")
+    assert attention["Webhooks: failed (24 h)"] == ("failed", "/webhook-deliveries?status=failed", "4")
+    assert attention["Webhooks: retrying"] == ("warn", "/webhook-deliveries?status=retrying", "2")
+    assert "Builds: in flight" not in attention  # figures without a problem stay in the health part
+    assert page.index("Needs attention") < page.index('<section class="overview-section">')
+
+
+def test_each_capability_shows_a_seven_day_trend(world: None, client: Any, login_as: Any) -> None:
+    from webapp.core.overview import forget_remembered
+
+    forget_remembered()
+    login_as("admin")
+    page = client.get("/").get_data(as_text=True)
+    trend = re.search(r'aria-label="failed builds per day, last 7 days: ([\d, ]+)"', page)
+    assert trend is not None
+    days = [int(n) for n in trend.group(1).split(", ")]
+    assert len(days) == 7 and days[-1] == 4 and days[-2] == 1  # today: VISIBLE's one + HIDDEN's three
+    assert "failed deliveries per day" in page
+
+
+def test_nothing_to_do_reads_as_all_clear(client: Any, login_as: Any) -> None:
+    login_as("viewer")
+    page = client.get("/").get_data(as_text=True)
+    assert "Nothing is failing, stuck or waiting." in page
+    assert "Set up Gantry" not in page  # the checklist is for admins
+    assert "system all good" not in page and "system degraded" not in page
+
+
+def pool_world(db: Any) -> None:
+    from webapp.repos.models import Installation, Repository
+    from webapp.runners.models import RunnerPool
+
+    db.session.add(Installation(id=302, account_login="acme", account_type="Organization"))
+    db.session.flush()
+    db.session.add(Repository(id=5003, installation_id=302, owner="acme", name="infra", full_name="acme/infra"))
+    db.session.flush()
+    db.session.add(RunnerPool(name="linux", scope="repository", repository_id=5003, installation_id=302,
+                              labels=["self-hosted"], region="us-east-1", cluster="c", task_definition="t"))
+    db.session.commit()
+
+
+def test_admins_see_the_setup_checklist_until_it_is_done(client: Any, login_as: Any, app: Any, db: Any,
+                                                         make_user: Any, make_key: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setitem(app.config, "AWS_ENDPOINT_URL", "")
+    login_as("admin")
+    page = client.get("/").get_data(as_text=True)
+    assert "Set up Gantry" in page
+    for step, link in (("Create a runner pool", "/runners/pools/new"), ("Create an API key", "/account/api-keys"),
+                       ("Give Gantry AWS credentials", "/runners/")):
+        assert f'<a href="{link}">{step}</a>' in page
+
+    assert '<a href="/github/app">Connect a GitHub App</a>' not in page  # the tests' App is configured
+
+    # with credentials, a pool and a key, every step is done and the checklist goes away
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    make_key(make_user("admin"), "read")
+    pool_world(db)
+    assert "Set up Gantry" not in client.get("/").get_data(as_text=True)

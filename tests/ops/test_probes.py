@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -126,10 +127,25 @@ def test_status_page_details_only_for_admins(client, login_as):
     assert "<html" not in fragment.get_data(as_text=True) and 'id="status-panel"' in fragment.get_data(as_text=True)
 
 
-def test_home_page_shows_the_status(client, login_as):
+def test_home_page_leaves_the_system_figures_to_the_status_page(client, login_as):
     login_as("viewer")
     page = client.get("/").get_data(as_text=True)
-    assert 'id="status-panel"' in page and "Database" in page and "Redis" in page
+    assert 'id="status-panel"' not in page and "system all good" not in page and "system degraded" not in page
+    login_as("admin")
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="status-panel"' not in page and "Failed jobs" not in page
+    assert re.search(r'class="badge badge-(ok|failed)">system (all good|degraded)</span>\s*<a href="/status">', page)
+
+
+def test_status_page_reads_as_words_not_python_values(client, login_as):
+    login_as("admin")
+    page = client.get("/status").get_data(as_text=True)
+    assert "<header>GitHub</header>" in page and "<header>ECS</header>" in page
+    assert "<header>Github</header>" not in page and "<header>Ecs</header>" not in page
+    text = re.sub(r"<[^>]+>", " ", page.split('id="status-panel"', 1)[1])
+    for raw in (" None ", " True ", " False ", "{}", "{'"):
+        assert raw not in text, raw
+    assert "<dt>Configured</dt><dd>yes</dd>" in re.sub(r">\s+<", "><", page)
 
 
 # --- metrics -------------------------------------------------------------------------------

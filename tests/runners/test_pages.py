@@ -175,3 +175,39 @@ def test_seed_demo_fills_the_pages(app, client, db, login_as):
     pool = db.session.scalar(select(RunnerPool).where(RunnerPool.name == "linux"))
     page = client.get(f"/runners/pools/{pool.id}").get_data(as_text=True)
     assert "Runner time and estimated cost" in page and "blazeci/engine" in page  # no repository mirrored yet
+
+
+def test_a_pool_with_launching_off_is_created_without_aws(client, db, browser, make_user, fake_aws, world, app,
+                                                          monkeypatch):
+    """No AWS credentials: the form says so first, starts with launching off, and saves without asking AWS."""
+    monkeypatch.setitem(app.config, "AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing answers there
+    monkeypatch.setattr("webapp.runners.pools.credentials_configured", lambda: False)
+    admin = make_user("admin")
+    browser.login(admin.username)
+    form = client.get("/runners/pools/new").get_data(as_text=True)
+    assert "Gantry has no AWS credentials yet" in form
+    assert 'name="enabled" value="1" aria-describedby="f-enabled-help" >' in form  # unchecked
+    off = _form(fake_aws, cluster="not-checked")
+    del off["enabled"]
+    created = browser.post("/runners/pools/new", off, htmx=True)
+    assert created.status_code == 204, created.data
+    pool = db.session.scalar(select(RunnerPool))
+    assert pool.enabled is False and pool.cluster == "not-checked"
+
+
+def test_no_aws_credentials_is_a_clear_inline_error_not_a_503(client, db, browser, make_user, fake_aws, world,
+                                                             monkeypatch):
+    from botocore.exceptions import NoCredentialsError
+
+    from webapp.integrations.ecs import Aws
+
+    def no_credentials(*args, **kwargs):
+        raise NoCredentialsError()
+
+    monkeypatch.setattr(Aws, "client", no_credentials)
+    browser.login(make_user("admin").username)
+    answer = browser.post("/runners/pools/new", _form(fake_aws), htmx=True)
+    assert answer.status_code == 422
+    body = answer.get_data(as_text=True)
+    assert "Save the pool with launching off" in body and "AwsError" not in body
+    assert db.session.scalar(select(func.count()).select_from(RunnerPool)) == 0

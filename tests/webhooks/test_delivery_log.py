@@ -202,7 +202,7 @@ def test_maintainer_reprocesses_from_the_page(browser, login_as, db, world, run_
     assert response.status_code == 202
     body = response.get_data(as_text=True)
     assert "Queued for processing again." in body and "<html" not in body
-    assert re.search(r"badge badge-received", body)
+    assert re.search(r"badge badge-waiting", body)
     run_jobs()
     db.session.expire_all()
     assert db.session.get(WebhookDelivery, target).status == "handled"

@@ -174,7 +174,7 @@ def test_admins_see_the_redeliveries_asked_for_on_the_log_page(app, db, fake_git
     login_as("admin")
     page = browser.get("/webhook-deliveries").get_data(as_text=True)
 
-    assert "Redeliveries asked of GitHub" in page and lost in page and "badge-requested" in page
+    assert "Redeliveries asked of GitHub" in page and lost in page and "badge badge-waiting" in page
 
 
 def test_viewers_do_not_see_redeliveries(app, db, fake_github, browser, login_as):

@@ -26,9 +26,10 @@ def init_app(app: Flask) -> None:
     register_handler(app, "workflow_run", on_workflow_run)
     app.cli.add_command(catalog_group)
     add_seeder(app, "builds", seed_demo_builds)
-    add_nav(app, NavItem("Builds", "builds.list_page", order=40))
-    add_nav(app, NavItem("Build dashboard", "builds.dashboard_page", order=41))
-    add_nav(app, NavItem("Build catalogue", "builds.catalog_page", role="admin", section="admin", order=40))
+    add_nav(app, NavItem("Builds", "builds.list_page", group="Delivery", order=10, icon="package"))
+    add_nav(app, NavItem("Build dashboard", "builds.dashboard_page", group="Delivery", order=11, icon="chart-bar"))
+    add_nav(app, NavItem("Build catalogue", "builds.catalog_page", role="admin", group="Admin", order=40,
+                         icon="category"))
     add_scrape_collector(app, _builds_in_flight)
     add_overview_cards(app, "Builds", overview_cards, order=20)
 

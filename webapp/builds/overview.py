@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from webapp.builds.models import Build
 from webapp.builds.service import restrict_visible
 from webapp.core.models import utcnow
-from webapp.core.overview import Card
+from webapp.core.overview import Card, daily_trend
 from webapp.extensions import db
 
 
@@ -34,5 +34,8 @@ def overview_cards(principal: Any) -> list[Card]:
         value, state, detail = "n/a", "neutral", "no build started today (UTC) has finished"
     return [
         Card("In flight", str(in_flight), url_for("builds.list_page", result="in_progress"), "builds not yet ended"),
-        Card("Success today", value, url_for("builds.dashboard_page"), detail, state),
+        Card("Success today", value, url_for("builds.dashboard_page"), detail, state,
+             trend=daily_trend("builds-failed", principal, Build.created_at,
+                               lambda stmt: restrict_visible(stmt.where(Build.result == "failed"), principal)),
+             trend_label="failed builds per day"),
     ]

@@ -21,7 +21,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     api.register_blueprint(forwarding_api.blp)
     register_handler(app, "*", outbox.on_event, name="forwarding")
-    add_nav(app, NavItem("Forwarding", "forwarding.targets", role="maintainer", order=60))
+    add_nav(app, NavItem("Forwarding", "forwarding.targets", role="maintainer", group="Events", order=20, icon="send"))
     add_scrape_collector(app, figures.collect)
     add_status_check(app, "forwarding", figures.status_check)
     add_overview_cards(app, "Forwarding", overview_cards, order=70)

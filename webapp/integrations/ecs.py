@@ -9,9 +9,11 @@ each pool may name its own). Credentials come from boto3's usual chain. Errors s
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
@@ -63,13 +65,19 @@ class RunTaskResult:
     failures: list[dict[str, Any]] = field(default_factory=list)
 
 
+NO_CREDENTIALS = "no_credentials"
+
+
 def _wrap(exc: Exception) -> AwsError:
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, NoCredentialsError
 
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return AwsError(str(error.get("Code") or "ClientError"), str(error.get("Message") or exc))
-    return AwsError("network", str(exc))
+    if isinstance(exc, NoCredentialsError):
+        return AwsError(NO_CREDENTIALS, "Gantry has no AWS credentials: set AWS_ACCESS_KEY_ID and "
+                                        "AWS_SECRET_ACCESS_KEY, a profile, or give its host or container a role")
+    return AwsError("network", f"AWS could not be reached ({exc})")
 
 
 class Aws:
@@ -273,6 +281,24 @@ class Aws:
             if not token:
                 break
         return names
+
+
+def credentials_configured() -> bool:
+    """AWS credentials (or a local AWS endpoint) are set where boto3 looks first.
+
+    Answers from the environment and files only: boto3's own lookup may ask the instance metadata
+    service, which takes seconds where there is none.
+    """
+    if current_app.config.get("AWS_ENDPOINT_URL"):
+        return True
+    if any(os.environ.get(name) for name in CREDENTIAL_VARIABLES):
+        return True
+    shared = os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+    return Path(shared).expanduser().is_file()
+
+
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
 
 def init_app(app: Flask) -> None:

@@ -6,11 +6,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Add the queue figures to /metrics and the overview (the routes and the dashboard register themselves)."""
+    """Add the queue figures to /metrics (the routes and the dashboard register themselves).
+
+    The overview page leaves queues out: they are /status's, for admins.
+    """
     from webapp.core.metrics import add_scrape_collector
-    from webapp.core.overview import add_overview_cards
-    from webapp.ops.overview import overview_cards
     from webapp.ops.service import queue_metrics
 
     add_scrape_collector(app, queue_metrics)
-    add_overview_cards(app, "Queues", overview_cards, order=90)

@@ -11,6 +11,7 @@ from webapp.core.crypto import constant_time_equals
 from webapp.core.errors import Forbidden, GantryError, Unauthorized
 from webapp.core.htmx import render
 from webapp.core.metrics import render_metrics
+from webapp.core.overview import overview_sections, setup_steps
 from webapp.ops import service
 
 bp = Blueprint("ops", __name__)
@@ -44,11 +45,15 @@ def _require_operator() -> None:
 @bp.route("/")
 @page_requires("viewer")
 def home() -> Any:
-    from webapp.core.overview import overview_sections
-
-    status = service.system_status()
-    return render("ops/home.html", "overview_panel", status=status, details=_operator_allowed(),
-                  sections=overview_sections(current_principal()))
+    """What needs the viewer now (failing, stuck or waiting), then each capability's health; admins also
+    see the first-run checklist until it is done and one line of system status (details on /status)."""
+    principal = current_principal()
+    sections = overview_sections(principal)
+    attention = [(section, card) for section, cards in sections for card in cards if card.needs_attention]
+    steps = setup_steps() if principal is not None and principal.is_admin else []
+    status = service.system_status() if principal is not None and principal.is_admin else None
+    return render("ops/home.html", "overview_panel", sections=sections, attention=attention,
+                  steps=steps if not all(step.done for step in steps) else [], status=status)
 
 
 @bp.route("/health")

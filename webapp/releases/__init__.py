@@ -21,7 +21,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     api.register_blueprint(releases_api.blp)
     api.register_blueprint(releases_api.environments_blp)
-    add_nav(app, NavItem("Releases", "releases.index", order=40))
+    add_nav(app, NavItem("Releases", "releases.index", group="Delivery", order=20, icon="rocket"))
     register_handler(app, "deployment_status", deployments.on_deployment_status, name="releases.deployment_status")
     add_scrape_collector(app, collect_metrics)
     add_overview_cards(app, "Releases", overview_cards, order=40)

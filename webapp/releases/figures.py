@@ -176,7 +176,7 @@ def overview_cards(principal: Any) -> list[Any]:
     """Cards for the overview page: what waits for approval, what is running, the last week."""
     from flask import url_for
 
-    from webapp.core.overview import Card
+    from webapp.core.overview import Card, daily_trend
     from webapp.releases.models import IN_PROGRESS, PENDING_APPROVAL, QUEUED
     from webapp.repos.access import restrict_to_visible
 
@@ -195,5 +195,9 @@ def overview_cards(principal: Any) -> list[Any]:
         Card("Awaiting approval", str(waiting), link, "deployments", "warn" if waiting else "neutral"),
         Card("Deploying", str(running), link, "queued or in progress"),
         Card("Deployed (7 d)", str(shipped), link, "successful deployments", "ok" if shipped else "neutral"),
-        Card("Failed (7 d)", str(failed), link, "failed or rolled back", "failed" if failed else "ok"),
+        Card("Failed (7 d)", str(failed), link, "failed or rolled back", "failed" if failed else "ok",
+             trend=daily_trend("deployments-failed", principal, Deployment.finished_at,
+                               lambda stmt: restrict_to_visible(
+                 stmt.where(Deployment.status.in_((FAILED, ROLLED_BACK))), Deployment.repository_id, principal)),
+             trend_label="failed or rolled-back deployments per day"),
     ]

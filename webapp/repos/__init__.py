@@ -48,6 +48,7 @@ def init_app(app: Flask) -> None:
     from webapp.cli import add_seeder
     from webapp.core.metrics import add_scrape_collector
     from webapp.core.nav import NavItem, add_nav
+    from webapp.core.overview import add_setup_step
     from webapp.extensions import api
     from webapp.integrations.github import GitHubError
     from webapp.ops.service import add_status_check
@@ -56,6 +57,7 @@ def init_app(app: Flask) -> None:
         demo,
         mirror,
         models,  # noqa: F401  (tables known to migrations)
+        setup,
         views,
     )
 
@@ -64,10 +66,13 @@ def init_app(app: Flask) -> None:
     github_signin.init_app(app)
     mirror.register_webhook_handlers(app)
     app.register_error_handler(GitHubError, _github_error_response)
-    add_nav(app, NavItem("Repositories", "repos.repository_list", order=10))
-    add_nav(app, NavItem("GitHub", "repos.connection", order=80))
-    add_nav(app, NavItem("Repository webhooks", "repos.hook_list", role="maintainer", section="admin", order=40))
-    add_nav(app, NavItem("GitHub App", "repos.app_setup_page", role="admin", section="admin", order=41))
+    add_nav(app, NavItem("Repositories", "repos.repository_list", group="GitHub", order=10, icon="book"))
+    add_nav(app, NavItem("Connection", "repos.connection", group="GitHub", order=5, icon="brand-github"))
+    add_nav(app, NavItem("Repository webhooks", "repos.hook_list", role="maintainer", group="GitHub", order=40,
+                         icon="webhook"))
+    add_nav(app, NavItem("GitHub App", "repos.app_setup_page", role="admin", group="GitHub", order=41, icon="settings"))
     add_status_check(app, "github", _status_check)
+    add_setup_step(app, setup.github_app_step, order=10)
+    add_setup_step(app, setup.sign_in_step, order=20)
     add_scrape_collector(app, _quota_metrics)
     add_seeder(app, "repositories", demo.seed_repositories)

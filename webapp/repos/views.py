@@ -11,6 +11,7 @@ from webapp.auth.access import current_principal, page_requires, public
 from webapp.core.errors import GantryError, ValidationFailed
 from webapp.core.htmx import render
 from webapp.integrations.github import GitHubError
+from webapp.integrations.github import app_configured as github_app_configured
 from webapp.repos import accounts, app_setup, hooks, service
 from webapp.repos.app_config import get_app_settings
 
@@ -77,8 +78,12 @@ def disconnect() -> Any:
 @bp.route("/github/reconcile", methods=["POST"])
 @page_requires("admin")
 def reconcile() -> Any:
+    if not github_app_configured():
+        flash("There is nothing to compare with: Gantry has no GitHub App id and private key yet.", "error")
+        return redirect(url_for("repos.connection"))
     service.request_reconcile()
-    flash("Installations and repositories will be compared with GitHub in a moment.", "success")
+    flash("Installations and repositories will be compared with GitHub in a moment; "
+          "the installations table shows when it last ran.", "success")
     return redirect(url_for("repos.connection"))
 
 

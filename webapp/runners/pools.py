@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
 from webapp.extensions import db
-from webapp.integrations.ecs import AwsError, aws
+from webapp.integrations.ecs import NO_CREDENTIALS, AwsError, aws, credentials_configured
 from webapp.repos.access import can_see_repository, get_visible_repository, visible_repository_ids
 from webapp.repos.models import Installation
 from webapp.runners.models import ALIVE_STATES, CAPACITY_CHOICES, POOL_OK, Runner, RunnerPool
@@ -185,6 +185,11 @@ def clean_pool_fields(data: dict[str, Any], scope: str) -> dict[str, Any]:
     return out
 
 
+def aws_credentials_found() -> bool:
+    """Whether AWS can be asked at all: the pool form says so before anyone tries."""
+    return credentials_configured()
+
+
 def check_against_aws(fields: dict[str, Any]) -> dict[str, Any]:
     """Ask AWS whether the cluster, task definition, container, subnets and groups exist.
 
@@ -218,6 +223,11 @@ def check_against_aws(fields: dict[str, Any]) -> dict[str, Any]:
         if missing:
             errors.setdefault("security_groups", []).append(f"not found in {region}: {', '.join(missing)}")
     except AwsError as exc:
+        if exc.code == NO_CREDENTIALS:
+            raise ValidationFailed(
+                "Gantry cannot check these ECS settings without AWS credentials. Save the pool with launching "
+                "off to finish it now; it is checked again when launching is turned on.",
+                errors={"enabled": [exc.message]}) from exc
         if exc.retryable:
             raise Unavailable(f"AWS could not be reached to check the ECS settings: {exc.message}") from exc
         raise ValidationFailed("AWS refused to check the ECS settings.",
@@ -273,7 +283,8 @@ def create_pool(who: Any, data: dict[str, Any], *, actor: Any = None) -> RunnerP
     fields = clean_pool_fields({**DEFAULTS, **data}, str(owner["scope"]))
     if _name_taken(fields["name"], None):
         raise ValidationFailed("That pool name is taken.", errors={"name": ["already used by another pool"]})
-    fields.update(check_against_aws(fields))
+    if fields["enabled"]:  # a pool that launches nothing needs no AWS yet; turning it on checks
+        fields.update(check_against_aws(fields))
     pool = RunnerPool(**owner, **fields, status=POOL_OK)
     db.session.add(pool)
     db.session.flush()
@@ -296,7 +307,8 @@ def update_pool(who: Any, pool_id: int, changes: dict[str, Any], *, actor: Any =
     if fields["name"] != pool.name and db.session.scalar(
             select(func.count()).select_from(Runner).where(Runner.pool_id == pool.id, Runner.state.in_(ALIVE_STATES))):
         raise Conflict("Rename a pool only when none of its runners is alive (their names carry it).")
-    fields.update(check_against_aws(fields))
+    if fields["enabled"]:
+        fields.update(check_against_aws(fields))
     changed = {k: v for k, v in fields.items() if getattr(pool, k) != v}
     for key, value in fields.items():
         setattr(pool, key, value)
@@ -329,4 +341,6 @@ def delete_pool(who: Any, pool_id: int, *, actor: Any = None) -> None:
 
 
 def pool_form_defaults() -> dict[str, Any]:
-    return {**DEFAULTS, "region": current_app.config["AWS_REGION"], "labels": ["self-hosted", "linux"]}
+    """A new pool's form: launching starts off where Gantry has no AWS credentials to launch with."""
+    return {**DEFAULTS, "region": current_app.config["AWS_REGION"], "labels": ["self-hosted", "linux"],
+            "enabled": credentials_configured()}

@@ -103,7 +103,8 @@ def new_pool() -> Any:
                 return Response("", 204, {"HX-Redirect": url_for("runners.pool", pool_id=pool.id)})
             return redirect(url_for("runners.pool", pool_id=pool.id))
     return render("runners/pool_form.html", "pool_form", status_code=status, pool=None, values=values, error=error,
-                  errors=errors, repos=repos, installations=installations, capacities=CAPACITY_CHOICES)
+                  errors=errors, repos=repos, installations=installations, capacities=CAPACITY_CHOICES,
+                  aws_ready=pool_service.aws_credentials_found())
 
 
 @bp.route("/pools/<int:pool_id>")
@@ -147,7 +148,8 @@ def edit_pool(pool_id: int) -> Any:
                 return Response("", 204, {"HX-Redirect": url_for("runners.pool", pool_id=pool_id)})
             return redirect(url_for("runners.pool", pool_id=pool_id))
     return render("runners/pool_form.html", "pool_form", status_code=status, pool=found, values=values, error=error,
-                  errors=errors, repos=[], installations=[], capacities=CAPACITY_CHOICES)
+                  errors=errors, repos=[], installations=[], capacities=CAPACITY_CHOICES,
+                  aws_ready=pool_service.aws_credentials_found())
 
 
 @bp.route("/pools/<int:pool_id>/delete", methods=["POST"])

@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     api.register_blueprint(sync_api.blp)
-    add_nav(app, NavItem("Projects", "sync.projects", order=60))
+    add_nav(app, NavItem("Projects", "sync.projects", group="Delivery", order=40, icon="folder"))
     add_scrape_collector(app, collect_sync_figures)
     add_overview_cards(app, "Project sync", overview_cards, order=60)
     add_seeder(app, "project sync", seed_demo_projects)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from webapp.core.metrics import gauge
 from webapp.core.models import utcnow
-from webapp.core.overview import Card
+from webapp.core.overview import Card, daily_trend
 from webapp.extensions import db
 from webapp.sync.models import RUN_ACTIVE, Project, SyncRun
 
@@ -45,5 +45,8 @@ def overview_cards(principal: Any) -> list[Card]:
         Card("Syncing", str(active), link, "queued, running or waiting"),
         Card("Conflicts (7 d)", str(conflicts), link, "runs stopped for a choice", "warn" if conflicts else "neutral"),
         Card("Synced (7 d)", str(landed), link, "commits or pull requests", "ok" if landed else "neutral"),
-        Card("Failed (7 d)", str(failed), link, "sync runs", "failed" if failed else "ok"),
+        Card("Failed (7 d)", str(failed), link, "sync runs", "failed" if failed else "ok",
+             trend=daily_trend("sync-failed", principal, SyncRun.finished_at, lambda stmt: restrict_to_visible(
+                 stmt.where(SyncRun.status == "failed"), SyncRun.repository_id, principal)),
+             trend_label="failed sync runs per day"),
     ]

@@ -23,7 +23,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(endpoint.bp)
     app.register_blueprint(views.bp)
     api.register_blueprint(webhooks_api.blp)
-    add_nav(app, NavItem("Webhooks", "webhooks.deliveries", order=60))
+    add_nav(app, NavItem("Webhooks", "webhooks.deliveries", group="Events", order=10, icon="webhook"))
     add_status_check(app, "webhooks", webhook_status)
     add_scrape_collector(app, webhook_metrics)
     add_overview_cards(app, "Webhooks", overview_cards, order=50)

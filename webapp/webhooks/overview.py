@@ -9,7 +9,7 @@ from flask import url_for
 from sqlalchemy import func, select
 
 from webapp.core.models import utcnow
-from webapp.core.overview import Card
+from webapp.core.overview import Card, daily_trend
 from webapp.extensions import db
 from webapp.repos.access import restrict_to_visible
 from webapp.webhooks.models import FAILED, RETRYING, WebhookDelivery
@@ -29,7 +29,11 @@ def overview_cards(principal: Any) -> list[Card]:
     retrying = count(WebhookDelivery.status == RETRYING)
     return [
         Card("Failed (24 h)", str(failed), url_for("webhooks.deliveries", status=FAILED),
-             "deliveries every attempt failed", "failed" if failed else "ok"),
+             "deliveries every attempt failed", "failed" if failed else "ok",
+             trend=daily_trend("webhooks-failed", principal, WebhookDelivery.received_at,
+                               lambda stmt: restrict_to_visible(
+                 stmt.where(WebhookDelivery.status == FAILED), WebhookDelivery.repository_id, principal)),
+             trend_label="failed deliveries per day"),
         Card("Retrying", str(retrying), url_for("webhooks.deliveries", status=RETRYING),
              "deliveries whose handler failed once", "warn" if retrying else "neutral"),
     ]

@@ -157,6 +157,9 @@ def test_keys_page_shows_a_new_key_once(browser, client, make_user, db):
     assert match, page
     secret = match.group(1)
     assert "<html" not in page  # HTMX gets the panel
+    assert 'data-copy="#new-key"' in page  # a copy button for it
+    assert 'id="f-name" name="name" type="text" value=""' in page  # the form is ready for the next key
+    assert "report builds and their states" in page  # each scope says what it allows
 
     row = db.session.query(ApiKey).filter_by(name="laptop").one()
     assert row.key_hash == hash_token(secret)

@@ -121,7 +121,7 @@ def test_delivery_figures_are_drawn_as_svg(browser: Any, login_as: Any, grant: A
     user = login_as("viewer")
     grant(user, permission="read")
     page = browser.get("/repos/1001/delivery").get_data(as_text=True)
-    assert page.count("<svg") == 4 and "Change failure rate" in page and "33.3 %" in page
+    assert page.count("<svg class=\"chart\"") == 4 and "Change failure rate" in page and "33.3 %" in page
     figures = client.get("/api/v1/repos/1001/delivery-figures", headers=make_key(user, "read")).json
     assert figures["totals"]["deployments"] == 3 and figures["totals"]["change_failure_rate"] == 33.3
     assert figures["totals"]["time_to_restore_hours"] == 4.0
@@ -174,3 +174,46 @@ def test_admin_overrides_a_freeze_and_rolls_back_from_the_release_page(browser: 
     assert redeploy.status_code == 200 and "Freeze overridden: fix is in" in redeploy.get_data(as_text=True)
     assert db.session.query(Deployment).filter_by(release_id=v2_id, status="queued").one().freeze_override_reason \
         == "fix is in"
+
+
+def test_without_a_github_app_the_preview_says_so_and_the_form_stays(browser: Any, login_as: Any, grant: Any,
+                                                                     commit: Any, monkeypatch: Any) -> None:
+    from webapp.releases import views
+
+    commit("feat: x")
+    grant(login_as("maintainer"))
+    monkeypatch.setattr(views, "github_app_configured", lambda: False)
+    page = browser.get("/repos/1001/releases").get_data(as_text=True)
+    assert "Gantry needs its GitHub App (id and private key) first." in page
+    assert '<a href="/github">See the GitHub connection</a>' in page  # a maintainer cannot set it up
+    assert re.search(r'<button type="submit" class="secondary"\s+disabled>Preview</button>', page)
+
+    from webapp.integrations.github import GitHubNotConfigured
+    from webapp.releases import service
+
+    def not_configured(*args: Any, **kwargs: Any) -> Any:
+        raise GitHubNotConfigured()
+
+    monkeypatch.setattr(service, "preview_release", not_configured)
+    answer = browser.post("/repos/1001/releases/preview", {"target": "main"}, htmx=True)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 409
+    assert "GitHub could not be asked for the commits" in html and 'name="target"' in html  # the form stays
+
+
+def test_a_queued_deployment_says_what_it_waits_for(browser: Any, login_as: Any, grant: Any, commit: Any,
+                                                    make_user: Any, db: Any, monkeypatch: Any) -> None:
+    from webapp.releases import views
+
+    sha = commit("feat: x")[-1]
+    dev = environment("dev", 0)
+    release = published_release("1.0.0", sha, make_user("maintainer", username="author"))
+    release_id, dev_id = release.id, dev.id
+    grant(login_as("maintainer"))
+    promoted = browser.post(f"/releases/{release_id}/environments/{dev_id}/promote", {}, htmx=True)
+    html = promoted.get_data(as_text=True)
+    assert "queued" in html and "Queued " in html
+    assert "Gantry is creating the GitHub deployment" in html or "waits for your deploy system" in html
+    monkeypatch.setattr(views, "github_app_configured", lambda: False)
+    html = browser.get(f"/releases/{release_id}?part=pipeline", htmx=True).get_data(as_text=True)
+    assert "It waits for the GitHub App" in html and 'href="/github">Set up the GitHub App</a>' in html

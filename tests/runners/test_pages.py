@@ -174,7 +174,8 @@ def test_seed_demo_fills_the_pages(app, client, db, login_as):
     assert "linux" in listing and "gpu" in listing and "arm build" in listing
     pool = db.session.scalar(select(RunnerPool).where(RunnerPool.name == "linux"))
     page = client.get(f"/runners/pools/{pool.id}").get_data(as_text=True)
-    assert "Runner time and estimated cost" in page and "blazeci/engine" in page  # no repository mirrored yet
+    assert "Runner time and estimated cost" in page and "gantry-demo/engine" in page  # no repository mirrored yet
+    assert "blazeci" not in page  # the demo names no other product
 
 
 def test_a_pool_with_launching_off_is_created_without_aws(client, db, browser, make_user, fake_aws, world, app,

@@ -16,6 +16,16 @@ ROLES = ("viewer", "maintainer", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 WRITE_SCOPES = ("builds:write", "runners:write", "releases:write", "sync:write", "webhooks:write")
 SCOPES = ("read", *WRITE_SCOPES, "admin")
+# What each scope lets a key do, as the API-key page explains it (never more than the owner's role).
+SCOPE_HELP = {
+    "read": "read what you can see: builds, runners, releases, projects, deliveries",
+    "builds:write": "report builds and their states (CI pipelines)",
+    "runners:write": "create and change runner pools, stop runners",
+    "releases:write": "create, promote, approve and publish releases",
+    "sync:write": "edit project files and start syncs",
+    "webhooks:write": "manage repository webhooks, forwarding targets and redeliveries",
+    "admin": "everything an admin may do, users and settings included",
+}
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "viewer": frozenset({"read"}),
     "maintainer": frozenset({"read", *WRITE_SCOPES}),

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import service
 from webapp.auth.access import actor, current_principal, page_requires, public
-from webapp.auth.models import ROLE_SCOPES, ROLES, SCOPES
+from webapp.auth.models import ROLE_SCOPES, ROLES, SCOPE_HELP, SCOPES
 from webapp.core import audit
 from webapp.core.errors import GantryError
 from webapp.core.htmx import render
@@ -114,7 +114,8 @@ def api_keys() -> Any:
     return render(
         "auth/api_keys.html", "keys_panel", status_code=status,
         keys=service.list_api_keys(user), created_key=created_key, error=error, errors=errors,
-        scopes=[s for s in SCOPES if s in ROLE_SCOPES[user.role]], form=request.form,
+        scopes=[s for s in SCOPES if s in ROLE_SCOPES[user.role]], scope_help=SCOPE_HELP,
+        form={} if created_key else request.form,
     )
 
 
@@ -126,7 +127,7 @@ def revoke_api_key(key_id: int) -> Any:
     service.revoke_api_key(key_id, actor=user)
     return render(
         "auth/api_keys.html", "keys_panel", keys=service.list_api_keys(user), created_key=None, error=None,
-        errors={}, scopes=[s for s in SCOPES if s in ROLE_SCOPES[user.role]], form={},
+        errors={}, scopes=[s for s in SCOPES if s in ROLE_SCOPES[user.role]], scope_help=SCOPE_HELP, form={},
     )
 
 

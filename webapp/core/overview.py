@@ -138,7 +138,8 @@ def daily_trend(name: str, principal: Any, column: Any, restrict: Callable[[Any]
     minute per viewer and day, so the page's 10-second refresh does not count it again.
     """
     counts, since = day_counts(column)
-    key = (name, getattr(principal.user, "id", None), getattr(principal.user, "role", None), since)
+    person = getattr(principal, "user", principal)  # a Principal or, from some callers, the User itself
+    key = (name, getattr(person, "id", None), getattr(person, "role", None), since)
 
     def compute() -> tuple[int, ...]:
         row = db.session.execute(restrict(select(*counts).where(column >= since))).one()

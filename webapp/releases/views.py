@@ -11,6 +11,8 @@ from werkzeug.wrappers import Response
 from webapp.auth.access import actor, current_principal, page_requires
 from webapp.core.errors import GantryError, ValidationFailed
 from webapp.core.htmx import is_htmx, render
+from webapp.integrations.github import GitHubError
+from webapp.integrations.github import app_configured as github_app_configured
 from webapp.releases import deployments, figures, service
 from webapp.releases.models import SUCCEEDED, WAITING_STATUSES, Release
 from webapp.repos.access import get_visible_repository
@@ -43,7 +45,7 @@ def _repo_page(repo_id: int, *, status: int = 200, preview: dict[str, Any] | Non
     page = service.list_releases(_who(), repository_id=repo_id, cursor=request.args.get("cursor"), limit=50)
     return render("releases/repository.html", block, status_code=status, repo=repo, page=page, preview=preview,
                   error=error, errors=errors or {}, form=request.form,
-                  environments=service.environments_of(repo_id))
+                  environments=service.environments_of(repo_id), github_ready=github_app_configured())
 
 
 @bp.route("/repos/<int:repo_id>/releases")
@@ -60,6 +62,9 @@ def preview(repo_id: int) -> Any:
                                          request.form.get("version") or None)
     except GantryError as exc:
         return _repo_page(repo_id, status=exc.status, error=exc.message, errors=exc.errors, block="release_form")
+    except GitHubError as exc:  # the form stays, with what GitHub said
+        return _repo_page(repo_id, status=409 if exc.status is None else 502,
+                          error=f"GitHub could not be asked for the commits: {exc.message}", block="release_form")
     return _repo_page(repo_id, preview=result, block="release_form")
 
 
@@ -111,7 +116,8 @@ def _release_page(release_id: int, *, status: int = 200, error: str | None = Non
     release = service.get_release(_who(), release_id)
     return render("releases/release.html", block, status_code=status, release=release,
                   repo=get_visible_repository(_who(), release.repository_id), stages=_pipeline(release),
-                  builds=service.linked_builds(release), error=error, now=service.now())
+                  builds=service.linked_builds(release), error=error, now=service.now(),
+                  github_ready=github_app_configured())
 
 
 @bp.route("/releases/<int:release_id>")

@@ -34,10 +34,10 @@ def _owner() -> tuple[Installation, Repository]:
     if repo is not None and repo.installation is not None:
         return repo.installation, repo
     installation = db.session.get(Installation, DEMO_INSTALLATION) or Installation(
-        id=DEMO_INSTALLATION, account_login="blazeci", account_type="Organization")
+        id=DEMO_INSTALLATION, account_login="gantry-demo", account_type="Organization")
     repo = db.session.get(Repository, DEMO_REPOSITORY) or Repository(
-        id=DEMO_REPOSITORY, installation_id=DEMO_INSTALLATION, owner="blazeci", name="engine",
-        full_name="blazeci/engine", html_url="https://github.com/blazeci/engine")
+        id=DEMO_REPOSITORY, installation_id=DEMO_INSTALLATION, owner="gantry-demo", name="engine",
+        full_name="gantry-demo/engine", html_url="https://github.com/gantry-demo/engine")
     db.session.add_all([installation, repo])
     db.session.flush()
     return installation, repo
@@ -46,7 +46,8 @@ def _owner() -> tuple[Installation, Repository]:
 def _pool(name: str, **fields: Any) -> RunnerPool:
     pool = db.session.scalar(select(RunnerPool).where(RunnerPool.name == name))
     if pool is None:
-        pool = RunnerPool(name=name, region="eu-west-1", cluster="blazeci-runners", task_definition="gantry-runner:3",
+        pool = RunnerPool(name=name, region="eu-west-1", cluster="gantry-demo-runners",
+                          task_definition="gantry-runner:3",
                           capacity="FARGATE", subnets=["subnet-0a1b2c3d"], security_groups=["sg-0a1b2c3d"],
                           container_name="runner", task_cpu=2048, task_memory=4096, **fields)
         db.session.add(pool)

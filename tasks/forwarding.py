@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import current_app
 
-from webapp.core.jobs import Periodic
 from webapp.forwarding import outbox, sending
 
 
@@ -26,8 +25,3 @@ def purge_forward_deliveries() -> int:
     """Delete finished forward deliveries older than FORWARDING_RETENTION_DAYS."""
     return outbox.purge_old(current_app.config["FORWARDING_RETENTION_DAYS"])
 
-
-PERIODIC: list[Periodic] = [
-    Periodic("forwarding-sweep", sweep_forward_deliveries, every=5, queue="default"),
-    Periodic("forwarding-purge", purge_forward_deliveries, every=3600),
-]

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from tasks import again_when_rate_limited
-from webapp.core.jobs import Periodic
 from webapp.integrations.github import needs_github_app
-from webapp.releases import deployments, service
+from webapp.releases import deployments, publishing
 
 
 @again_when_rate_limited(lambda release_id: f"releases-publish-{release_id}-later")
 def publish_release(release_id: int) -> str:
     """Tag -> GitHub Release -> record; raises (and is retried) when GitHub fails."""
-    return service.run_publish(release_id)
+    return publishing.run_publish(release_id)
 
 
 @needs_github_app
@@ -25,5 +24,3 @@ def sweep_deployments() -> dict[str, int]:
     """Start deployments whose freeze ended or time came, expire approvals, re-enqueue lost work."""
     return deployments.sweep()
 
-
-PERIODIC: list[Periodic] = [Periodic("releases-sweep", sweep_deployments, every=60)]

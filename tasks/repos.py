@@ -7,12 +7,9 @@ allows it and returns.
 from __future__ import annotations
 
 from tasks import again_when_rate_limited
-from webapp.core.jobs import Periodic, enqueue
+from webapp.core.jobs import enqueue
 from webapp.integrations.github import needs_github_app, needs_github_sign_in
 from webapp.repos import access_sync, mirror
-
-RECONCILE_EVERY = 3600
-ACCESS_SYNC_EVERY = 900
 
 
 @needs_github_app
@@ -37,8 +34,3 @@ def sync_all_user_access() -> int:
         enqueue(sync_user_access, user_id, job_id=f"repos-access-{user_id}", queue="low")
     return len(users)
 
-
-PERIODIC: list[Periodic] = [
-    Periodic("repos-reconcile", reconcile_installations, every=RECONCILE_EVERY),
-    Periodic("repos-access", sync_all_user_access, every=ACCESS_SYNC_EVERY),
-]

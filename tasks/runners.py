@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.core.jobs import Periodic
 from webapp.runners import launcher, reconciler, service
 
 
@@ -22,5 +21,3 @@ def reconcile_runners() -> dict[str, Any]:
     """Compare ECS, GitHub and the database; end, stop, remove and launch what differs."""
     return reconciler.reconcile_all()
 
-
-PERIODIC: list[Periodic] = [Periodic("runners-reconcile", reconcile_runners, every=30)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from webapp.core.jobs import Periodic
 from webapp.sync import engine, service
 from webapp.sync.budget import BranchBusy, RetryLater
 
@@ -23,5 +22,3 @@ def requeue_stalled_syncs() -> int:
     """Enqueue runs stored as queued or waiting whose job was lost."""
     return service.requeue_stalled()
 
-
-PERIODIC: list[Periodic] = [Periodic("sync-requeue-stalled", requeue_stalled_syncs, every=300)]

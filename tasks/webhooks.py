@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from webapp.core.jobs import Periodic
 from webapp.webhooks import redelivery, service
 
 
@@ -20,8 +19,3 @@ def redeliver_failed_deliveries() -> dict[str, int]:
     """Ask GitHub to redeliver what it failed to deliver and Gantry never stored."""
     return redelivery.redeliver_failed()
 
-
-PERIODIC: list[Periodic] = [
-    Periodic("webhooks.sweep", sweep_pending_deliveries, every=60, queue="high"),
-    Periodic("webhooks.redeliver", redeliver_failed_deliveries, every=300),
-]

@@ -7,17 +7,21 @@ from typing import Any
 
 from flask import Flask
 
+from webapp import builds, cli, compat, forwarding, ops, releases, repos, runners, sync, webhooks
+from webapp.auth import api as auth_api
+from webapp.auth import setup as auth_setup
+from webapp.auth import views as auth_views
+from webapp.auth.models import User
 from webapp.config import PROJECT_ROOT, load_settings
+from webapp.core import crypto, errors, inputs, jobs, logging, metrics, migrations, nav, presentation, security
+from webapp.core.models import enable_sqlite_pragmas
+from webapp.core.overview import add_setup_step
+from webapp.extensions import api, db, limiter, login_manager, oauth
+from webapp.ops import dashboard
+from webapp.ops import views as ops_views
 
-CAPABILITY_MODULES: tuple[str, ...] = (
-    "webapp.repos",
-    "webapp.webhooks",
-    "webapp.forwarding",
-    "webapp.runners",
-    "webapp.builds",
-    "webapp.releases",
-    "webapp.sync",
-)
+# Each capability's init_app registers its pages, API, webhook handlers, checks and figures, in this order.
+CAPABILITIES = (repos, webhooks, forwarding, runners, builds, releases, sync)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -37,16 +41,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from webapp.core import crypto, inputs, jobs, logging, metrics, migrations, security
-    from webapp.extensions import api, db, limiter, login_manager, oauth
-
     migrations.init_app(app)
     logging.init_app(app)
     inputs.init_app(app)
     db.init_app(app)
     with app.app_context():
-        from webapp.core.models import enable_sqlite_pragmas
-
         enable_sqlite_pragmas(db.engine)
     crypto.init_app(app)
     jobs.init_app(app)
@@ -63,9 +62,6 @@ def register_extensions(app: Flask) -> None:
 
 
 def _init_login(app: Flask, login_manager: Any) -> None:
-    from webapp.auth.models import User
-    from webapp.extensions import db
-
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Sign in to see that page."
@@ -82,15 +78,6 @@ def _init_login(app: Flask, login_manager: Any) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp import compat, ops
-    from webapp.auth import api as auth_api
-    from webapp.auth import setup as auth_setup
-    from webapp.auth import views as auth_views
-    from webapp.core.overview import add_setup_step
-    from webapp.extensions import api
-    from webapp.ops import dashboard
-    from webapp.ops import views as ops_views
-
     app.register_blueprint(ops_views.bp)
     app.register_blueprint(auth_views.bp)
     api.register_blueprint(auth_api.blp)
@@ -98,28 +85,16 @@ def register_blueprints(app: Flask) -> None:
     ops.init_app(app)
     add_setup_step(app, auth_setup.api_key_step, order=50)
 
-    import importlib
-
-    for name in CAPABILITY_MODULES:
-        module = importlib.import_module(name)
-        module.init_app(app)  # type: ignore[attr-defined]
-
+    for capability in CAPABILITIES:
+        capability.init_app(app)
     compat.init_app(app)  # after the capabilities: the front doors sit on their services
-
-    from webapp.core import presentation
-    from webapp.core.nav import init_app as init_nav
-
-    init_nav(app)
+    nav.init_app(app)
     presentation.init_app(app)
 
 
 def register_cli(app: Flask) -> None:
-    from webapp.cli import register
-
-    register(app)
+    cli.register(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from webapp.core.errors import register_errorhandlers as register
-
-    register(app)
+    errors.register_errorhandlers(app)

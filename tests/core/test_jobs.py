@@ -35,6 +35,9 @@ def periodic_tick() -> None:
     RAN.append("tick")
 
 
+TICK = f"{__name__}.periodic_tick"
+
+
 @pytest.fixture(autouse=True)
 def _forget():
     RAN.clear()
@@ -225,7 +228,7 @@ def test_redis_down_raises_for_the_caller_to_handle(build_app):
 
 
 def test_periodic_job_is_enqueued_once_per_interval_across_workers(app):
-    every_minute = [jobs.Periodic("tick", periodic_tick, every=60)]
+    every_minute = [jobs.Periodic("tick", TICK, every=60)]
     connection = jobs.redis_connection()
     barrier = threading.Barrier(4)
     results: list[list[str]] = []
@@ -245,7 +248,7 @@ def test_periodic_job_is_enqueued_once_per_interval_across_workers(app):
 
 
 def test_periodic_job_runs_again_in_the_next_interval(app, run_jobs):
-    job = jobs.Periodic("tick", periodic_tick, every=60)
+    job = jobs.Periodic("tick", TICK, every=60)
     connection = jobs.redis_connection()
     assert jobs.enqueue_due_periodic([job], connection) == ["tick"]
     run_jobs()
@@ -256,7 +259,7 @@ def test_periodic_job_runs_again_in_the_next_interval(app, run_jobs):
 
 
 def test_periodic_job_still_waiting_is_not_doubled(app):
-    job = jobs.Periodic("tick", periodic_tick, every=60)
+    job = jobs.Periodic("tick", TICK, every=60)
     connection = jobs.redis_connection()
     jobs.enqueue_due_periodic([job], connection)
     connection.delete("gantry:periodic:tick")
@@ -265,7 +268,7 @@ def test_periodic_job_still_waiting_is_not_doubled(app):
 
 
 def test_ticker_enqueues_in_the_background(app):
-    ticker = jobs.PeriodicTicker([jobs.Periodic("tick", periodic_tick, every=60)], jobs.redis_connection(), tick=0.05)
+    ticker = jobs.PeriodicTicker([jobs.Periodic("tick", TICK, every=60)], jobs.redis_connection(), tick=0.05)
     ticker.start()
     try:
         for _ in range(100):
@@ -292,10 +295,13 @@ def test_worker_entry_point_runs_jobs_in_the_app_context(app):
 
 
 def test_every_declared_periodic_job_is_well_formed():
-    from tasks.schedule import PERIODIC_JOBS
+    from rq.utils import import_attribute
+
+    from webapp.schedule import PERIODIC_JOBS
 
     names = [p.name for p in PERIODIC_JOBS]
     assert len(names) == len(set(names))
+    assert len({p.job_id for p in PERIODIC_JOBS}) == len(PERIODIC_JOBS)
     for periodic in PERIODIC_JOBS:
         assert periodic.every > 0 and periodic.queue in jobs.QUEUE_NAMES
-        assert callable(periodic.func) and "<" not in periodic.func.__qualname__  # importable by name
+        assert periodic.task.startswith("tasks.") and callable(import_attribute(periodic.task))

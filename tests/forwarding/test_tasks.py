@@ -12,12 +12,11 @@ pytestmark = pytest.mark.usefixtures("forwarding_settings")
 
 
 def test_sweep_and_purge_are_scheduled():
-    from tasks import forwarding
-    from tasks.schedule import PERIODIC_JOBS
+    from webapp.schedule import PERIODIC_JOBS
 
-    scheduled = {job.func for job in PERIODIC_JOBS}
-    assert forwarding.sweep_forward_deliveries in scheduled
-    assert forwarding.purge_forward_deliveries in scheduled
+    scheduled = {job.task for job in PERIODIC_JOBS}
+    assert "tasks.forwarding.sweep_forward_deliveries" in scheduled
+    assert "tasks.forwarding.purge_forward_deliveries" in scheduled
 
 
 def test_sweep_task_sends_what_is_due(app, receiver, make_target, process, run_jobs, clock, monkeypatch):

@@ -114,7 +114,7 @@ def test_publish_creates_one_tag_and_one_release(client: Any, commit: Any, maint
 def test_publish_retried_after_a_failure_at_any_step_leaves_one_tag_and_one_release(
         failure: tuple[str, str, str], client: Any, commit: Any, maintainer: Any, fake_github: Any, run_jobs: Any,
         db: Any) -> None:
-    from webapp.releases import service
+    from webapp.releases import publishing
     from webapp.releases.models import Release
 
     shas = commit("fix: important")
@@ -128,11 +128,11 @@ def test_publish_retried_after_a_failure_at_any_step_leaves_one_tag_and_one_rele
     assert publish(client, maintainer[1], release_id).status_code == 202
     db.session.expire_all()
     with pytest.raises(Exception):  # noqa: B017 - the task raises so RQ retries it
-        service.run_publish(release_id)
+        publishing.run_publish(release_id)
     db.session.expire_all()
     stuck = db.session.get(Release, release_id)
     assert stuck.status == "publishing" and stuck.publish_error
-    assert service.run_publish(release_id) == "published"  # the retry completes what is missing
+    assert publishing.run_publish(release_id) == "published"  # the retry completes what is missing
     db.session.expire_all()
     done = db.session.get(Release, release_id)
     assert done.status == "published" and done.publish_error is None

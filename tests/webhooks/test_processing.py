@@ -165,7 +165,7 @@ def test_sweep_skips_a_delivery_a_worker_is_processing(app, db, deliver, handler
 
 
 def test_periodic_jobs_are_declared():
-    from tasks.schedule import PERIODIC_JOBS
+    from webapp.schedule import PERIODIC_JOBS
 
     names = {job.name for job in PERIODIC_JOBS}
     assert {"webhooks.sweep", "webhooks.redeliver"} <= names

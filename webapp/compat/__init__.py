@@ -7,33 +7,25 @@ the pages use; no rule, access check or write lives here. Their errors are FastA
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from flask import Flask, Response, jsonify
 
+from webapp.compat import blazeci, build_state, infrajet, release_manager, webhook_manager
 from webapp.core.errors import add_error_style
+from webapp.extensions import api
 
 PREFIX = "/compat/"
 
 # The front doors, in the order the seed documents are numbered. A module listed here exposes `blp`,
 # a smorest Blueprint under /compat/<system>, whose name is its tag in the OpenAPI document.
-FRONT_DOORS: tuple[str, ...] = (
-    "webapp.compat.blazeci",
-    "webapp.compat.release_manager",
-    "webapp.compat.infrajet",
-    "webapp.compat.build_state",
-    "webapp.compat.webhook_manager",
-)
+FRONT_DOORS = (blazeci, release_manager, infrajet, build_state, webhook_manager)
 
 
 def init_app(app: Flask) -> None:
     """Register every front door's blueprint and their FastAPI-style error answers."""
-    from webapp.extensions import api
-
-    for name in FRONT_DOORS:
-        module = importlib.import_module(name)
-        api.register_blueprint(module.blp)
+    for front_door in FRONT_DOORS:
+        api.register_blueprint(front_door.blp)
     add_error_style(app, PREFIX, fastapi_error)
 
 

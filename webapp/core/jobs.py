@@ -384,14 +384,24 @@ def workers_seen(connection: Redis | None = None) -> list[dict[str, Any]]:
 
 
 # --- periodic jobs -------------------------------------------------------------------------
+#
+# Kept by hand rather than RQ's own cron scheduler (rq.cron in rq 2.12), for three reasons measured
+# against it on 2026-12-05: two workers each running a CronScheduler for one 60 s job queued it
+# twice in the same interval (each scheduler keeps its own clock, there is no claim shared through
+# Redis, and each run gets a fresh random job id, so a sweep still waiting is doubled too); its
+# CronJob enqueues only a function object ("CronJob has no function to enqueue" given a dotted
+# name), so the process that schedules would have to import tasks/; and CronScheduler.start() is
+# a blocking loop that installs signal handlers, i.e. its own process (`rq cron`) and a single
+# point of failure for the sweeps that keep "nothing is lost" true. Here every worker ticks, one
+# Redis SET NX per job and interval decides who enqueues, and the job id is deterministic.
 
 
 @dataclass(frozen=True)
 class Periodic:
-    """A job that runs every `every` seconds, enqueued by whichever worker claims the slot first."""
+    """A task (by dotted name) that runs every `every` seconds, enqueued by whichever worker claims the slot first."""
 
     name: str
-    func: Callable[[], Any]
+    task: str
     every: int
     queue: str = "low"
 
@@ -408,12 +418,12 @@ def enqueue_due_periodic(jobs: Sequence[Periodic], connection: Redis) -> list[st
         if connection.set(f"gantry:periodic:{job.name}", int(time.time()), nx=True, ex=job.every):
             queue = Queue(job.queue, connection=connection)
             try:
-                queue.enqueue(job.func, job_id=job.job_id, unique=True, job_timeout=max(job.every * 4, 60))
+                queue.enqueue(job.task, job_id=job.job_id, unique=True, job_timeout=max(job.every * 4, 60))
             except DuplicateJobError:
                 existing = _fetch(job.job_id, connection)
                 if existing is not None and existing.get_status(refresh=True) in FINISHED_STATES:
                     existing.delete()
-                    queue.enqueue(job.func, job_id=job.job_id, unique=True, job_timeout=max(job.every * 4, 60))
+                    queue.enqueue(job.task, job_id=job.job_id, unique=True, job_timeout=max(job.every * 4, 60))
                 else:
                     continue
             enqueued.append(job.name)
@@ -465,6 +475,20 @@ def make_worker(app: Flask, queues: Sequence[str] = QUEUE_NAMES, name: str | Non
     worker = GantryWorker([Queue(q, connection=connection) for q in queues], connection=connection, name=name)
     worker.app = app
     return worker
+
+
+def run_worker(app: Flask, periodic: Sequence[Periodic], queues: Sequence[str] | None = None, *,
+               burst: bool = False, name: str | None = None) -> None:
+    """Work the queues in the app context, with RQ's scheduler (retries, delays) and the periodic jobs."""
+    with app.app_context():
+        worker = make_worker(app, queues or QUEUE_NAMES, name=name)
+        ticker = PeriodicTicker(periodic, redis_connection(app))
+        if not burst:
+            ticker.start()
+        try:
+            worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
+        finally:
+            ticker.stop()
 
 
 def run_jobs_now(app: Flask, queues: Sequence[str] = QUEUE_NAMES, max_jobs: int | None = None) -> int:

@@ -128,6 +128,20 @@ def test_delivery_figures_are_drawn_as_svg(browser: Any, login_as: Any, grant: A
     assert figures["totals"]["lead_time_hours"] is not None and len(figures["weeks"]) == 12
 
 
+def test_delivery_environment_selector_swaps_the_figures(browser: Any, login_as: Any, grant: Any,
+                                                        commit: Any) -> None:
+    commit("feat: x")
+    environment("production", 0)
+    staging = environment("staging", 1)
+    user = login_as("viewer")
+    grant(user, permission="read")
+    response = browser.get(f"/repos/1001/delivery?environment_id={staging.id}", htmx=True)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    fragment = response.get_data(as_text=True)
+    assert "<strong>staging</strong>" in fragment and "<html" not in fragment
+    assert "HX-Request" in response.headers["Vary"]
+
+
 def test_overview_cards_and_metrics(browser: Any, login_as: Any, commit: Any, make_user: Any, db: Any,
                                     client: Any) -> None:
     from webapp.releases.models import Deployment

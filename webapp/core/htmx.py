@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, make_response, render_template, request
 from jinja2 import nodes
-from jinja2_fragments.flask import render_block
+from jinja2_fragments import render_block
 
 
 def is_htmx() -> bool:
@@ -45,7 +45,11 @@ def _top_level_imports(template_name: str) -> dict[str, Any]:
 def render(template: str, block: str | None = None, status_code: int = 200, **context: Any) -> Response:
     """Render `block` of `template` for HTMX requests and the whole page for everything else."""
     if block and is_htmx():
-        body = render_block(template, block, **{**_top_level_imports(template), **context})
+        values = {**_top_level_imports(template), **context}
+        current_app.update_template_context(values)
+        # The context goes in as one dict, not as keywords: a variable named like one of the
+        # renderer's own parameters (`environment`, `template_name`) must not collide with it.
+        body = render_block(current_app.jinja_env, template, block, values)
     else:
         body = render_template(template, **context)
     response = make_response(body, status_code)

@@ -111,3 +111,20 @@ def test_github_mappings_api(client, admin_key, make_repo):
     mapping_id = created.json["id"]
     assert client.delete(f"/api/v1/catalog/github-mappings/{mapping_id}", headers=admin_key).status_code == 204
     assert client.delete(f"/api/v1/catalog/github-mappings/{mapping_id}", headers=admin_key).status_code == 404
+
+
+def test_names_longer_than_their_columns_are_422(client, admin_key, reader):
+    huge = "x" * 100_000
+    created = client.post("/api/v1/catalog/platforms", headers=admin_key,
+                          json={"slug": "oci", "name": huge, "cloud": "oci"})
+    assert created.status_code == 422, created.get_data(as_text=True)[:300]
+    assert "name" in created.json["errors"]["json"]
+    assert client.post("/api/v1/catalog/platforms", headers=admin_key,
+                       json={"slug": "oci", "name": "Oracle", "cloud": "oci"}).status_code == 201
+    renamed = client.patch("/api/v1/catalog/platforms/oci", headers=admin_key, json={"name": huge})
+    assert renamed.status_code == 422 and "name" in renamed.json["errors"]["json"]
+    os_version = client.post("/api/v1/catalog/os-versions", headers=admin_key,
+                             json={"slug": "x" * 65, "name": "n", "family": "f"})
+    assert os_version.status_code == 422
+    spec = client.get("/api/openapi.json").json["components"]["schemas"]
+    assert spec["Platform"]["properties"]["name"]["maxLength"] == 200

@@ -159,3 +159,39 @@ def test_page_500_is_html_without_internals(app, client, login_as, monkeypatch):
     assert response.status_code == 500
     assert response.mimetype == "text/html"
     assert "secret detail" not in response.get_data(as_text=True)
+
+
+def test_a_value_the_database_refuses_is_422_not_500(app, client, admin, login_as, monkeypatch):
+    """The net under every column a schema does not bound: class 22 data errors are the caller's input."""
+    from sqlalchemy import text
+
+    from webapp.auth import service
+    from webapp.extensions import db
+
+    def refused(*args, **kwargs):
+        db.session.execute(text("SELECT CAST(:n AS smallint)"), {"n": 10**6})
+
+    monkeypatch.setattr(service, "get_user", refused)
+    body = assert_json_error(client.get("/api/v1/users/1", headers=admin), 422, "validation_error")
+    assert "too long or out of range" in body["message"]
+    monkeypatch.setattr(service, "list_users", refused)
+    login_as("admin")
+    page = client.get("/admin/users", headers={"HX-Request": "true"})
+    assert page.status_code == 422 and "too long or out of range" in page.get_data(as_text=True)
+
+
+def test_a_unique_constraint_lost_to_a_race_is_409(app, client, admin, monkeypatch):
+    from sqlalchemy import text
+
+    from webapp.auth import service
+    from webapp.extensions import db
+
+    insert = text("INSERT INTO build_platforms (slug, name, cloud, created_at, updated_at) "
+                  "VALUES ('raced', 'r', 'r', now(), now())")
+
+    def raced(*args, **kwargs):
+        db.session.execute(insert)
+        db.session.execute(insert)
+
+    monkeypatch.setattr(service, "get_user", raced)
+    assert_json_error(client.get("/api/v1/users/1", headers=admin), 409, "conflict")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -387,3 +387,26 @@ def test_sweep_remirrors_only_recent_deployments_of_installed_repositories(
     db.session.get(Repository, db.session.get(Deployment, queued["id"]).repository_id).installation_id = None
     db.session.commit()
     assert deployments.out_of_sync_deployments() == []
+
+
+def test_rollback_to_a_release_already_on_its_way_is_a_conflict(client: Any, pipeline: Any, people: Any, db: Any,
+                                                                 run_jobs: Any) -> None:
+    from webapp.releases.models import Deployment
+
+    dev = pipeline["dev"]
+    dev_id = dev.id
+    v1_id = pipeline["release"].id
+    succeed_in(client, people, v1_id, dev)
+    v2 = published_release("1.1.0", pipeline["sha"], people["author"])
+    succeed_in(client, people, v2.id, dev)
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    scheduled = promote(client, people["author_key"], v1_id, dev_id, scheduled_for=later)
+    assert scheduled.status_code == 201 and scheduled.json["status"] == "approved", scheduled.json
+    url = f"/api/v1/repos/1001/environments/{dev_id}/rollback"
+    response = client.post(url, json={"reason": "error rate up"}, headers=people["alice_key"])
+    assert response.status_code == 409, response.get_data(as_text=True)
+    assert response.json["code"] == "already_deploying"
+    db.session.expire_all()
+    assert db.session.query(Deployment).filter_by(kind="rollback").count() == 0
+    assert db.session.query(Deployment).filter_by(status="rolled_back").count() == 0
+

@@ -173,9 +173,11 @@ class FailuresDashboardView(MethodView):
 def _catalog_routes(key: str, schema: type[ma.Schema]) -> None:
     """Collection and item views for one slug-keyed part of the catalogue."""
     label = KINDS[key].label
-    update_schema = ma.Schema.from_dict({n: ma.fields.List(ma.fields.String()) if n == "aliases" else ma.fields.String()
-                                         for n in schema().fields if n != "slug"},
-                                        name=f"{schema.__name__.removesuffix('Schema')}Update")
+    fields = schema().fields  # bound: their lengths come from the columns (ColumnSizedSchema)
+    update_schema = ma.Schema.from_dict(
+        {n: ma.fields.List(ma.fields.String()) if n == "aliases" else ma.fields.String(validate=list(f.validators))
+         for n, f in fields.items() if n != "slug"},
+        name=f"{schema.__name__.removesuffix('Schema')}Update")
 
     class Collection(MethodView):
         @api_requires("viewer", "read")

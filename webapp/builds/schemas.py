@@ -8,8 +8,9 @@ from typing import Any
 import marshmallow as ma
 
 from webapp.builds.catalog_service import PHASES
-from webapp.builds.models import RESULTS
+from webapp.builds.models import RESULTS, Build, ImageType, OsVersion, Platform, StateCode
 from webapp.core.pagination import PageArgsSchema, page_schema
+from webapp.core.schemas import ColumnSizedSchema
 
 COMMIT_RE = r"^[0-9a-fA-F]{0,64}$"
 
@@ -37,7 +38,7 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-class InputSchema(ma.Schema):
+class InputSchema(ColumnSizedSchema):
     """Request bodies and arguments: NUL characters are refused (PostgreSQL text and JSONB cannot hold them)."""
 
     @ma.pre_load
@@ -55,6 +56,9 @@ def _when(**kwargs: Any) -> ma.fields.AwareDateTime:
 
 
 class PlatformSchema(InputSchema):
+    class Meta:
+        model = Platform
+
     slug = ma.fields.String(required=True, metadata={"example": "aws-commercial"})
     name = ma.fields.String(required=True)
     cloud = ma.fields.String(required=True, metadata={"example": "aws"})
@@ -63,6 +67,9 @@ class PlatformSchema(InputSchema):
 
 
 class OsVersionSchema(InputSchema):
+    class Meta:
+        model = OsVersion
+
     slug = ma.fields.String(required=True, metadata={"example": "rhel-8.8"})
     name = ma.fields.String(required=True)
     family = ma.fields.String(required=True, metadata={"example": "rhel"})
@@ -71,6 +78,9 @@ class OsVersionSchema(InputSchema):
 
 
 class ImageTypeSchema(InputSchema):
+    class Meta:
+        model = ImageType
+
     slug = ma.fields.String(required=True, metadata={"example": "sap-hana"})
     name = ma.fields.String(required=True)
     description = ma.fields.String(load_default="")
@@ -79,6 +89,9 @@ class ImageTypeSchema(InputSchema):
 
 
 class StateCodeSchema(InputSchema):
+    class Meta:
+        model = StateCode
+
     code = ma.fields.Integer(required=True, validate=ma.validate.Range(min=0, max=9999), metadata={"example": 25})
     name = ma.fields.String(required=True, metadata={"example": "Packer build completed"})
     description = ma.fields.String(load_default="")
@@ -89,6 +102,9 @@ class StateCodeSchema(InputSchema):
 
 
 class StateCodeUpdateSchema(InputSchema):
+    class Meta:
+        model = StateCode
+
     name = ma.fields.String()
     description = ma.fields.String()
     phase = ma.fields.String(validate=ma.validate.OneOf(PHASES))
@@ -110,6 +126,9 @@ class GithubMappingSchema(InputSchema):
 
 
 class BuildCreateSchema(InputSchema):
+    class Meta:
+        model = Build
+
     build_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200),
                                 metadata={"description": "The pipeline's own id; repeats are answered idempotently"})
     platform = ma.fields.String(required=True, metadata={"example": "aws-commercial"})

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,35 @@ def handle_http_exception(error: HTTPException) -> Any:
     return error_response(status, code, message, errors, headers)
 
 
+def _end_transaction() -> None:
+    """Roll back the failed transaction, so that rendering the answer (a page's nav) can query again."""
+    current_app.extensions["sqlalchemy"].session.rollback()
+
+
+def handle_data_error(error: DataError) -> Any:
+    """A value the database refuses (too long for its column, out of range): the caller's input, 422.
+
+    Schemas bound what they know of; this is the net under every column they do not.
+    """
+    _end_transaction()
+    log.warning("value refused by the database: %s", type(error.orig).__name__)
+    return error_response(422, "validation_error", "A value is too long or out of range for what Gantry stores.")
+
+
+def handle_integrity_error(error: IntegrityError) -> Any:
+    """A unique constraint lost to a concurrent request: 409, as the service's own check would have said."""
+    _end_transaction()
+    if getattr(error.orig, "pgcode", None) == "23505" or "UNIQUE constraint failed" in str(error.orig):
+        log.warning("unique constraint refused a write: %s", getattr(getattr(error.orig, "diag", None),
+                                                                      "constraint_name", None))
+        return error_response(409, "conflict", "That conflicts with something that exists already; reload "
+                                               "and try again.")
+    log.error("integrity error", exc_info=error)
+    return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
 def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(GantryError, handle_gantry_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DataError, handle_data_error)
+    app.register_error_handler(IntegrityError, handle_integrity_error)

@@ -318,6 +318,9 @@ def rollback(who: Any, environment_id: int, *, reason: str = "", actor: Any) -> 
     if target is None:
         raise Conflict(f"No earlier release succeeded in {env.name}; there is nothing to roll back to.",
                        code="nothing_to_roll_back")
+    if service.active_deployment(target.release_id, env.id) is not None:
+        raise Conflict(f"{target.release.version} is already on its way to {env.name}; cancel that deployment "
+                       "or let it finish instead of rolling back to it.", code="already_deploying")
     moment = service.now()
     current.status = ROLLED_BACK
     current.finished_at = current.finished_at or moment

@@ -23,6 +23,17 @@ FAKE_DNS = {
 }
 
 HOSTILE = [
+    ("https://[::127.0.0.1]/", "IPv4-compatible IPv6 address (of 127.0.0.1)"),
+    ("https://[::7f00:1]/", "IPv4-compatible IPv6 address (of 127.0.0.1)"),
+    ("https://[::a00:1]/", "IPv4-compatible IPv6 address (of 10.0.0.1)"),
+    ("https://[2002:7f00:1::]/", "6to4 address (of 127.0.0.1)"),
+    ("https://[2002:a00:1::1]/", "6to4 address (of 10.0.0.1)"),
+    ("https://[64:ff9b:1::a00:1]/", "NAT64"),
+    ("https://[64:ff9b::7f00:1]/", "NAT64"),
+    ("https://[::ffff:10.0.0.1]/", "IPv4-mapped"),
+    ("https://[::ffff:7f00:1]/", "IPv4-mapped"),
+    ("https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/", "Teredo"),
+    ("https://example.com:0/", "port 0"),
     ("http://127.0.0.1/hook", "loopback"),
     ("http://localhost:8080/hook", "localhost resolves to 127.0.0.1, which is a loopback"),
     ("http://foo.localtest.me/", "loopback"),

@@ -19,7 +19,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
 UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))  # RFC 6052, RFC 8215
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d, still routed to a.b.c.d by some stacks
 _NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$", re.IGNORECASE)
 
 
@@ -67,10 +68,18 @@ def address_problem(ip: IPAddress) -> str | None:
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if isinstance(ip, ipaddress.IPv6Address):
+        # Every IPv6 form that carries an IPv4 address reaches that address: refused whatever it embeds,
+        # since a public IPv4 has no need of them and a private one must not get through by them.
         if ip.ipv4_mapped is not None:
             return f"an IPv4-mapped IPv6 address (of {ip.ipv4_mapped})"
-        if ip in NAT64:
+        if ip.sixtofour is not None:
+            return f"a 6to4 address (of {ip.sixtofour})"
+        if ip.teredo is not None:
+            return f"a Teredo address (of {ip.teredo[1]})"
+        if any(ip in net for net in NAT64):
             return "a NAT64 address"
+        if ip in IPV4_COMPATIBLE and int(ip) > 1:
+            return f"an IPv4-compatible IPv6 address (of {ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)})"
         if ip in UNIQUE_LOCAL:
             return "a unique-local IPv6 address"
     if ip.is_loopback:
@@ -124,6 +133,8 @@ def check_url(url: str, policy: Policy) -> Destination:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise UnsafeURL("the URL has no host")
+    if port == 0:
+        raise UnsafeURL("port 0 is not a port anything listens on")
     port = port or (443 if scheme == "https" else 80)
     path = parts.path or "/"
     if parts.query:

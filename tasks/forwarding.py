@@ -1,12 +1,10 @@
-"""Forwarding jobs: send one delivery, sweep what is due, purge old log entries.
+"""Forwarding jobs: send one delivery, sweep what is due (old log entries go with retention's purge).
 
 A failed POST is an outcome recorded on the delivery (with its own retry schedule), not a job
 failure; these raise only when the work itself could not be done (database away, say).
 """
 
 from __future__ import annotations
-
-from flask import current_app
 
 from webapp.forwarding import outbox, sending
 
@@ -19,9 +17,4 @@ def send_target_deliveries(target_id: int) -> dict[str, int]:
 def sweep_forward_deliveries() -> int:
     """Queue every forward delivery whose due time has come."""
     return outbox.sweep_due()
-
-
-def purge_forward_deliveries() -> int:
-    """Delete finished forward deliveries older than FORWARDING_RETENTION_DAYS."""
-    return outbox.purge_old(current_app.config["FORWARDING_RETENTION_DAYS"])
 

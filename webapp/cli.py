@@ -28,6 +28,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(api_key_group)
     app.cli.add_command(seed_demo)
     app.cli.add_command(rq_group)
+    app.cli.add_command(retention_group)
 
 
 @click.command("create-admin")
@@ -117,3 +118,27 @@ def rq_worker(burst: bool, queues: tuple[str, ...]) -> None:
     """Run a worker with its scheduler and the periodic jobs."""
     jobs.run_worker(current_app._get_current_object(), PERIODIC_JOBS, queues or None,  # type: ignore[attr-defined]
                     burst=burst)
+
+
+retention_group = AppGroup("retention", help="Purge data older than the RETENTION_* settings.")
+
+
+@retention_group.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
+def retention_purge(dry_run: bool) -> None:
+    """Purge expired data now, in small batches (what the hourly job does)."""
+    from webapp.ops import retention
+
+    summary = retention.purge(dry_run=dry_run)
+    verb = "would remove or empty" if dry_run else "removed or emptied"
+    for name, kind in summary["kinds"].items():
+        if kind["days"] is None:
+            click.echo(f"{name}: kept forever")
+            continue
+        line = f"{name}: {kind['rows']} rows older than {kind['days']} days"
+        if not dry_run:
+            line += f" in {kind['seconds']:.1f} s"
+            if kind.get("stopped"):
+                line += f" (stopped: {kind['stopped']}; the next run goes on)"
+        click.echo(line)
+    click.echo(f"{'Dry run: ' if dry_run else ''}{verb} {summary['rows']} rows.")

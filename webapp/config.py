@@ -78,6 +78,38 @@ class PrivateKey(fields.Field):
         return path.read_text()
 
 
+# GitHub's delivery log reaches back three days; a delivery row forgotten sooner would look never
+# received to the redelivery check, be redelivered and be handled twice.
+MIN_DELIVERY_RETENTION_DAYS = 3
+
+
+class Days(fields.Field):
+    """A retention period in days: 0 or blank keeps the data forever (None)."""
+
+    def __init__(self, default: int | None, **kwargs: Any) -> None:
+        super().__init__(load_default=default, metadata={"blank": True}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int | None:
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            days = int(text)
+        except ValueError:
+            days = -1
+        if days < 0:
+            raise ValidationError(f"must be a number of days, or 0 to keep the data forever; got {text!r}")
+        return days or None
+
+
+def _outlives_redelivery(days: int | None) -> None:
+    if days is not None and days < MIN_DELIVERY_RETENTION_DAYS:
+        raise ValidationError(
+            f"must be 0 (keep) or at least {MIN_DELIVERY_RETENTION_DAYS}: GitHub's delivery log reaches back 3 days, "
+            "and a delivery forgotten sooner would be redelivered and handled twice"
+        )
+
+
 def _whole(default: int) -> fields.Integer:
     return fields.Integer(load_default=default, error_messages={"invalid": "must be a whole number, got {input!r}"})
 
@@ -194,8 +226,16 @@ class SettingsSchema(Schema):
     FORWARDING_TOTAL_TIMEOUT = _whole(15)
     FORWARDING_RETRY_AFTER_MAX = _whole(3600)
     FORWARDING_DISABLE_AFTER_HOURS = _whole(120)
-    FORWARDING_RETENTION_DAYS = _whole(30)
+    FORWARDING_RETENTION_DAYS = Days(30)
     FORWARDING_CA_BUNDLE = Text(load_default=None)
+    # Retention: how long grown data is kept before the hourly purge removes it (0 or blank: forever).
+    RETENTION_DELIVERY_PAYLOAD_DAYS = Days(30)
+    RETENTION_DELIVERY_DAYS = Days(90, validate=_outlives_redelivery)
+    RETENTION_RUNNER_DAYS = Days(180)
+    RETENTION_BUILD_DAYS = Days(None)
+    RETENTION_AUDIT_DAYS = Days(None)
+    RETENTION_BATCH_SIZE = fields.Integer(load_default=1000, validate=validate.Range(min=1, error="must be at least 1"))
+    RETENTION_MAX_SECONDS = fields.Integer(load_default=900, validate=validate.Range(min=1, error="must be at least 1"))
 
     @pre_load
     def drop_blanks(self, data: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:

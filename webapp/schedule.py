@@ -17,8 +17,8 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("repos-reconcile", "tasks.repos.reconcile_installations", every=RECONCILE_INSTALLATIONS_EVERY),
     Periodic("repos-access", "tasks.repos.sync_all_user_access", every=ACCESS_SYNC_EVERY),
     Periodic("forwarding-sweep", "tasks.forwarding.sweep_forward_deliveries", every=5, queue="default"),
-    Periodic("forwarding-purge", "tasks.forwarding.purge_forward_deliveries", every=3600),
     Periodic("runners-reconcile", "tasks.runners.reconcile_runners", every=30),
     Periodic("releases-sweep", "tasks.releases.sweep_deployments", every=60),
     Periodic("sync-requeue-stalled", "tasks.sync.requeue_stalled_syncs", every=300),
+    Periodic("retention-purge", "tasks.retention.purge_expired_data", every=3600),
 )

@@ -154,6 +154,13 @@ def forwarding_settings(app: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     return app.config
 
 
+def purge_forwarded() -> int:
+    """Run retention's purge of forward deliveries now (as the test clock has it); how many went."""
+    from webapp.ops.retention import purge
+
+    return int(purge(only={"forward_deliveries"})["kinds"]["forward_deliveries"]["rows"])
+
+
 # --- targets and events --------------------------------------------------------------------
 
 

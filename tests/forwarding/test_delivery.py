@@ -8,7 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.forwarding.conftest import Reply, VerificationError, load_payload, verify_standard_webhook, webhook_event
+from tests.forwarding.conftest import (
+    Reply,
+    VerificationError,
+    load_payload,
+    purge_forwarded,
+    verify_standard_webhook,
+    webhook_event,
+)
 from webapp.extensions import db
 from webapp.forwarding import outbox, sending
 from webapp.forwarding.models import FAILED, PENDING, SUCCEEDED, ForwardAttempt, ForwardDelivery, ForwardTarget
@@ -406,7 +413,7 @@ def test_purge_removes_old_finished_deliveries(receiver, make_target, process, r
     run_jobs()
     clock.advance(days=31)
     process(webhook_event("push"))
-    removed = outbox.purge_old(30)
+    removed = purge_forwarded()
     assert removed == 1  # the old success; the old pending retry and the new one stay
     left = deliveries()
     assert sorted(d.status for d in left) == [PENDING, PENDING]

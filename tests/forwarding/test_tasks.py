@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.forwarding.conftest import Reply, webhook_event
+from tests.forwarding.conftest import Reply, purge_forwarded, webhook_event
 
 pytestmark = pytest.mark.usefixtures("forwarding_settings")
 
@@ -16,11 +16,11 @@ def test_sweep_and_purge_are_scheduled():
 
     scheduled = {job.task for job in PERIODIC_JOBS}
     assert "tasks.forwarding.sweep_forward_deliveries" in scheduled
-    assert "tasks.forwarding.purge_forward_deliveries" in scheduled
+    assert "tasks.retention.purge_expired_data" in scheduled  # old forward deliveries go with the retention purge
 
 
 def test_sweep_task_sends_what_is_due(app, receiver, make_target, process, run_jobs, clock, monkeypatch):
-    from tasks.forwarding import purge_forward_deliveries, sweep_forward_deliveries
+    from tasks.forwarding import sweep_forward_deliveries
     from webapp.forwarding.figures import figures, status_check
 
     receiver.replies = [Reply(503)]
@@ -36,7 +36,7 @@ def test_sweep_task_sends_what_is_due(app, receiver, make_target, process, run_j
     assert figures()["pending"] == 0 and status_check()["ok"] is True
     monkeypatch.setitem(app.config, "FORWARDING_RETENTION_DAYS", 1)
     clock.advance(days=2)
-    assert purge_forward_deliveries() == 1
+    assert purge_forwarded() == 1
 
 
 def test_metrics_and_status_include_forwarding(client, make_user, make_key):
@@ -51,15 +51,13 @@ def test_metrics_and_status_include_forwarding(client, make_user, make_key):
 
 
 def test_purge_keeps_recent_rows(app, receiver, make_target, process, run_jobs, clock):
-    from webapp.forwarding.outbox import purge_old
-
     make_target(receiver.url())
     process(webhook_event("push"))
     run_jobs()
     clock.advance(days=29)
-    assert purge_old(30) == 0
+    assert purge_forwarded() == 0
     clock.now += timedelta(days=2)
-    assert purge_old(30) == 1
+    assert purge_forwarded() == 1
 
 
 def test_demo_seed_is_idempotent_and_shown_to_its_owner(make_user, make_repo, grant, browser):

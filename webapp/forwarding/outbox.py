@@ -5,11 +5,10 @@ commit, swept when due, re-sent on request, purged after the retention period; a
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.core import audit
@@ -23,7 +22,6 @@ from webapp.webhooks.router import WebhookEvent
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 1000
-PURGE_BATCH = 5000
 
 
 # --- intake: one outbox row per matching target ----------------------------------------------
@@ -106,23 +104,10 @@ def resend(who: Any, delivery_id: int, *, actor: Any) -> ForwardDelivery:
     return delivery
 
 
-def purge_old(retention_days: int | None = None) -> int:
-    """Delete finished deliveries (and their attempts) older than the retention period."""
-    days = retention_days if retention_days is not None else current_app.config["FORWARDING_RETENTION_DAYS"]
-    cutoff = service.current_time() - timedelta(days=days)
-    removed = 0
-    for _ in range(100):
-        batch = select(ForwardDelivery.id).where(
-            ForwardDelivery.created_at < cutoff, ForwardDelivery.status != PENDING
-        ).limit(PURGE_BATCH)
-        result = db.session.execute(
-            delete(ForwardDelivery).where(ForwardDelivery.id.in_(batch)).execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-        removed += result.rowcount or 0  # type: ignore[attr-defined]
-        if not result.rowcount:  # type: ignore[attr-defined]
-            break
-    return removed
+def finished_before(cutoff: datetime) -> ColumnElement[bool]:
+    """Deliveries done with (succeeded, or failed for good) and created before `cutoff`: what
+    retention may delete. A pending one, still to be sent or retried, is never among them."""
+    return and_(ForwardDelivery.created_at < cutoff, ForwardDelivery.status != PENDING)
 
 
 # --- the delivery log ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from webapp.core.errors import Forbidden, GantryError, Unauthorized
 from webapp.core.htmx import render
 from webapp.core.metrics import render_metrics
 from webapp.core.overview import overview_sections, setup_steps
-from webapp.ops import service
+from webapp.ops import retention, service
 
 bp = Blueprint("ops", __name__)
 
@@ -96,7 +96,8 @@ def _public_part(check: dict[str, Any]) -> dict[str, Any]:
 def status_page() -> Any:
     status = service.system_status()
     details = _operator_allowed()
-    return render("ops/status.html", "status_panel", status=status, details=details)
+    storage = retention.storage_report() if details else None
+    return render("ops/status.html", "status_panel", status=status, details=details, storage=storage)
 
 
 @bp.route("/status.json")
@@ -104,7 +105,7 @@ def status_page() -> Any:
 def status_json() -> Any:
     status = service.system_status()
     if _operator_allowed():
-        return jsonify(status)
+        return jsonify({**status, "storage": retention.storage_report()})
     return jsonify(ok=status["ok"], components={k: {"ok": v.get("ok")} for k, v in status["components"].items()})
 
 

@@ -120,7 +120,7 @@ class Runner(db.Model):  # type: ignore[name-defined,misc]
     ssm_parameter: Mapped[str | None] = mapped_column(String(500))
     task_arn: Mapped[str | None] = mapped_column(String(500), index=True)
     repository_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_jobs.id", ondelete="SET NULL"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_jobs.id", ondelete="SET NULL"), index=True)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     launching_at: Mapped[datetime | None]
     registered_at: Mapped[datetime | None]

@@ -39,6 +39,7 @@ class DeliveryView(MethodView):
 class ReprocessView(MethodView):
     @api_requires("maintainer", "webhooks:write")
     @blp.response(202, DeliverySchema)
+    @blp.alt_response(409, description="Retention removed the payload (payload_purged): nothing to process")
     def post(self, delivery_pk: int) -> Any:
         """Run a delivery's handlers again (audited); it is queued and its status reset to received"""
         return service.reprocess(g.principal, delivery_pk, actor=g.principal.user)

@@ -43,6 +43,8 @@ class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
     verified_with: Mapped[str] = mapped_column(String(10), default="app")  # "app" or "hook" secret
     # json, not jsonb: the text GitHub sent, never queried inside (migration 0010)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Set when retention emptied the payload of a handled delivery (the row stays for the log).
+    payload_purged_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(20), default=RECEIVED)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -35,7 +35,10 @@ class DeliverySummarySchema(ma.Schema):
 
 
 class DeliverySchema(DeliverySummarySchema):
-    payload = ma.fields.Dict(metadata={"description": "The payload exactly as GitHub sent it"})
+    payload = ma.fields.Dict(metadata={"description": "The payload exactly as GitHub sent it ({} once retention "
+                                                      "removed it: see payload_purged_at)"})
+    payload_purged_at = ma.fields.DateTime(allow_none=True, metadata={
+        "description": "When retention removed the payload of this handled delivery (RETENTION_DELIVERY_PAYLOAD_DAYS)"})
     result = ma.fields.Dict(allow_none=True, metadata={"description": "What each handler returned"})
 
 

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Select, func, select
 
 from webapp.core import audit, jobs
-from webapp.core.errors import NotFound
+from webapp.core.errors import Conflict, NotFound
 from webapp.core.metrics import REGISTRY
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
@@ -236,6 +236,9 @@ def get_delivery(who: Any, pk: int) -> WebhookDelivery:
 def reprocess(who: Any, pk: int, *, actor: Any) -> WebhookDelivery:
     """Run a delivery's handlers again (after a fix, or to replay it); audited."""
     delivery = get_delivery(who, pk)
+    if delivery.payload_purged_at is not None:
+        raise Conflict("This delivery's payload was removed by retention, so it cannot be processed again.",
+                       code="payload_purged")
     previous = delivery.status
     delivery.status = RECEIVED
     delivery.attempts = 0

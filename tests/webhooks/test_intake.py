@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import uuid
@@ -12,7 +13,7 @@ from redis import Redis
 
 from tests.drills.conftest import wait_for
 from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
-from tests.webhooks.helpers import WEBHOOKS_DIR, payload_files, post_webhook, webhook_request
+from tests.webhooks.helpers import WEBHOOKS_DIR, payload_files, post_webhook, signature, webhook_request
 from webapp.core import jobs
 from webapp.webhooks import service
 from webapp.webhooks.intake import intake_engine, job_id_for
@@ -172,6 +173,31 @@ def test_body_over_25_mb_is_refused_before_it_is_read(client, db):
     assert response.status_code == 413, response.get_data(as_text=True)
     assert response.json["code"] == "payload_too_large"
     assert deliveries(db) == []
+
+
+def _chunked(client, body, secret=DEFAULT_WEBHOOK_SECRET, delivery="chunked-1"):
+    """POST `body` as a server de-chunking Transfer-Encoding: chunked hands it over: no length."""
+    return client.post("/webhooks/github", input_stream=io.BytesIO(body), content_type="application/json",
+                       headers={"Transfer-Encoding": "chunked", "X-Hub-Signature-256": signature(secret, body),
+                                "X-GitHub-Event": "ping", "X-GitHub-Delivery": delivery},
+                       environ_overrides={"wsgi.input_terminated": True})
+
+
+def test_chunked_body_over_25_mb_is_refused_not_cut(client, db):
+    huge = b'{"zen": "' + b"a" * (25 * 1024 * 1024) + b'"}'
+
+    response = _chunked(client, huge)
+
+    assert response.status_code == 413, response.get_data(as_text=True)
+    assert response.json["code"] == "payload_too_large"
+    assert deliveries(db) == []
+
+
+def test_chunked_body_within_the_limit_is_stored(client, db):
+    response = _chunked(client, b'{"zen": "small"}', delivery="chunked-2")
+
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert [d.delivery_id for d in deliveries(db)] == ["chunked-2"]
 
 
 def test_unconfigured_secret_refuses_everything(client, db, app, monkeypatch):

@@ -27,8 +27,13 @@ def github_webhook() -> Any:
         # Size and type first: neither needs the body, and a 25 MB body is not read to be refused.
         intake.check_size(request.content_length)
         intake.check_content_type(request.mimetype)
+        if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+            # chunked: counted while read from the server's de-chunked stream
+            body = intake.read_bounded(request.environ["wsgi.input"])
+        else:
+            body = request.get_data(cache=False)
         result = intake.receive(
-            body=request.get_data(cache=False),
+            body=body,
             mimetype=request.mimetype,
             content_length=request.content_length,
             signature=request.headers.get("X-Hub-Signature-256"),

@@ -146,6 +146,23 @@ def check_size(content_length: int | None) -> None:
         raise PayloadTooLarge(f"Deliveries larger than {limit // (1024 * 1024)} MB are refused.")
 
 
+def read_bounded(stream: Any, chunk_size: int = 64 * 1024) -> bytes:
+    """A body sent without a length (chunked), read while counting: PayloadTooLarge once over the limit.
+
+    Werkzeug's own bound cuts such a body at the limit without saying so; the cut body would then
+    fail its signature (401) instead of being refused for its size.
+    """
+    limit = int(current_app.config["MAX_CONTENT_LENGTH"])
+    parts: list[bytes] = []
+    size = 0
+    while chunk := stream.read(min(chunk_size, limit + 1 - size)):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Deliveries larger than {limit // (1024 * 1024)} MB are refused.")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def check_content_type(mimetype: str) -> None:
     if mimetype not in (JSON_TYPE, FORM_TYPE):
         raise UnsupportedMediaType(

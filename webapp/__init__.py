@@ -10,6 +10,7 @@ from flask import Flask
 from webapp import builds, cli, compat, forwarding, ops, releases, repos, runners, sync, webhooks
 from webapp.auth import api as auth_api
 from webapp.auth import setup as auth_setup
+from webapp.auth import static_keys
 from webapp.auth import views as auth_views
 from webapp.auth.models import User
 from webapp.config import PROJECT_ROOT, load_settings
@@ -81,6 +82,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops_views.bp)
     app.register_blueprint(auth_views.bp)
     api.register_blueprint(auth_api.blp)
+    static_keys.init_app(app)
     dashboard.init_app(app)
     ops.init_app(app)
     add_setup_step(app, auth_setup.api_key_step, order=50)

@@ -13,6 +13,7 @@ benchmarks and `test_settings` validate a given mapping.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -27,6 +28,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
+STRICT_ENVIRONMENTS = ("production", "staging")  # held to production's rules
 WEAK_SECRETS = {"", "changeme", "secret", "dev", "development", "please-change-me"}
 MIN_SECRET_KEY_LENGTH = 32
 FERNET_HINT = (
@@ -57,7 +59,8 @@ class CommaList(fields.Field):
     """Comma-separated values, blanks dropped; `lower=True` for case-insensitive names."""
 
     def __init__(self, *, lower: bool = False, **kwargs: Any) -> None:
-        super().__init__(load_default=list, **kwargs)
+        kwargs.setdefault("load_default", list)
+        super().__init__(**kwargs)
         self.lower = lower
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[str]:
@@ -152,7 +155,9 @@ class SettingsSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    ENVIRONMENT = Text(load_default="development", transform=str.lower, validate=_one_of(["development", "production"]))
+    # staging is held to production's rules (keys, cookies, HSTS) and says its own name in logs.
+    ENVIRONMENT = Text(load_default="development", transform=str.lower,
+                       validate=_one_of(["development", "staging", "production"]))
     SECRET_KEY = Text(load_default="", strip=False)
     ENCRYPTION_KEYS = CommaList(validate=_fernet_keys)
     DATABASE_URL = Text(load_default=None)
@@ -162,6 +167,20 @@ class SettingsSchema(Schema):
                      validate=_one_of(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]))
     LOG_FORMAT = Text(load_default=None, transform=str.lower, validate=_one_of(["json", "text"]))
     CORS_ORIGINS = CommaList()
+    # Cross-origin browsers may send cookies and these methods and headers (the API and /compat/).
+    CORS_ALLOW_CREDENTIALS = _flag(False)
+    CORS_ALLOW_METHODS = CommaList(load_default=lambda: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+    CORS_ALLOW_HEADERS = CommaList(load_default=lambda: ["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"])
+    # The database connection pool (PostgreSQL); DB_ECHO logs every statement, development only.
+    DB_POOL_SIZE = _whole(5)
+    DB_MAX_OVERFLOW = _whole(10)
+    DB_POOL_RECYCLE = _whole(3600)
+    DB_POOL_TIMEOUT = _whole(30)
+    DB_ECHO = _flag(False)
+    # Static API keys for CI (comma-separated), kept only as hashes, acting as one service user with
+    # read and builds:write; refused in production and staging unless explicitly allowed.
+    API_KEYS = CommaList()
+    API_KEYS_ALLOWED_IN_PRODUCTION = _flag(False)
     METRICS_TOKEN = Text(load_default="")
     # Reverse proxies in front of Gantry whose X-Forwarded-For/-Proto/-Host are believed (0: none).
     TRUSTED_PROXIES = _whole(0)
@@ -188,6 +207,12 @@ class SettingsSchema(Schema):
     RUNNERS_SSM_KMS_KEY_ID = Text(load_default="")
     RUNNERS_REQUEUE_AFTER_SECONDS = _whole(300)
     RUNNERS_LAUNCH_MAX_ATTEMPTS = _whole(5)
+    # Defaults for a runner pool that names no ECS launch settings of its own.
+    ECS_CLUSTER = Text(load_default="")
+    ECS_TASK_DEFINITION = Text(load_default="")
+    ECS_SUBNETS = CommaList()
+    ECS_SECURITY_GROUPS = CommaList()
+    ECS_LAUNCH_TYPE = Text(load_default="FARGATE", transform=str.upper, validate=_one_of(["FARGATE", "EC2"]))
     # Project sync
     SYNC_WRITES_PER_MINUTE = _whole(80)
     SYNC_WRITES_PER_HOUR = _whole(500)
@@ -290,6 +315,26 @@ def _keys(secret_key: str, encryption_keys: list[str], production: bool, instanc
     return secret_key, encryption_keys
 
 
+def _check_strict(settings: dict[str, Any], production: bool) -> None:
+    """Settings that are fine on a laptop and unsafe where real users and data are."""
+    name = settings["ENVIRONMENT"]
+    if production and settings["API_KEYS"] and not settings["API_KEYS_ALLOWED_IN_PRODUCTION"]:
+        raise ConfigError(f"API_KEYS gives static keys that never expire: refused in {name} unless "
+                          "API_KEYS_ALLOWED_IN_PRODUCTION=true (prefer per-pipeline keys: flask api-key create)")
+    if production and settings["DB_ECHO"]:
+        raise ConfigError(f"DB_ECHO logs every SQL statement with its values: development only, not {name}")
+    if settings["CORS_ALLOW_CREDENTIALS"] and "*" in settings["CORS_ORIGINS"]:
+        raise ConfigError("CORS_ALLOW_CREDENTIALS=true needs CORS_ORIGINS to name origins, not '*'")
+
+
+def _engine_options(settings: dict[str, Any], database_url: str) -> dict[str, Any]:
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if not database_url.startswith("sqlite"):  # SQLite's pools take no size or overflow
+        options.update(pool_size=settings["DB_POOL_SIZE"], max_overflow=settings["DB_MAX_OVERFLOW"],
+                       pool_recycle=settings["DB_POOL_RECYCLE"], pool_timeout=settings["DB_POOL_TIMEOUT"])
+    return options
+
+
 def load_settings(env: Mapping[str, str] | None = None, instance_dir: Path | None = None) -> dict[str, Any]:
     """Build the Flask config from environment variables, failing fast on unsafe production values.
 
@@ -300,7 +345,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_dir: Path | Non
         load_dotenv(PROJECT_ROOT / ".env", override=False)
         env = os.environ
     settings = read_environment(env)
-    production = settings["ENVIRONMENT"] == "production"
+    production = settings["ENVIRONMENT"] in STRICT_ENVIRONMENTS
     settings["SECRET_KEY"], settings["ENCRYPTION_KEYS"] = _keys(
         settings["SECRET_KEY"], settings["ENCRYPTION_KEYS"], production, instance_dir
     )
@@ -309,9 +354,12 @@ def load_settings(env: Mapping[str, str] | None = None, instance_dir: Path | Non
         database_url = "postgresql://" + database_url[len("postgres://") :]
     if database_url.startswith("sqlite:///") and not production:
         instance_dir.mkdir(parents=True, exist_ok=True)
+    _check_strict(settings, production)
+    settings["API_KEY_HASHES"] = [hashlib.sha256(key.encode()).hexdigest() for key in settings.pop("API_KEYS")]
     settings.update({
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(settings, database_url),
+        "SQLALCHEMY_ECHO": settings["DB_ECHO"],
         "LOG_FORMAT": settings["LOG_FORMAT"] or ("json" if production else "text"),
         "WEBHOOK_REDELIVERY_LOOKBACK_HOURS": min(settings["WEBHOOK_REDELIVERY_LOOKBACK_HOURS"], 72),
         "FORWARDING_CONNECT_TIMEOUT": float(settings["FORWARDING_CONNECT_TIMEOUT"]),

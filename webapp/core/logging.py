@@ -23,19 +23,24 @@ def current_request_id() -> str | None:
 
 
 class RequestIdFilter(logging.Filter):
+    def __init__(self, environment: str = "development") -> None:
+        super().__init__()
+        self.environment = environment
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id() or "-"
+        record.environment = self.environment
         return True
 
 
-def configure_logging(level: str, fmt: str) -> None:
-    """Send every log record to stderr, as JSON lines or as readable text, with its request id."""
+def configure_logging(level: str, fmt: str, environment: str = "development") -> None:
+    """Send every log record to stderr, as JSON lines (naming the environment, so staging's lines are
+    never taken for production's) or as readable text, with its request id."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RequestIdFilter())
+    handler.addFilter(RequestIdFilter(environment))
     if fmt == "json":
-        handler.setFormatter(
-            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s", timestamp=True)
-        )
+        handler.setFormatter(JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(environment)s", timestamp=True))
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
@@ -48,7 +53,7 @@ def configure_logging(level: str, fmt: str) -> None:
 
 
 def init_app(app: Flask) -> None:
-    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"], app.config["ENVIRONMENT"])
 
     @app.before_request
     def assign_request_id() -> None:

@@ -12,6 +12,7 @@ from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from webapp.config import STRICT_ENVIRONMENTS
 from webapp.core.inputs import is_webhook_intake
 from webapp.extensions import cors, csrf
 
@@ -48,7 +49,7 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app: Flask) -> None:
-    production = app.config["ENVIRONMENT"] == "production"
+    production = app.config["ENVIRONMENT"] in STRICT_ENVIRONMENTS
     app.session_interface = SessionInterface()
     proxies = app.config.get("TRUSTED_PROXIES", 0)
     if proxies:
@@ -61,9 +62,10 @@ def init_app(app: Flask) -> None:
         app,
         resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"] or []},
                    r"/compat/*": {"origins": app.config["CORS_ORIGINS"] or []}},
-        allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
+        methods=app.config["CORS_ALLOW_METHODS"],
+        allow_headers=app.config["CORS_ALLOW_HEADERS"],
         expose_headers=["X-Request-ID"],
-        supports_credentials=False,
+        supports_credentials=app.config["CORS_ALLOW_CREDENTIALS"],
     )
 
     @app.before_request

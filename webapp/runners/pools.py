@@ -155,7 +155,8 @@ def clean_pool_fields(data: dict[str, Any], scope: str) -> dict[str, Any]:
     for key in ("cluster", "task_definition", "container_name"):
         value = str(data.get(key) or "").strip()
         if not value or len(value) > 255:
-            errors[key] = ["required (at most 255 characters)"]
+            hint = f", or set ECS_{key.upper()} for every new pool" if key != "container_name" else ""
+            errors[key] = [f"required (at most 255 characters{hint})"]
         out[key] = value
     capacity = str(data.get("capacity") or "FARGATE").strip().upper()
     if capacity not in CAPACITY_CHOICES:
@@ -244,6 +245,26 @@ def _units(value: Any) -> int | None:
         return None
 
 
+def launch_defaults() -> dict[str, Any]:
+    """ECS launch settings from ECS_CLUSTER, ECS_TASK_DEFINITION, ... for a new pool that names none."""
+    config = current_app.config
+    found = {"cluster": config["ECS_CLUSTER"], "task_definition": config["ECS_TASK_DEFINITION"],
+             "subnets": config["ECS_SUBNETS"], "security_groups": config["ECS_SECURITY_GROUPS"],
+             "capacity": config["ECS_LAUNCH_TYPE"]}
+    return {key: value for key, value in found.items() if value}
+
+
+def _free_name(owner: str, labels: Any) -> str:
+    """A pool name for a request that gives none: owner and first label, made unique with a number."""
+    first = next((str(label) for label in _as_list(labels) if str(label).lower() != "self-hosted"), "runners")
+    base = re.sub(r"[^a-z0-9]+", "-", f"{owner}-{first}".lower()).strip("-")[:25].strip("-") or "pool"
+    name, number = base, 1
+    while _name_taken(name, None):
+        number += 1
+        name = f"{base}-{number}"
+    return name
+
+
 def _name_taken(name: str, pool_id: int | None) -> bool:
     stmt = select(RunnerPool.id).where(func.lower(RunnerPool.name) == name)
     if pool_id is not None:
@@ -267,6 +288,7 @@ def create_pool(who: Any, data: dict[str, Any], *, actor: Any = None) -> RunnerP
                                    errors={"repository_id": ["no installation"]})
         owner: dict[str, Any] = {"scope": "repository", "repository_id": repo.id,
                                  "installation_id": repo.installation_id}
+        owner_label = repo.name
     elif scope == "organization":
         if not _is_admin(who):
             raise Forbidden("Only admins create organisation runner pools.", code="role_required")
@@ -278,9 +300,13 @@ def create_pool(who: Any, data: dict[str, Any], *, actor: Any = None) -> RunnerP
             raise ValidationFailed("Organisation pools need an organisation installation.",
                                    errors={"installation_id": [f"{installation.account_login} is not an organisation"]})
         owner = {"scope": "organization", "repository_id": None, "installation_id": installation.id}
+        owner_label = installation.account_login
     else:
         raise ValidationFailed("Unknown scope.", errors={"scope": ["repository or organization"]})
-    fields = clean_pool_fields({**DEFAULTS, **data}, str(owner["scope"]))
+    wanted = {**DEFAULTS, **launch_defaults(), **data}
+    if not str(wanted.get("name") or "").strip():
+        wanted["name"] = _free_name(owner_label, wanted.get("labels"))
+    fields = clean_pool_fields(wanted, str(owner["scope"]))
     if _name_taken(fields["name"], None):
         raise ValidationFailed("That pool name is taken.", errors={"name": ["already used by another pool"]})
     if fields["enabled"]:  # a pool that launches nothing needs no AWS yet; turning it on checks

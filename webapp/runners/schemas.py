@@ -37,11 +37,10 @@ class PoolSettingsSchema(ma.Schema):
 
 
 class RepoPoolCreateSchema(PoolSettingsSchema):
-    name = ma.fields.String(required=True)
+    """A new pool: labels and a cap; the name defaults to owner-label, ECS launch settings to ECS_*."""
+
     labels = ma.fields.List(ma.fields.String(), required=True)
     max_runners = ma.fields.Integer(required=True)
-    cluster = ma.fields.String(required=True)
-    task_definition = ma.fields.String(required=True)
 
 
 class PoolCreateSchema(RepoPoolCreateSchema):

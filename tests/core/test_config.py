@@ -37,7 +37,7 @@ def test_production_with_good_keys_starts(tmp_path):
     ({"ENCRYPTION_KEYS": ""}, "ENCRYPTION_KEYS"),
     ({"ENCRYPTION_KEYS": "not-a-fernet-key"}, "ENCRYPTION_KEYS"),
     ({"ENCRYPTION_KEYS": f"{KEY_A},broken"}, "ENCRYPTION_KEYS"),
-    ({"ENVIRONMENT": "staging"}, "ENVIRONMENT"),
+    ({"ENVIRONMENT": "qa"}, "ENVIRONMENT"),
     ({"JOB_TIMEOUT": "five minutes"}, "JOB_TIMEOUT"),
     ({"GITHUB_OAUTH_CLIENT_KIND": "github"}, "GITHUB_OAUTH_CLIENT_KIND"),
 ])

@@ -12,6 +12,7 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from webapp.auth import api as auth_api
 from webapp.auth.access import public
 
 blp = Blueprint("compat-release-manager", __name__, url_prefix="/compat/release-manager",
@@ -46,3 +47,12 @@ class HealthView(MethodView):
     def get(self) -> Any:
         """The service is alive; touches nothing else"""
         return _health()
+
+
+# Its documented API is Gantry's own sign-in and user administration under the same /api/v1 paths:
+# the same views, access rules, rate limits and answers, mounted below this base path.
+blp.route("/api/v1/auth/login", endpoint="login")(auth_api.TokenView)
+blp.route("/api/v1/auth/refresh", endpoint="refresh")(auth_api.RefreshView)
+blp.route("/api/v1/auth/logout", endpoint="logout")(auth_api.LogoutView)
+blp.route("/api/v1/users", endpoint="users")(auth_api.UsersView)
+blp.route("/api/v1/users/<int:user_id>", endpoint="user")(auth_api.UserView)

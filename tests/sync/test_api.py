@@ -280,3 +280,23 @@ def test_other_repositorys_project_is_404(client, make_user, make_key, grant, re
                            json={"repository_id": OTHER_REPO_ID, "files": {"a.txt": "b"}}, headers=headers)
     assert response.status_code == 404
     assert client.get("/api/v1/github/sync/metrics", headers=headers).json["syncs"] == 0
+
+
+@pytest.mark.parametrize("branch", ["refs/heads/../../x", "a..b", "<script>alert(1)</script>", "x.lock", "a/.b",
+                                    "-x", "a b", "@", "x@{1}", "a/", "a.", "refs/tags/v1", "a//b", "a\\b", "a\tb"])
+def test_a_branch_git_would_refuse_is_422(client, writer, repos, db, branch):
+    from webapp.sync.models import Project
+
+    created = client.post("/api/v1/projects", json={"name": "net", "repository_id": REPO_ID, "branch": branch},
+                          headers=writer)
+    assert created.status_code == 422, created.json
+    assert "branch" in created.json["errors"]
+    assert db.session.query(Project).count() == 0
+
+
+def test_branch_names_git_accepts_are_kept(client, writer, repos):
+    created = client.post("/api/v1/projects", json={"name": "net", "repository_id": REPO_ID,
+                                                    "branch": "refs/heads/release/1.2"}, headers=writer)
+    assert created.status_code == 201 and created.json["branch"] == "release/1.2"
+    moved = client.patch(f"/api/v1/projects/{created.json['id']}", json={"branch": "x/../y"}, headers=writer)
+    assert moved.status_code == 422 and "branch" in moved.json["errors"]

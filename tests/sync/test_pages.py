@@ -36,6 +36,9 @@ def test_create_project_page(maintainer_browser, repos, db):
     assert page.status_code == 200 and b"acme/infrajet" in page.data and b"acme/widgets" not in page.data
     bad = maintainer_browser.post("/projects", {"name": "", "repository_id": REPO_ID}, htmx=True)
     assert bad.status_code == 422 and b"needs a name" in bad.data
+    html = maintainer_browser.post("/projects", {"name": "net", "repository_id": REPO_ID, "branch": "<b>x</b>"},
+                                   htmx=True)
+    assert html.status_code == 422 and b"not a branch name" in html.data and b"<b>x</b>" not in html.data
     done = maintainer_browser.post("/projects", {"name": "net", "repository_id": REPO_ID, "base_path": "infra"})
     assert done.status_code == 303
     project = db.session.query(Project).one()

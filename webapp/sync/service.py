@@ -62,6 +62,39 @@ def normalize_path(raw: str, field: str = "path") -> str:
     return "/".join(parts)
 
 
+_REF_FORBIDDEN = set(" ~^:?*[\\") | {chr(c) for c in range(32)} | {"\x7f"}
+_MARKUP = set("<>\"'`&")  # legal in git refs, but never in a branch Gantry is pointed at
+
+
+def branch_name(raw: str | None) -> str | None:
+    """`raw` as a branch name git accepts (`git check-ref-format --branch` rules), or ValidationFailed.
+
+    None (or blank) means "the repository's default branch". Stricter than git only in refusing
+    characters of HTML markup, which no branch Gantry commits to needs.
+    """
+    name = (raw or "").strip()
+    if not name:
+        return None
+    if name.startswith("refs/"):
+        name = name.removeprefix("refs/heads/") if name.startswith("refs/heads/") else name
+    problems = []
+    if len(name) > 255:
+        problems.append("at most 255 characters")
+    if set(name) & (_REF_FORBIDDEN | _MARKUP):
+        problems.append("no spaces, control characters, ~ ^ : ? * [ \\ or < > \" ' ` &")
+    if ".." in name or "@{" in name or "//" in name or name == "@":
+        problems.append("no '..', '@{', '//' and not '@' alone")
+    if name.startswith(("-", "/")) or name.endswith(("/", ".", ".lock")):
+        problems.append("may not start with '-' or '/', nor end with '/', '.' or '.lock'")
+    if any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+        problems.append("no part may start with '.' or end with '.lock'")
+    if name.startswith("refs/"):
+        problems.append("a branch name, not another kind of ref")
+    if problems:
+        raise ValidationFailed(f"{raw!r} is not a branch name git accepts.", errors={"branch": problems})
+    return name
+
+
 def normalize_base_path(raw: str | None) -> str:
     if not raw or not raw.strip().strip("/"):
         return ""
@@ -105,7 +138,7 @@ def create_project(who: Any, data: dict[str, Any]) -> Project:
         description=(data.get("description") or "").strip(),
         owner_id=_user(who).id,
         repository_id=repo.id,
-        branch=(data.get("branch") or "").strip() or repo.default_branch,
+        branch=branch_name(data.get("branch")) or repo.default_branch,
         base_path=normalize_base_path(data.get("base_path")),
         use_pull_request=bool(data.get("use_pull_request", False)),
     )
@@ -130,8 +163,9 @@ def update_project(who: Any, project_id: int, data: dict[str, Any]) -> Project:
     if data.get("repository_id") and int(data["repository_id"]) != project.repository_id:
         project.repository_id = get_visible_repository(who, int(data["repository_id"])).id
         rebinding = True
-    if data.get("branch") and data["branch"].strip() != project.branch:
-        project.branch = data["branch"].strip()
+    branch = branch_name(data.get("branch"))
+    if branch and branch != project.branch:
+        project.branch = branch
         rebinding = True
     if "base_path" in data and normalize_base_path(data["base_path"]) != project.base_path:
         project.base_path = normalize_base_path(data["base_path"])

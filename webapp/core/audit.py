@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import has_request_context, request
 from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.core.logging import current_request_id
+from webapp.core.logging import current_client_address, current_request_id
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
@@ -50,7 +49,7 @@ def record(
         actor_id, actor_label = None, actor
     else:
         actor_id, actor_label = actor.id, actor.username
-    ip = request.remote_addr if has_request_context() else None
+    ip = current_client_address()
     event = AuditEvent(
         actor_id=actor_id,
         actor=actor_label,

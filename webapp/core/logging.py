@@ -12,8 +12,15 @@ from flask import Flask, Response, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The client's address, set by the front door for the length of a request: services (the audit log)
+# read it from here, never from Flask's request.
+client_address_var: ContextVar[str | None] = ContextVar("client_address", default=None)
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"
+
+
+def current_client_address() -> str | None:
+    return client_address_var.get()
 
 
 def current_request_id() -> str | None:
@@ -59,6 +66,13 @@ def init_app(app: Flask) -> None:
     def assign_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.client_address_token = client_address_var.set(request.remote_addr)
+
+    @app.teardown_request
+    def forget_client_address(exc: BaseException | None = None) -> None:
+        token = g.pop("client_address_token", None)
+        if token is not None:
+            client_address_var.reset(token)
 
     @app.after_request
     def return_request_id(response: Response) -> Response:

@@ -96,10 +96,17 @@ class Quota:
     reset: int  # epoch seconds
 
 
-def _app_settings() -> Any:
-    from webapp.repos.app_config import get_app_settings
+SETTINGS_SOURCE_KEY = "gantry.github_app_settings"
 
-    return get_app_settings()
+
+def set_settings_source(app: Flask, source: Callable[[], Any]) -> None:
+    """Where the App's settings come from (the repos capability stores them): integrations import no capability."""
+    app.extensions[SETTINGS_SOURCE_KEY] = source
+
+
+def _app_settings() -> Any:
+    source = current_app.extensions.get(SETTINGS_SOURCE_KEY)
+    return source() if source is not None else None
 
 
 NOT_CONFIGURED = "no GitHub App is configured"

@@ -50,7 +50,7 @@ def init_app(app: Flask) -> None:
     from webapp.core.nav import NavItem, add_nav
     from webapp.core.overview import add_setup_step
     from webapp.extensions import api
-    from webapp.integrations.github import GitHubError
+    from webapp.integrations.github import GitHubError, set_settings_source
     from webapp.ops.service import add_status_check
     from webapp.repos import api as repos_api
     from webapp.repos import (
@@ -60,7 +60,9 @@ def init_app(app: Flask) -> None:
         setup,
         views,
     )
+    from webapp.repos.app_config import get_app_settings
 
+    set_settings_source(app, get_app_settings)
     app.register_blueprint(views.bp)
     api.register_blueprint(repos_api.blp)
     github_signin.init_app(app)

@@ -17,6 +17,9 @@ from webapp.auth import oauth, tokens
 from webapp.auth.access import public
 from webapp.compat.blueprint import FrontDoorBlueprint as Blueprint
 from webapp.extensions import limiter
+from webapp.ops import service as ops
+from webapp.repos import api as repos_api
+from webapp.runners import api as runners_api
 
 blp = Blueprint("compat-blazeci", __name__, url_prefix="/compat/blazeci",
                 description="BlazeCI (seed 000): repositories, runner pools and runners, health")
@@ -34,6 +37,34 @@ class HealthView(MethodView):
     def get(self) -> Any:
         """The service is alive; touches nothing else"""
         return {"status": "healthy"}
+
+
+class BlazeciDatabaseHealthSchema(ma.Schema):
+    status = ma.fields.String(metadata={"example": "healthy"})
+    database = ma.fields.String(metadata={"example": "postgresql"})
+
+
+@blp.route("/health/db")
+class DatabaseHealthView(MethodView):
+    @public
+    @blp.doc(security=[])
+    @blp.response(200, BlazeciDatabaseHealthSchema)
+    @blp.alt_response(503, schema=BlazeciDatabaseHealthSchema, description="The database does not answer")
+    def get(self) -> Any:
+        """Database connectivity"""
+        check = ops.check_database()
+        body = {"status": "healthy" if check["ok"] else "unhealthy", "database": check.get("dialect", "unknown")}
+        return body, 200 if check["ok"] else 503
+
+
+# Repositories, runner pools and runners are Gantry's /api/v1 views mounted at BlazeCI's paths: the
+# same access rules, services and answers. A pool needs only {"labels", "max_runners"}: the name
+# and the ECS launch settings default from ECS_CLUSTER, ECS_TASK_DEFINITION, ... (webapp.runners.pools).
+blp.route("/health/github", endpoint="health_github")(repos_api.HealthView)
+blp.route("/repos", endpoint="repos")(repos_api.RepositoriesView)
+blp.route("/repos/<int:repo_id>/runners", endpoint="repo_runners")(runners_api.RepoRunnersView)
+blp.route("/runners", endpoint="runners")(runners_api.RunnersView)
+blp.route("/runners/<int:runner_id>", endpoint="runner")(runners_api.RunnerView)
 
 
 # --- GitHub OAuth (the shared sign-in service, webapp.auth.oauth) -------------------------------

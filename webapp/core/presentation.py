@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -99,7 +100,24 @@ def iso_utc(value: datetime | str) -> str:
     return _aware(value).astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def http_url(value: Any) -> str | None:
+    """`value` when it is an http(s) URL, else None: the only links a page makes from data it was sent.
+
+    URLs from webhook payloads and API callers (`html_url`, `pipeline_url`) could be `javascript:` or
+    `data:`; templates write `{% if x|http_url %}<a href="{{ x|http_url }}">`, and show text otherwise.
+    """
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    try:
+        parts = urlsplit(url)  # drops tabs and newlines as browsers do, so "java\tscript:" is seen for what it is
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_filter(http_url, "http_url")
     app.add_template_filter(human_label, "label")
     app.add_template_filter(humanize_value, "show")
     app.add_template_filter(state_family, "state_family")

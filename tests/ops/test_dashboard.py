@@ -123,3 +123,19 @@ def test_dashboard_scripts_are_allowed_by_hash_only(client, login_as):
     assert directives["frame-ancestors"] == "'none'"
     # everywhere else the policy stays strict
     assert "unsafe-eval" not in client.get("/status").headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "GET"])
+def test_no_safe_method_changes_queues(client, login_as, failed_job, method):
+    """HEAD is served by Flask as a GET (and skips the same-origin check): refused like GET."""
+    from webapp.core import jobs
+
+    login_as("admin")
+    for path in ("/admin/rq/requeue/default", f"/admin/rq/job/{failed_job}/requeue",
+                 f"/admin/rq/job/{failed_job}/delete", "/admin/rq/queue/default/failed/empty",
+                 "/admin/rq/queue/default/compact"):
+        response = client.open(path, method=method)
+        assert response.status_code == 405, path
+        assert "POST" in response.headers["Allow"] and "GET" not in response.headers["Allow"]
+    assert jobs.failed_job_count() == 1
+    assert jobs.queue_depths()["default"] == 0

@@ -13,7 +13,8 @@ from webapp.auth.access import current_principal
 from webapp.core.errors import Forbidden
 
 MOUNT = "/admin/rq"
-# Endpoints that change queue state; rq-dashboard accepts GET on some of them.
+# Endpoints that change queue state; rq-dashboard accepts GET on some of them, and Flask answers HEAD
+# (and OPTIONS) on any GET route, skipping the same-origin check that guards only unsafe methods.
 STATE_CHANGING = re.compile(r"/(requeue|delete|empty|compact)(/|$)")
 
 
@@ -30,7 +31,7 @@ def init_app(app: Flask) -> None:
             return redirect(url_for("auth.login", next=request.full_path))
         if not principal.is_admin:
             raise Forbidden("The queue dashboard is for admins.")
-        if request.method == "GET" and STATE_CHANGING.search(request.path):
+        if request.method != "POST" and STATE_CHANGING.search(request.path):
             raise MethodNotAllowed(valid_methods=["POST"], description="Use POST to change queues.")
         return None
 

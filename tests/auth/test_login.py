@@ -97,6 +97,26 @@ def test_next_never_leaves_the_site(client, make_user, target):
     assert urlsplit(urljoin("http://gantry.test/login", location)).netloc == "gantry.test"
 
 
+@pytest.mark.parametrize("target", [
+    "https://evil.example/", "//evil.example/", "/\\evil.example/", "\\\\evil.example", "/\t/evil.example",
+    "javascript:alert(1)", "evil.example", "https:/evil.example", "/%0a/evil.example", "/%5Cevil.example",
+    "/%5C%5Cevil.example", "%2F%2Fevil.example", "/%2F/evil.example", "/%252F%252Fevil.example",
+    "/%09/evil.example",
+])
+def test_htmx_sign_in_never_leaves_the_site(client, make_user, target):
+    """HX-Redirect is followed by htmx as it stands: a hostile or encoded target becomes the home page."""
+    make_user("viewer", username="sam")
+    response = login(client, "sam", next_url=target, headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == "/"
+
+
+def test_htmx_sign_in_keeps_a_local_path_with_its_query(client, make_user):
+    make_user("viewer", username="sam")
+    response = login(client, "sam", next_url="/builds?q=a b&platform=é", headers={"HX-Request": "true"})
+    assert response.headers["HX-Redirect"] == "/builds?q=a%20b&platform=%C3%A9"
+
+
 def test_signed_in_visit_to_login_follows_safe_next(client, make_user):
     make_user("viewer", username="sam")
     login(client, "sam")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import login_user, logout_user
+from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response
 
 from webapp.auth import service
@@ -31,13 +32,24 @@ def _form_username_key() -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths: never redirect a login to another host."""
+    """Only same-site relative paths, URI-encoded: never send a signed-in browser to another host.
+
+    Browsers read `\\` as `/` and drop tabs and newlines, and some proxies decode `%2F` and `%5C`,
+    so the target is judged in every decoding; htmx follows HX-Redirect as sent, so what is
+    returned is already encoded.
+    """
+    home = url_for("ops.home")
     if not target:
-        return url_for("ops.home")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("ops.home")
-    return target
+        return home
+    decoded, previous = target, None
+    while decoded != previous:  # %252F -> %2F -> /
+        previous, decoded = decoded, unquote(decoded)
+    for form in (target, decoded):
+        parts = urlsplit(form)
+        if (parts.scheme or parts.netloc or not form.startswith("/") or form.startswith("//")
+                or "\\" in form or any(ord(c) < 0x20 or ord(c) == 0x7F for c in form)):
+            return home
+    return iri_to_uri(target)
 
 
 @bp.route("/login", methods=["GET", "POST"])

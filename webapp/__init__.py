@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, session
+from flask_login import user_loaded_from_cookie
 
 from webapp import builds, cli, compat, forwarding, ops, releases, repos, runners, sync, webhooks
 from webapp.auth import api as auth_api
+from webapp.auth import service as auth_service
 from webapp.auth import setup as auth_setup
 from webapp.auth import static_keys
 from webapp.auth import views as auth_views
@@ -69,13 +71,16 @@ def _init_login(app: Flask, login_manager: Any) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        try:
-            user = db.session.get(User, int(user_id))
-        except ValueError:
-            return None
-        # A deactivated person's open sessions end at their next request, like their keys do.
-        return user if user is not None and user.active else None
+    def load_user(session_id: str) -> User | None:
+        # A deactivated person's open sessions end at their next request, like their keys do; a
+        # session from before their last logout, password or role change ends too.
+        return auth_service.user_for_session(session_id)
+
+    @user_loaded_from_cookie.connect_via(app)
+    def mark_session_as_this_browsers(sender: Flask, user: User) -> None:
+        # "strong" protection ends a session without the browser's identifier, and Flask-Login
+        # sets it only at login: without this a remember-me sign-in lasted one request.
+        session["_id"] = login_manager._session_identifier_generator()
 
 
 def register_blueprints(app: Flask) -> None:

@@ -130,14 +130,14 @@ class LogoutView(MethodView):
     @blp.arguments(LogoutRequestSchema)
     @blp.response(204)
     def post(self, body: dict[str, Any]) -> None:
-        """Revoke the login a token belongs to"""
+        """Sign the token's user out of everything: every token family, browser session and remember cookie"""
         token = body.get("token")
         if not token:
             scheme, _, value = request.headers.get("Authorization", "").partition(" ")
             token = value.strip() if scheme.lower() == "bearer" else None
         if not token:
             raise Unauthorized("Send the token to revoke in the body or as a bearer token.")
-        tokens.revoke_login(token)
+        service.sign_out(tokens.user_id_of(token))
 
 
 @blp.route("/me")

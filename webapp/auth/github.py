@@ -14,10 +14,10 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client.apps import FlaskOAuth2App
 from authlib.integrations.flask_client.integration import FlaskIntegration
 from flask import Blueprint, Flask, current_app, redirect, request, session
-from flask_login import login_user
 
 from webapp.auth import oauth
 from webapp.auth.access import current_principal, public
+from webapp.auth.sessions import start_browser_session
 from webapp.auth.views import _safe_next
 from webapp.core.errors import GantryError
 from webapp.core.htmx import render
@@ -86,7 +86,7 @@ def callback() -> Any:
     except GitHubError as exc:
         return _refuse(f"GitHub did not answer as expected: {exc.message}", 502)
     if link_to is None:
-        login_user(result.user)
+        start_browser_session(result.user)
     return redirect(session.pop("github_next", None) or "/")
 
 

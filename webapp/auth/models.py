@@ -45,12 +45,18 @@ class User(UserMixin, TimestampMixin, db.Model):  # type: ignore[name-defined,mi
     active: Mapped[bool] = mapped_column(default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     last_login_at: Mapped[datetime | None]
+    # Part of the id in session and remember cookies: raising it ends every sign-in made before.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses sessions of inactive users
         return bool(self.active)
+
+    def get_id(self) -> str:
+        """The id Flask-Login keeps in the session and the remember cookie: it changes when sign-ins end."""
+        return f"{self.id}:{self.session_generation}"
 
     def has_role(self, role: str) -> bool:
         return ROLE_RANK.get(self.role, -1) >= ROLE_RANK[role]

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.auth import tokens
 from webapp.auth.models import API_KEY_PREFIX, ROLE_SCOPES, ROLES, SCOPES, ApiKey, User
 from webapp.auth.static_keys import user_for_static_key
 from webapp.core import audit
@@ -127,6 +128,11 @@ def update_user(user_id: int, changes: dict[str, Any], *, actor: Any = None) -> 
     )
     if _would_remove_last_admin(user, new_role=changes.get("role"), new_active=changes.get("active")):
         raise Conflict("This is the last active admin: make someone else admin first.", code="last_admin")
+    ending = [reason for reason, happens in (
+        ("password changed", bool(changes.get("password"))),
+        ("deactivated", "active" in changes and user.active and not changes["active"]),
+        ("role changed", "role" in changes and changes["role"] != user.role),
+    ) if happens]
     if "role" in changes:
         user.role = changes["role"]
     if "active" in changes:
@@ -141,6 +147,8 @@ def update_user(user_id: int, changes: dict[str, Any], *, actor: Any = None) -> 
     if "password" in changes:
         safe["password"] = "changed"
     audit.record("user.update", "user", user.id, actor=actor, details=safe)
+    if ending:
+        end_sign_ins(user, reason=", ".join(ending), actor=actor)
     _commit_unique("That email address belongs to another user.")
     return user
 
@@ -175,6 +183,34 @@ def authenticate(username: str, password: str) -> User | None:
     if not check_password_hash(user.password_hash, password):
         return None
     if not user.active:
+        return None
+    return user
+
+
+def end_sign_ins(user: User, *, reason: str, actor: Any = None) -> None:
+    """End every session, remember cookie and token family of a user; the caller commits."""
+    user.session_generation = (user.session_generation or 0) + 1
+    tokens.revoke_all_of(user.id)
+    audit.record("user.sessions_ended", "user", user.id, actor=actor or user, details={"reason": reason})
+
+
+def sign_out(user_id: int) -> None:
+    """Log a person out of everything: every browser and every API login."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        return
+    audit.record("user.logout", "user", user.id, actor=user)
+    end_sign_ins(user, reason="signed out", actor=user)
+    db.session.commit()
+
+
+def user_for_session(session_id: str) -> User | None:
+    """The active user a session or remember cookie names ("<id>:<generation>"), if it is still current."""
+    user_id, _, generation = session_id.partition(":")
+    if not (user_id.isdigit() and generation.isdigit()) or len(session_id) > 40:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_generation != int(generation):
         return None
     return user
 

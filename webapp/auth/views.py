@@ -7,13 +7,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
-from flask_login import login_user, logout_user
 from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response
 
 from webapp.auth import service
 from webapp.auth.access import actor, current_principal, page_requires, public
 from webapp.auth.models import ROLE_SCOPES, ROLES, SCOPE_HELP, SCOPES
+from webapp.auth.sessions import end_browser_session, start_browser_session
 from webapp.core import audit
 from webapp.core.errors import GantryError
 from webapp.core.htmx import render
@@ -65,7 +65,7 @@ def login() -> Any:
         if user is None:
             error = "Wrong username or password."
         else:
-            login_user(user, remember=bool(request.form.get("remember")))
+            start_browser_session(user, remember=bool(request.form.get("remember")))
             service.record_login(user)
             destination = _safe_next(request.form.get("next"))
             if request.headers.get("HX-Request"):
@@ -80,11 +80,8 @@ def login() -> Any:
 def logout() -> Any:
     user = actor()
     if user is not None:
-        audit.record("user.logout", "user", user.id, actor=user)
-        from webapp.extensions import db
-
-        db.session.commit()
-    logout_user()
+        service.sign_out(user.id)  # every browser and API login of this person, copies included
+    end_browser_session()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 

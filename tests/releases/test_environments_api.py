@@ -19,7 +19,16 @@ def key(repo: Any, make_user: Any, make_key: Any, grant: Any) -> dict[str, str]:
     return make_key(user, "read", "releases:write")
 
 
-def test_create_in_order_and_change_settings(client: Any, key: dict[str, str], db: Any) -> None:
+@pytest.fixture
+def admin_key(key: dict[str, str], make_key: Any) -> dict[str, str]:
+    """An admin's: gates (approvals, approvers, freeze windows, order) are theirs to set."""
+    from webapp.auth import service
+
+    return make_key(service.find_user("boss"), "admin")
+
+
+def test_create_in_order_and_change_settings(client: Any, admin_key: dict[str, str], db: Any) -> None:
+    key = admin_key
     from webapp.core.audit import AuditEvent
 
     dev = client.post(URL, json={"name": "dev"}, headers=key)
@@ -48,7 +57,8 @@ def test_bad_settings_are_422_by_field(client: Any, key: dict[str, str], body: d
     assert answer.status_code == 422 and field in answer.json["errors"]["json"]
 
 
-def test_bad_freeze_windows_and_approvers_are_422(client: Any, key: dict[str, str]) -> None:
+def test_bad_freeze_windows_and_approvers_are_422(client: Any, admin_key: dict[str, str]) -> None:
+    key = admin_key
     window = client.post(URL, json={"name": "qa", "freeze_windows": [
         {"cron": "0 18 * * 5", "duration_minutes": 60, "timezone": "Atlantis/Capital"}]}, headers=key)
     assert window.status_code == 422 and "freeze_windows.0.timezone" in window.json["errors"]

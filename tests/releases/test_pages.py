@@ -77,7 +77,7 @@ def test_viewers_see_pages_without_actions(browser: Any, login_as: Any, grant: A
 
 def test_environment_settings_page(browser: Any, login_as: Any, grant: Any, repo: Any, make_user: Any,
                                    db: Any) -> None:
-    grant(login_as("maintainer"))
+    login_as("admin")  # gates are an admin's to set
     make_user("admin", username="boss")
     created = browser.post("/repos/1001/environments", {
         "name": "production", "required_approvals": "2", "approver_role": "admin", "approvers": "boss",

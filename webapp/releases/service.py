@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from webapp.auth.models import ROLES, User
 from webapp.core import audit, jobs
-from webapp.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
@@ -97,6 +97,40 @@ def approver_names(env: Environment) -> list[str]:
                                    .order_by(User.username)))
 
 
+def _changed_gates(env: Environment, data: dict[str, Any]) -> list[str]:
+    """The gates `data` would change: how many approve, who, when deployments freeze, and the order.
+
+    Named approvers are compared by name, before any is looked up, so whether a username exists is
+    never the answer a non-admin gets.
+    """
+    changed = []
+    if "required_approvals" in data and int(data["required_approvals"] or 0) != env.required_approvals:
+        changed.append("required_approvals")
+    if "approver_role" in data and (data["approver_role"] or None) != env.approver_role:
+        changed.append("approver_role")
+    if "approvers" in data:
+        wanted = {n.strip().lower() for n in data["approvers"] or [] if n.strip()}
+        if wanted != {n.lower() for n in approver_names(env)}:
+            changed.append("approvers")
+    if "freeze_windows" in data:
+        if [w.to_dict() for w in windows_of(data["freeze_windows"] or [])] != list(env.freeze_windows or []):
+            changed.append("freeze_windows")
+    if data.get("position") is not None and int(data["position"]) != env.position:
+        changed.append("position")
+    return changed
+
+
+def _has_gates(env: Environment) -> bool:
+    return bool(env.required_approvals or env.approver_role or env.approver_user_ids or env.freeze_windows)
+
+
+def _only_admins_change_gates(who: Any, gates: list[str]) -> None:
+    # The same rule as the freeze override: an admin, with credentials that carry the admin scope.
+    if gates and not getattr(who, "is_admin", False):
+        raise Forbidden(f"Only an admin can change an environment's gates ({', '.join(gates)}).",
+                        code="admin_required", errors={gate: ["only an admin can change this"] for gate in gates})
+
+
 def _apply_environment_fields(env: Environment, data: dict[str, Any]) -> None:
     errors: dict[str, list[str]] = {}
     if "name" in data:
@@ -135,12 +169,15 @@ def create_environment(who: Any, repository_id: int, data: dict[str, Any], *, ac
     """Add an environment; without a position it goes after the last one."""
     get_visible_repository(who, repository_id)
     last = db.session.scalar(select(func.max(Environment.position)).where(Environment.repository_id == repository_id))
-    env = Environment(repository_id=repository_id, position=(last or 0) + (1 if last is not None else 0))
+    env = Environment(repository_id=repository_id, position=(last or 0) + (1 if last is not None else 0),
+                      required_approvals=0, approver_role=None, approver_user_ids=[], freeze_windows=[])
+    gates = _changed_gates(env, data)
+    _only_admins_change_gates(who, gates)
     _apply_environment_fields(env, {"name": "", **data})
     db.session.add(env)
     _flush(f"The environment {env.name!r} already exists in this repository.")
     audit.record("environment.create", "environment", env.id, actor=actor,
-                 details={"repository_id": repository_id, "name": env.name})
+                 details={"repository_id": repository_id, "name": env.name, "gates": gates})
     _commit(f"The environment {env.name!r} already exists in this repository.")
     return env
 
@@ -148,16 +185,20 @@ def create_environment(who: Any, repository_id: int, data: dict[str, Any], *, ac
 def update_environment(who: Any, environment_id: int, data: dict[str, Any], *, actor: Any,
                        repository_id: int | None = None) -> Environment:
     env = get_environment(who, environment_id, repository_id)
+    gates = _changed_gates(env, data)
+    _only_admins_change_gates(who, gates)
     _apply_environment_fields(env, data)
     audit.record("environment.update", "environment", env.id, actor=actor,
                  details={k: v for k, v in data.items() if k != "freeze_windows"} |
-                 ({"freeze_windows": env.freeze_windows} if "freeze_windows" in data else {}))
+                 ({"freeze_windows": env.freeze_windows} if "freeze_windows" in data else {}) | {"gates": gates})
     _commit(f"The environment {env.name!r} already exists in this repository.")
     return env
 
 
 def delete_environment(who: Any, environment_id: int, *, actor: Any, repository_id: int | None = None) -> None:
     env = get_environment(who, environment_id, repository_id)
+    if _has_gates(env) or next_environment(env) is not None:  # removing it drops gates or a step of the order
+        _only_admins_change_gates(who, ["environment"])
     used = db.session.scalar(select(func.count()).select_from(Deployment).where(Deployment.environment_id == env.id))
     if used:
         raise Conflict(f"{env.name} has {used} deployment(s); its history is kept, so it cannot be deleted.")

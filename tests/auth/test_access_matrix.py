@@ -20,7 +20,8 @@ API_ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, int]] = [
     ("GET", "/api/v1/api-keys", "viewer", "read", None, 200),
     ("POST", "/api/v1/api-keys", "viewer", "read", {"name": "ci", "scopes": ["read"]}, 201),
     ("GET", "/api/v1/api-keys/{key}", "viewer", "read", None, 200),
-    ("DELETE", "/api/v1/api-keys/{key}", "viewer", "read", None, 200),
+    # another of the caller's own keys: people (tokens) and admin-scoped keys only
+    ("DELETE", "/api/v1/api-keys/{key}", "viewer", "people", None, 200),
     ("GET", "/api/v1/audit", "admin", "admin", None, 200),
 ]
 
@@ -32,6 +33,8 @@ def expected_status(kind: str, role: str, scope: str, success: int) -> int:
     caller_role, scopes = caller
     if ROLE_RANK[caller_role] < ROLE_RANK[role]:
         return 403
+    if scope == "people":
+        return success if kind.endswith("_token") or "admin" in scopes else 403
     if scope not in scopes and "admin" not in scopes:
         return 403
     return success

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from tests.auth.conftest import key_row
+from tests.conftest import PASSWORD
+from webapp.auth import service
 from webapp.auth.models import ApiKey
 from webapp.core.audit import AuditEvent
 from webapp.core.crypto import hash_token
@@ -84,7 +86,8 @@ def test_last_used_is_written_at_most_once_a_minute(client, make_user, make_key,
 
 def test_revoke_through_the_api(client, make_user, make_key, db):
     user = make_user("viewer")
-    headers = make_key(user, "read")
+    tokens = client.post("/api/v1/auth/token", json={"username": user.username, "password": PASSWORD}).json
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
     doomed = make_key(user, "read")
     doomed_id = key_row(doomed).id
     response = client.delete(f"/api/v1/api-keys/{doomed_id}", headers=headers)
@@ -205,3 +208,44 @@ def test_keys_page_cannot_revoke_someone_elses_key(browser, make_user, make_key,
     assert response.status_code == 404
     db.session.expire_all()
     assert key_row(other_headers).revoked_at is None
+
+
+# --- what a key may do with keys -------------------------------------------------------------
+
+
+def test_a_read_key_cannot_revoke_its_owners_other_keys(client, make_user, make_key, db):
+    user = make_user("maintainer")
+    reader = make_key(user, "read")
+    writer = make_key(user, "read", "builds:write")
+    for headers in (reader, writer):
+        doomed_id = key_row(make_key(user, "read")).id
+        response = client.delete(f"/api/v1/api-keys/{doomed_id}", headers=headers)
+        assert response.status_code == 403 and response.json["code"] == "scope_required"
+        db.session.expire_all()
+        assert service.get_api_key(doomed_id, visible_to=user).revoked_at is None
+
+
+def test_a_key_can_always_revoke_itself(client, make_user, make_key):
+    headers = make_key(make_user("viewer"), "read")
+    response = client.delete(f"/api/v1/api-keys/{key_row(headers).id}", headers=headers)
+    assert response.status_code == 200 and response.json["status"] == "revoked"
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+
+
+def test_an_admins_read_key_neither_sees_nor_revokes_other_peoples_keys(client, make_user, make_key, db):
+    victim_key = key_row(make_key(make_user("maintainer"), "read"))
+    admin_read = make_key(make_user("admin"), "read")
+    assert client.get(f"/api/v1/api-keys/{victim_key.id}", headers=admin_read).status_code == 404
+    response = client.delete(f"/api/v1/api-keys/{victim_key.id}", headers=admin_read)
+    assert response.status_code == 404
+    db.session.expire_all()
+    assert victim_key.revoked_at is None
+
+
+def test_a_person_with_a_token_revokes_their_keys(client, make_user, make_key):
+    user = make_user("viewer")
+    doomed = make_key(user, "read")
+    tokens = client.post("/api/v1/auth/token", json={"username": user.username, "password": PASSWORD}).json
+    response = client.delete(f"/api/v1/api-keys/{key_row(doomed).id}",
+                             headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert response.status_code == 200

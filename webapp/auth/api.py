@@ -239,14 +239,14 @@ class ApiKeyView(MethodView):
     @api_requires("viewer", "read")
     @blp.response(200, ApiKeySchema)
     def get(self, key_id: int) -> Any:
-        """Get one of your API keys"""
-        return service.get_api_key(key_id, visible_to=g.principal.user)
+        """Get one of your API keys (admins: anyone's, with the admin scope)"""
+        return service.get_api_key(key_id, visible_to=g.principal)
 
     @api_requires("viewer", "read")
     @blp.response(200, ApiKeySchema)
     def delete(self, key_id: int) -> Any:
-        """Revoke an API key"""
-        return service.revoke_api_key(key_id, actor=g.principal.user)
+        """Revoke an API key: yours with a token, the presenting key itself, or anyone's with the admin scope"""
+        return service.revoke_api_key(key_id, actor=g.principal)
 
 
 @blp.route("/audit")

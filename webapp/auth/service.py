@@ -17,7 +17,7 @@ from webapp.auth.models import API_KEY_PREFIX, ROLE_SCOPES, ROLES, SCOPES, ApiKe
 from webapp.auth.static_keys import user_for_static_key
 from webapp.core import audit
 from webapp.core.crypto import hash_token, new_token
-from webapp.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.extensions import db
 
@@ -276,18 +276,34 @@ def list_api_keys(owner: User | None = None) -> list[ApiKey]:
     return list(db.session.scalars(stmt))
 
 
-def get_api_key(key_id: int, *, visible_to: User) -> ApiKey:
+def get_api_key(key_id: int, *, visible_to: Any) -> ApiKey:
+    """A key its owner, or an admin acting with the admin scope, may see (a User or a request's Principal)."""
+    user = getattr(visible_to, "user", visible_to)
     key = db.session.get(ApiKey, key_id)
-    if key is None or (key.user_id != visible_to.id and not visible_to.is_admin):
+    # A Principal's is_admin needs the admin scope too: an admin's read-only key is not an admin.
+    if key is None or (key.user_id != user.id and not visible_to.is_admin):
         raise NotFound(f"API key {key_id} does not exist.")
     return key
 
 
-def revoke_api_key(key_id: int, *, actor: User) -> ApiKey:
+def _may_revoke(who: Any, key: ApiKey) -> bool:
+    """People (a page session or an access token) manage their keys; a key may always revoke itself
+    (whoever holds a leaked key can kill it), and revoke others only with the admin scope."""
+    if getattr(who, "via", "session") != "api_key":
+        return True
+    return key.id == who.api_key_id or who.has_scope("admin")
+
+
+def revoke_api_key(key_id: int, *, actor: Any) -> ApiKey:
+    """Revoke a key; `actor` is a User or a request's Principal, whose credentials are checked too."""
     key = get_api_key(key_id, visible_to=actor)
+    if not _may_revoke(actor, key):
+        raise Forbidden("Revoking another key needs a person's sign-in or a key with the 'admin' scope.",
+                        code="scope_required")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
-        audit.record("api_key.revoke", "api_key", key.id, actor=actor, details={"name": key.name})
+        audit.record("api_key.revoke", "api_key", key.id, actor=getattr(actor, "user", actor),
+                     details={"name": key.name})
         db.session.commit()
     return key
 

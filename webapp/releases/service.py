@@ -112,9 +112,9 @@ def _changed_gates(env: Environment, data: dict[str, Any]) -> list[str]:
         wanted = {n.strip().lower() for n in data["approvers"] or [] if n.strip()}
         if wanted != {n.lower() for n in approver_names(env)}:
             changed.append("approvers")
-    if "freeze_windows" in data:
-        if [w.to_dict() for w in windows_of(data["freeze_windows"] or [])] != list(env.freeze_windows or []):
-            changed.append("freeze_windows")
+    wanted_windows = [w.to_dict() for w in windows_of(data.get("freeze_windows") or [])]
+    if "freeze_windows" in data and wanted_windows != list(env.freeze_windows or []):
+        changed.append("freeze_windows")
     if data.get("position") is not None and int(data["position"]) != env.position:
         changed.append("position")
     return changed

@@ -128,3 +128,19 @@ def test_names_longer_than_their_columns_are_422(client, admin_key, reader):
     assert os_version.status_code == 422
     spec = client.get("/api/openapi.json").json["components"]["schemas"]
     assert spec["Platform"]["properties"]["name"]["maxLength"] == 200
+
+
+def test_github_mappings_list_only_repositories_the_reader_sees(client, admin_key, make_repo, make_user, make_key):
+    viewer = make_user("viewer")
+    make_repo("octo-org/open", 301, users=(viewer,))
+    make_repo("octo-org/secret", 302)
+    for name in ("octo-org/open", "octo-org/secret"):
+        body = {"repository": name, "workflow_name": f"{name.split('/')[1]}-images", "platform": "gcp",
+                "os_version": "ubuntu-22.04", "image_type": "base"}
+        assert client.post("/api/v1/catalog/github-mappings", json=body, headers=admin_key).status_code == 201
+    listed = client.get("/api/v1/catalog/github-mappings", headers=make_key(viewer, "read")).json
+    assert [(m["repository"], m["workflow_name"]) for m in listed] == [("octo-org/open", "open-images")]
+    # an admin's read-only key is no admin: it sees what its owner was granted (here nothing)
+    assert client.get("/api/v1/catalog/github-mappings", headers=make_key(make_user("admin"), "read")).json == []
+    everything = client.get("/api/v1/catalog/github-mappings", headers=admin_key).json
+    assert [m["repository"] for m in everything] == ["octo-org/open", "octo-org/secret"]

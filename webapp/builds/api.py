@@ -272,8 +272,8 @@ class GithubMappingsView(MethodView):
     @api_requires("viewer", "read")
     @blp.response(200, GithubMappingSchema(many=True))
     def get(self) -> Any:
-        """List repository -> catalogue mappings for GitHub Actions runs"""
-        return [_mapping_out(m) for m in catalog_service.list_mappings()]
+        """List repository -> catalogue mappings for GitHub Actions runs (of repositories you can see)"""
+        return [_mapping_out(m) for m in catalog_service.list_mappings(g.principal)]
 
     @api_requires(*ADMIN)
     @blp.arguments(GithubMappingSchema)

@@ -13,6 +13,7 @@ from webapp.builds.models import Build, BuildStateEvent, GithubBuildMapping, Ima
 from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.extensions import db
+from webapp.repos.access import restrict_to_visible
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,63}$")
 PHASES = ("created", "queued", "build", "test", "scan", "publish", "completed", "failed", "cancelled")
@@ -294,8 +295,10 @@ def mappable_repositories() -> list[Any]:
                                    .order_by(Repository.full_name)))
 
 
-def list_mappings() -> list[GithubBuildMapping]:
-    return list(db.session.scalars(select(GithubBuildMapping).order_by(GithubBuildMapping.id)))
+def list_mappings(who: Any) -> list[GithubBuildMapping]:
+    """The mappings of repositories `who` may see (every one for admins)."""
+    stmt = restrict_to_visible(select(GithubBuildMapping), GithubBuildMapping.repository_id, who)
+    return list(db.session.scalars(stmt.order_by(GithubBuildMapping.id)))
 
 
 def create_mapping(data: dict[str, Any], *, actor: Any = None) -> GithubBuildMapping:

@@ -98,7 +98,8 @@ def _catalog_page(status: int = 200, error: str | None = None, errors: dict[str,
     return render("builds/catalog.html", "catalog_panel", status_code=status, error=error, errors=errors or {},
                   form=form or {}, section=section, kinds=KINDS, phases=PHASES,
                   entries={key: catalog_service.list_entries(key) for key in KINDS},
-                  mappings=catalog_service.list_mappings(), repositories=catalog_service.mappable_repositories(),
+                  mappings=catalog_service.list_mappings(current_principal()),
+                  repositories=catalog_service.mappable_repositories(),
                   **_catalogue_choices())
 
 

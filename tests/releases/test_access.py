@@ -102,3 +102,31 @@ def test_approvals_are_recorded_as_the_key_owner(client: Any, world: Any, make_u
     approved = client.post(f"{API}/deployments/{deployment['id']}/approvals", json={},
                            headers=make_key(approver, "read", "releases:write")).json
     assert approved["approvals"][0]["username"] == "approver" and approved["approvals"][0]["via"] == "api_key"
+
+
+def test_linked_builds_show_only_where_their_repository_is_visible(client: Any, world: Any, browser: Any,
+                                                                   login_as: Any, grant: Any, make_user: Any,
+                                                                   make_key: Any, db: Any) -> None:
+    from tests.builds.conftest import build_body
+    from webapp.builds.catalogue import load_default_catalogue
+    from webapp.releases.models import Release
+
+    load_default_catalogue()
+    admin = make_key(make_user("admin"), "admin")
+    shown = client.post("/api/v1/builds", json=build_body("visible-build-1", repository="acme/infrajet"),
+                        headers=admin).json
+    hidden = client.post("/api/v1/builds", json=build_body("hidden-build-7", repository="acme/widgets",
+                                                           pipeline_url="https://ci.example/secret-pipeline"),
+                         headers=admin).json
+    release = db.session.get(Release, world["release"])
+    release.build_uuids = sorted([shown["uuid"], hidden["uuid"]])
+    db.session.commit()
+
+    grant(login_as("viewer"), permission="read")  # sees acme/infrajet, not acme/widgets
+    page = browser.get(f"/releases/{world['release']}").get_data(as_text=True)
+    assert "visible-build-1" in page and shown["uuid"] in page
+    assert "hidden-build-7" not in page and "secret-pipeline" not in page and hidden["uuid"] not in page
+
+    login_as("admin")
+    page = browser.get(f"/releases/{world['release']}").get_data(as_text=True)
+    assert "visible-build-1" in page and "hidden-build-7" in page

@@ -348,22 +348,25 @@ def update_release_builds(who: Any, release_id: int, build_uuids: list[str], *, 
     return release
 
 
-def linked_builds(release: Release) -> list[dict[str, Any]]:
-    """The builds linked to a release, looked up in the builds catalogue when it is installed."""
+def linked_builds(who: Any, release: Release) -> list[dict[str, Any]]:
+    """The builds linked to a release that `who` may see, looked up in the builds catalogue when it is
+    installed; a build of a repository hidden from `who` is left out, uuid and all."""
     if not release.build_uuids:
         return []
     try:
         from webapp.builds.models import Build
+        from webapp.builds.service import restrict_visible
     except ImportError:  # builds not installed: show the uuids alone
         return [{"uuid": u, "build": None} for u in release.build_uuids]
+    wanted = Build.uuid.in_([uuid.UUID(u) for u in release.build_uuids])
     try:
         with db.session.begin_nested():  # the builds table may not be migrated yet
-            found = {str(b.uuid): b for b in db.session.scalars(
-                select(Build).where(Build.uuid.in_([uuid.UUID(u) for u in release.build_uuids])))}
+            found = {str(b.uuid): b for b in db.session.scalars(restrict_visible(select(Build).where(wanted), who))}
+            existing = {str(u) for u in db.session.scalars(select(Build.uuid).where(wanted))}
     except SQLAlchemyError:
         log.warning("builds could not be read for release %s", release.id, exc_info=True)
-        found = {}
-    return [{"uuid": u, "build": found.get(u)} for u in release.build_uuids]
+        found, existing = {}, set()
+    return [{"uuid": u, "build": found.get(u)} for u in release.build_uuids if u in found or u not in existing]
 
 
 def repositories_with_releases(who: Any) -> list[dict[str, Any]]:

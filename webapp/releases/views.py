@@ -116,7 +116,7 @@ def _release_page(release_id: int, *, status: int = 200, error: str | None = Non
     release = service.get_release(_who(), release_id)
     return render("releases/release.html", block, status_code=status, release=release,
                   repo=get_visible_repository(_who(), release.repository_id), stages=_pipeline(release),
-                  builds=service.linked_builds(release), error=error, now=service.now(),
+                  builds=service.linked_builds(_who(), release), error=error, now=service.now(),
                   github_ready=github_app_configured())
 
 

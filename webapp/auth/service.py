@@ -14,6 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.auth import tokens
 from webapp.auth.models import API_KEY_PREFIX, ROLE_SCOPES, ROLES, SCOPES, ApiKey, User
+from webapp.auth.passwords import password_problems
 from webapp.auth.static_keys import user_for_static_key
 from webapp.core import audit
 from webapp.core.crypto import hash_token, new_token
@@ -23,7 +24,6 @@ from webapp.extensions import db
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD_LENGTH = 10
 _dummy_hashes: dict[str, str] = {}
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
@@ -47,15 +47,19 @@ def list_users() -> list[User]:
 
 
 def _validate_user_fields(
-    username: str | None = None, email: str | None = None, password: str | None = None, role: str | None = None
+    username: str | None = None, email: str | None = None, password: str | None = None, role: str | None = None,
+    *, owner: str | None = None,
 ) -> None:
+    """Check the fields given; `owner` is the username a password is judged against when it is not changing."""
     errors: dict[str, list[str]] = {}
     if username is not None and not USERNAME_RE.match(username):
         errors["username"] = ["1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"]
     if email is not None and email != "" and not EMAIL_RE.match(email):
         errors["email"] = ["not an email address"]
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        errors["password"] = [f"at least {MIN_PASSWORD_LENGTH} characters"]
+    if password is not None:
+        problems = password_problems(password, username=username or owner)
+        if problems:
+            errors["password"] = problems
     if role is not None and role not in ROLES:
         errors["role"] = [f"one of {', '.join(ROLES)}"]
     if errors:
@@ -124,7 +128,7 @@ def update_user(user_id: int, changes: dict[str, Any], *, actor: Any = None) -> 
     if unknown:
         raise ValidationFailed("Unknown fields.", errors={k: ["unknown field"] for k in sorted(unknown)})
     _validate_user_fields(
-        email=changes.get("email"), password=changes.get("password"), role=changes.get("role")
+        email=changes.get("email"), password=changes.get("password"), role=changes.get("role"), owner=user.username
     )
     if _would_remove_last_admin(user, new_role=changes.get("role"), new_active=changes.get("active")):
         raise Conflict("This is the last active admin: make someone else admin first.", code="last_admin")

@@ -106,6 +106,10 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        # Answers show new API keys and signing secrets, audit rows, people: no browser or proxy keeps a
+        # copy. Files that set their own caching (static assets, docs bundles) keep it.
+        if "Cache-Control" not in response.headers and not request.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
         if production:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response

@@ -1,7 +1,7 @@
 """users: a session generation, so logout, a new password, deactivation or a new role end every sign-in
 
-Revision ID: 0017_user_session_generation
-Revises: 0016_builds_catalogue_loaded
+Revision ID: 0018_user_session_generation
+Revises: 0017_retention
 Create Date: 2026-12-05 09:10:00
 
 Session and remember cookies carry "<user id>:<generation>"; a cookie whose generation is not the
@@ -12,8 +12,8 @@ from alembic import op
 import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
-revision = '0017_user_session_generation'
-down_revision = '0016_builds_catalogue_loaded'
+revision = '0018_user_session_generation'
+down_revision = '0017_retention'
 branch_labels = None
 depends_on = None
 

@@ -17,8 +17,7 @@ from flask import Blueprint, Flask, current_app, redirect, request, session
 
 from webapp.auth import oauth
 from webapp.auth.access import current_principal, public
-from webapp.auth.sessions import start_browser_session
-from webapp.auth.views import _safe_next
+from webapp.auth.views import _safe_next, start_browser_session
 from webapp.core.errors import GantryError
 from webapp.core.htmx import render
 from webapp.extensions import limiter

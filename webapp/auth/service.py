@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webapp.auth import tokens
-from webapp.auth.models import API_KEY_PREFIX, ROLE_SCOPES, ROLES, SCOPES, ApiKey, User
+from webapp.auth.models import API_KEY_PREFIX, ROLE_SCOPES, ROLES, SCOPES, ApiKey, RefreshToken, User
 from webapp.auth.passwords import password_problems
 from webapp.auth.static_keys import user_for_static_key
 from webapp.core import audit
@@ -194,7 +193,12 @@ def authenticate(username: str, password: str) -> User | None:
 def end_sign_ins(user: User, *, reason: str, actor: Any = None) -> None:
     """End every session, remember cookie and token family of a user; the caller commits."""
     user.session_generation = (user.session_generation or 0) + 1
-    tokens.revoke_all_of(user.id)
+    # Every token family of the user: their refresh tokens stop refreshing and, as tokens.py checks
+    # an access token's family, their access tokens stop working.
+    db.session.execute(
+        update(RefreshToken).where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
     audit.record("user.sessions_ended", "user", user.id, actor=actor or user, details={"reason": reason})
 
 

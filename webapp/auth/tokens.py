@@ -129,14 +129,6 @@ def _revoke_family(family_id: str) -> None:
     )
 
 
-def revoke_all_of(user_id: int) -> None:
-    """Revoke every token family of a user (their access tokens die with them); the caller commits."""
-    db.session.execute(
-        update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-
-
 def user_id_of(token: str) -> int:
     """Whose signed, unexpired access or refresh token this is (revoked or not): for logging out."""
     for kind in ("refresh", "access"):

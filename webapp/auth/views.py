@@ -6,14 +6,14 @@ from datetime import datetime, time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, request, session, url_for
+from flask_login import login_user, logout_user
 from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response
 
 from webapp.auth import service
 from webapp.auth.access import actor, current_principal, page_requires, public
-from webapp.auth.models import ROLE_SCOPES, ROLES, SCOPE_HELP, SCOPES
-from webapp.auth.sessions import end_browser_session, start_browser_session
+from webapp.auth.models import ROLE_SCOPES, ROLES, SCOPE_HELP, SCOPES, User
 from webapp.core import audit
 from webapp.core.errors import GantryError
 from webapp.core.htmx import render
@@ -21,6 +21,26 @@ from webapp.core.models import UTC
 from webapp.extensions import limiter
 
 bp = Blueprint("auth", __name__)
+
+# Where Flask-WTF keeps the CSRF token: in the session, and cached on `g` for the request.
+CSRF_FIELD = "csrf_token"
+
+
+def start_browser_session(user: User, *, remember: bool = False) -> None:
+    """Sign this browser in as `user`, with a CSRF token it has never shown before.
+
+    A token seen before sign-in (by a script on a shared machine, or planted in a page the victim
+    opened) must not carry over into the signed-in session.
+    """
+    session.pop(CSRF_FIELD, None)
+    g.pop(CSRF_FIELD, None)
+    login_user(user, remember=remember)
+
+
+def end_browser_session() -> None:
+    """Sign this browser out and forget everything its session held, the CSRF token included."""
+    logout_user()
+    session.clear()
 
 
 def _login_limit() -> str:

@@ -14,7 +14,6 @@ from typing import Any
 import marshmallow as ma
 from flask import g, redirect, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.auth import tokens
 from webapp.auth.access import api_requires, public
@@ -31,6 +30,7 @@ from webapp.builds.schemas import (
     FailureSchema,
     StateReportSchema,
 )
+from webapp.compat.blueprint import FrontDoorBlueprint as Blueprint
 from webapp.core.pagination import MAX_PAGE_SIZE
 from webapp.ops import service as ops
 

@@ -10,10 +10,10 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from webapp.auth import api as auth_api
 from webapp.auth.access import public
+from webapp.compat.blueprint import FrontDoorBlueprint as Blueprint
 
 blp = Blueprint("compat-release-manager", __name__, url_prefix="/compat/release-manager",
                 description="DevOps Release Manager (seed 001): sign-in, users, health")

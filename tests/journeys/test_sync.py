@@ -30,7 +30,8 @@ def test_sync_conflict_shown_side_by_side_and_overwritten(journey: Any, member: 
     def sync_now(message: str) -> None:
         page.get_by_label("Commit message").fill(message)
         page.get_by_role("button", name="Sync now").click()
-        page.get_by_text("Sync queued.").wait_for()
+        status.locator(".badge").get_by_text("queued").wait_for()
+        assert status.get_by_role("button", name="Sync now").is_disabled()
         run_jobs()
 
     def edit_main_tf(content: str, notice: str) -> None:

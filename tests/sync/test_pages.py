@@ -74,7 +74,8 @@ def test_editor_with_line_numbers_creates_and_saves(maintainer_browser, project,
     assert page.status_code == 200
     assert b'class="line-numbers"' in page.data and b"module &#34;a&#34; {}" in page.data
     saved = maintainer_browser.post(f"/projects/{project.id}/edit",
-                                    {"path": "main.tf", "content": "one\r\ntwo\r\n", "executable": "1"}, htmx=True)
+                                    {"path": "main.tf", "original": "main.tf", "content": "one\r\ntwo\r\n",
+                                     "executable": "1"}, htmx=True)
     assert saved.status_code == 200 and b"Saved." in saved.data
     file = _file(db, project.id, "main.tf")
     assert file.content == b"one\ntwo\n" and file.executable is True
@@ -82,6 +83,31 @@ def test_editor_with_line_numbers_creates_and_saves(maintainer_browser, project,
     assert b"Created." in created.data and _file(db, project.id, "new/x.tf").content == b"x"
     bad = maintainer_browser.post(f"/projects/{project.id}/edit", {"path": "../x", "content": "x"}, htmx=True)
     assert bad.status_code == 422 and b"must not contain" in bad.data
+
+
+def test_new_file_never_overwrites_one_that_exists(maintainer_browser, project, db):
+    """A new file given the path of an existing one is refused on the form, the typed text kept."""
+    blank = maintainer_browser.get(f"/projects/{project.id}/edit")
+    assert b"<h1>New file</h1>" in blank.data and b'name="original" value=""' in blank.data
+    refused = maintainer_browser.post(f"/projects/{project.id}/edit",
+                                      {"path": "main.tf", "original": "", "content": "typed here\n"}, htmx=True)
+    assert refused.status_code == 409
+    assert b"main.tf already exists in this project" in refused.data and b'aria-invalid="true"' in refused.data
+    assert b"typed here" in refused.data and b"<h1>New file</h1>" in refused.data
+    assert _file(db, project.id, "main.tf").content == b'module "a" {}\n'  # untouched
+    renamed = maintainer_browser.post(f"/projects/{project.id}/edit",  # an open file saved under another's path
+                                      {"path": "vars.tf", "original": "main.tf", "content": "x"}, htmx=True)
+    assert renamed.status_code == 409 and _file(db, project.id, "vars.tf").content == b'variable "x" {}\n'
+
+    created = maintainer_browser.post(f"/projects/{project.id}/edit",
+                                      {"path": "outputs.tf", "original": "", "content": "typed here\n"}, htmx=True)
+    assert created.status_code == 200 and b"Created." in created.data
+    assert b"<h1>outputs.tf</h1>" in created.data and b'name="original" value="outputs.tf"' in created.data
+    assert created.headers["HX-Push-Url"] == f"/projects/{project.id}/edit?path=outputs.tf"
+    again = maintainer_browser.post(f"/projects/{project.id}/edit",
+                                    {"path": "outputs.tf", "original": "outputs.tf", "content": "more\n"}, htmx=True)
+    assert again.status_code == 200 and b"Saved." in again.data
+    assert _file(db, project.id, "outputs.tf").content == b"more\n"
 
 
 def test_upload_several_files_and_a_zip(maintainer_browser, project, db):
@@ -122,7 +148,7 @@ def test_delete_file_page(maintainer_browser, project, db):
 def test_sync_button_live_status_and_history(maintainer_browser, project, git, run_jobs, db):
     response = maintainer_browser.post(f"/projects/{project.id}/sync", {"message": "From the page"},
                                        follow_redirects=True)
-    assert response.status_code == 200 and b"Sync queued." in response.data
+    assert response.status_code == 200 and b"queued</span>" in response.data
     status = maintainer_browser.get(f"/projects/{project.id}/status", htmx=True)
     assert b'hx-trigger="every 2s"' in status.data and b"queued" in status.data
     assert b"<html" not in status.data  # a fragment for HTMX
@@ -137,6 +163,35 @@ def test_sync_button_live_status_and_history(maintainer_browser, project, git, r
     run = db.session.query(SyncRun).one()
     detail = maintainer_browser.get(f"/sync/runs/{run.id}")
     assert b"main.tf" in detail.data and b"GitHub API calls" in detail.data
+
+
+def _sync_panel(html: bytes) -> str:
+    text = html.decode()
+    return text[text.index('<div id="sync-status">'):text.index('<section aria-labelledby="files-heading">')]
+
+
+def test_sync_panel_shows_one_state_with_its_button_and_figures(maintainer_browser, project, db):
+    """State, button and figures are drawn together: no "queued" notice next to a failed run, no
+    figures that leave out the run being shown, no button offered while a sync is under way."""
+    idle = _sync_panel(maintainer_browser.get(f"/projects/{project.id}").data)
+    assert "never synced" in idle and "Sync now</button>" in idle and "disabled" not in idle
+    assert "0 syncs, 0 succeeded, 0 failed" in idle
+
+    page = maintainer_browser.post(f"/projects/{project.id}/sync", {}, follow_redirects=True)
+    assert b"Sync queued." not in page.data  # the panel says it, and keeps saying it only while true
+    queued = _sync_panel(page.data)
+    assert 'badge-waiting">queued</span>' in queued
+    assert '<button type="submit" form="sync-form" disabled aria-describedby="sync-wait">Sync now</button>' in queued
+    assert "waiting for a worker" in queued and "1 sync, 0 succeeded, 0 failed, 1 in progress" in queued
+
+    run = db.session.query(SyncRun).one()
+    run.status, run.error = "failed", "GitHub answered 500."
+    db.session.commit()
+    polled = maintainer_browser.get(f"/projects/{project.id}/status", htmx=True).data.decode()
+    assert 'badge-failed">failed</span>' in polled and "GitHub answered 500." in polled
+    assert "1 sync, 0 succeeded, 1 failed" in polled and "in progress" not in polled
+    assert "queued" not in polled and "hx-trigger" not in polled
+    assert '<button type="submit" form="sync-form" >Sync now</button>' in polled  # offered again
 
 
 def test_conflict_page_shows_side_by_side_diff_and_resolves(maintainer_browser, project, git, sync, admin,

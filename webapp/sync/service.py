@@ -225,10 +225,17 @@ def _set_file(project: Project, path: str, content: bytes, executable: bool | No
 
 
 def put_file(who: Any, project_id: int, path: str, content: bytes,
-             executable: bool | None = None) -> tuple[ProjectFile, bool]:
-    """Create or replace one file; returns it and whether it was created."""
+             executable: bool | None = None, replacing: str | None = None) -> tuple[ProjectFile, bool]:
+    """Create or replace one file; returns it and whether it was created.
+
+    `replacing` names the file the writer had open ("" for a new one): a different path that already
+    holds a file is refused, so a new file never silently overwrites another one.
+    """
     project = get_project(who, project_id)
     clean = normalize_path(path)
+    if replacing is not None and clean != replacing and engine.file_by_path(project.id, clean) is not None:
+        raise Conflict(f"{clean} already exists in this project; open it to change it, or choose another path.",
+                       code="file_exists", errors={"path": ["already exists"]})
     found, created = _set_file(project, clean, content, executable)
     audit.record("sync.file.put", "sync_project", project.id, actor=_user(who),
                  details={"path": clean, "size": len(content), "sha": found.blob_sha, "created": created})
@@ -515,7 +522,7 @@ def sync_status(who: Any, project_id: int) -> dict[str, Any]:
 
 
 def sync_metrics(who: Any, project_id: int | None = None) -> dict[str, Any]:
-    """Syncs, successes, failures, files, conflicts, average duration and the last sync."""
+    """Syncs, successes, failures, in progress, files, conflicts, average duration and the last sync."""
     stmt = restrict_to_visible(select(SyncRun), SyncRun.repository_id, who)
     if project_id is not None:
         stmt = stmt.where(SyncRun.project_id == get_project(who, project_id).id)
@@ -529,11 +536,12 @@ def sync_metrics(who: Any, project_id: int | None = None) -> dict[str, Any]:
         func.avg(runs.c.duration_ms),
         func.max(runs.c.finished_at),
         func.coalesce(func.sum(runs.c.api_calls), 0),
+        func.count().filter(runs.c.status.in_(RUN_ACTIVE)),
     ).select_from(runs)).one()
     return {
         "syncs": row[0], "successes": row[1], "failures": row[2], "files": int(row[3]), "conflicts": int(row[4]),
         "average_duration_ms": round(float(row[5]), 1) if row[5] is not None else None,
-        "last_sync": row[6], "api_calls": int(row[7]),
+        "last_sync": row[6], "api_calls": int(row[7]), "in_progress": row[8],
     }
 
 

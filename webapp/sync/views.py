@@ -84,8 +84,11 @@ def project(project_id: int) -> Any:
     return _project_page(project_id)
 
 
-def _maintainer_action(project_id: int, action: Any, notice: str) -> Any:
-    """Run a change; errors show inline on the page, success redirects back (a reload repeats nothing)."""
+def _maintainer_action(project_id: int, action: Any, notice: str | None) -> Any:
+    """Run a change; errors show inline on the page, success redirects back (a reload repeats nothing).
+
+    Without a notice the page itself shows the outcome (a sync's state lives in its status panel, which
+    a one-off "queued" message would soon contradict)."""
     try:
         action()
     except GantryError as exc:
@@ -94,7 +97,8 @@ def _maintainer_action(project_id: int, action: Any, notice: str) -> Any:
         return _project_page(project_id, status_code=exc.status, error=exc.message, errors=exc.errors)
     if is_htmx():
         return _project_page(project_id, notice=notice)
-    flash(notice, "info")
+    if notice:
+        flash(notice, "info")
     return redirect(url_for("sync.project", project_id=project_id), 303)
 
 
@@ -152,11 +156,12 @@ def delete_file(project_id: int) -> Any:
 
 
 def _editor(project_id: int, path: str, content: str, executable: bool, status_code: int = 200,
-            **extra: Any) -> Any:
+            original: str = "", **extra: Any) -> Any:
+    """The editor; `original` is the file it has open ("" for a new file), which the heading names."""
     project = service.get_project(_principal(), project_id)
     return render("sync/edit.html", "editor", status_code=status_code, project=project, path=path, content=content,
-                  executable=executable, error=extra.get("error"), errors=extra.get("errors") or {},
-                  notice=extra.get("notice"))
+                  executable=executable, original=original, error=extra.get("error"),
+                  errors=extra.get("errors") or {}, notice=extra.get("notice"))
 
 
 @bp.get("/projects/<int:project_id>/edit")
@@ -171,7 +176,7 @@ def edit_file(project_id: int) -> Any:
     text = service.text_of(file)
     if text is None:
         raise NotFound(f"{path} is a binary file; replace it by uploading.")
-    return _editor(project_id, file.path, text, file.executable)
+    return _editor(project_id, file.path, text, file.executable, original=file.path)
 
 
 @bp.post("/projects/<int:project_id>/edit")
@@ -180,14 +185,20 @@ def save_file(project_id: int) -> Any:
     path = request.form.get("path", "")
     content = request.form.get("content", "").replace("\r\n", "\n")
     executable = bool(request.form.get("executable"))
+    original = request.form.get("original", "")
     try:
-        file, created = service.put_file(_principal(), project_id, path, content.encode("utf-8"), executable)
+        file, created = service.put_file(_principal(), project_id, path, content.encode("utf-8"), executable,
+                                         replacing=original)
     except GantryError as exc:
         if exc.status == 404:
             raise
-        return _editor(project_id, path, content, executable, exc.status,
+        return _editor(project_id, path, content, executable, exc.status, original=original,
                        error=exc.message, errors=exc.errors)
-    return _editor(project_id, file.path, content, executable, notice="Created." if created else "Saved.")
+    answer = _editor(project_id, file.path, content, executable, original=file.path,
+                     notice="Created." if created else "Saved.")
+    if is_htmx():  # the address now names the file, so a reload opens it rather than a blank new one
+        answer.headers["HX-Push-Url"] = url_for("sync.edit_file", project_id=project_id, path=file.path)
+    return answer
 
 
 @bp.post("/projects/<int:project_id>/sync")
@@ -196,7 +207,7 @@ def start_sync(project_id: int) -> Any:
     paths = [p for p in request.form.getlist("paths") if p] or None
     return _maintainer_action(project_id, lambda: service.start_sync(
         _principal(), project_id, paths=paths, message=request.form.get("message", ""),
-        overwrite=bool(request.form.get("overwrite"))), "Sync queued.")
+        overwrite=bool(request.form.get("overwrite"))), None)
 
 
 @bp.get("/projects/<int:project_id>/status")
@@ -206,7 +217,8 @@ def status(project_id: int) -> Any:
         return _project_page(project_id)
     project = service.get_project(_principal(), project_id)
     return render("sync/project.html", "status_panel", project=project,
-                  status=service.sync_status(_principal(), project_id))
+                  status=service.sync_status(_principal(), project_id),
+                  metrics=service.sync_metrics(_principal(), project_id))
 
 
 @bp.get("/projects/<int:project_id>/history")

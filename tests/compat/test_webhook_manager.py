@@ -86,6 +86,7 @@ def test_every_documented_request_in_order(client: Any, db: Any, configured: Any
     assert on_github["config"]["url"] == "http://gantry.test/webhooks/github"
 
     payload = webhook_payload("push", "default")
+    payload["repository"].update(id=WEBHOOK_MANAGER, full_name="acme/webhook-manager")  # the hook's own
     body = json.dumps(payload).encode()
     signature = "sha256=" + hmac.new(on_github["_secret"].encode(), body, hashlib.sha256).hexdigest()
     delivered = client.post(f"{BASE}/api/webhook", data=body, headers={

@@ -28,6 +28,7 @@ def _deliver_ping(client: Any, hook: dict[str, Any]) -> Any:
     payload = webhook_payload("ping", "default")
     payload["hook_id"] = hook["id"]
     payload["hook"]["id"] = hook["id"]
+    payload["repository"].update(id=WEBHOOK_MANAGER, full_name="acme/webhook-manager")  # the hook's own
     body = json.dumps(payload).encode()
     signature = "sha256=" + hmac.new(hook["_secret"].encode(), body, hashlib.sha256).hexdigest()
     return client.post("/webhooks/github", data=body, headers={

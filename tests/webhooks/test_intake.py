@@ -104,6 +104,39 @@ def test_repository_hook_secret_verifies_its_own_deliveries(client, db, make_use
     assert [(r.hook_id, r.verified_with) for r in rows] == [(777, "hook"), (777, "app")]
 
 
+@pytest.mark.parametrize("named", [
+    {"repository": {"id": 2002, "full_name": "acme/payments"}},
+    {"repository": {"id": 1004, "full_name": "acme/webhook-manager"}, "installation": {"id": 42}},
+    {"installation": {"id": 41}},
+    {},
+], ids=["other repository", "other installation", "installation only", "no repository"])
+def test_repository_hook_secret_refuses_deliveries_about_anything_else(client, db, named):
+    from webapp.repos.models import Installation, Repository, RepositoryHook
+
+    db.session.add_all([Installation(id=41, account_login="acme", account_type="Organization"),
+                        Installation(id=42, account_login="other", account_type="Organization")])
+    db.session.flush()
+    db.session.add_all([
+        Repository(id=1004, installation_id=41, owner="acme", name="webhook-manager",
+                   full_name="acme/webhook-manager"),
+        Repository(id=2002, installation_id=41, owner="acme", name="payments", full_name="acme/payments"),
+    ])
+    db.session.add(RepositoryHook(id=777, repository_id=1004, url="http://gantry.test/webhooks/github",
+                                  events=["push"], secret="hook-only-secret"))
+    db.session.commit()
+    own = {"repository": {"id": 1004, "full_name": "acme/webhook-manager"}, "installation": {"id": 41}}
+
+    refused = post_webhook(client, "push", {"ref": "refs/heads/main", **named}, "hook-only-secret", hook_id=777)
+    accepted = post_webhook(client, "push", {"ref": "refs/heads/main", **own}, "hook-only-secret", hook_id=777)
+    by_app = post_webhook(client, "push", {"ref": "refs/heads/main", **named}, DEFAULT_WEBHOOK_SECRET, hook_id=777)
+
+    assert refused.status_code == 403, refused.get_data(as_text=True)
+    assert refused.get_json()["code"] == "hook_scope_mismatch"
+    assert accepted.status_code == 202 and by_app.status_code == 202
+    assert [(r.repository_id, r.verified_with) for r in deliveries(db)] == [
+        (1004, "hook"), (named.get("repository", {}).get("id"), "app")]
+
+
 BAD_REQUESTS = {
     # name: (mutate(body, headers) -> (body, headers), status, code)
     "missing signature": (lambda b, h: (b, {k: v for k, v in h.items() if k != "X-Hub-Signature-256"}), 401,

@@ -55,6 +55,21 @@ def webhook_secret_for_hook(hook_id: int) -> str | None:
     return hook.secret
 
 
+def hook_covers(hook_id: int, repository_id: int | None, installation_id: int | None) -> bool:
+    """Whether a delivery signed with hook `hook_id`'s secret may speak for what its payload names.
+
+    A repository hook's secret vouches for its own repository only: the payload must name that
+    repository, and any installation it names must be the one that repository belongs to.
+    """
+    hook = db.session.get(RepositoryHook, int(hook_id))
+    if hook is None or hook.removed_at is not None or repository_id != hook.repository_id:
+        return False
+    if installation_id is None:
+        return True
+    repository = db.session.get(Repository, hook.repository_id)
+    return repository is not None and repository.installation_id == installation_id
+
+
 # --- repositories --------------------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from webapp.core import jobs
 from webapp.core.batching import Batcher
 from webapp.core.crypto import constant_time_equals
-from webapp.core.errors import GantryError, PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType
+from webapp.core.errors import Forbidden, GantryError, PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType
 from webapp.core.inputs import loads_json
 from webapp.core.logging import current_request_id
 from webapp.core.metrics import REGISTRY
@@ -90,6 +90,19 @@ def hook_webhook_secret(hook_id: int) -> str | None:
     from webapp.repos.service import webhook_secret_for_hook
 
     return webhook_secret_for_hook(hook_id)
+
+
+def check_hook_scope(hook_id: int | None, repository_id: int | None, installation_id: int | None) -> None:
+    """Refuse a delivery a repository hook's secret signed that names another repository or installation.
+
+    The App's secret speaks for every installation; a hook's only for the repository it was set
+    up on, so a leaked hook secret cannot forge events for the rest of the organisation.
+    """
+    from webapp.repos.service import hook_covers
+
+    if hook_id is None or not hook_covers(hook_id, repository_id, installation_id):
+        raise Forbidden("This repository hook's secret only verifies deliveries about its own repository.",
+                        code="hook_scope_mismatch")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -451,13 +464,17 @@ def receive(
         payload, payload_text = parse_payload(body, mimetype)
         repository: dict[str, Any] = payload["repository"] if isinstance(payload.get("repository"), dict) else {}
         action = payload.get("action")
+        repository_id = _int_or_none(repository.get("id"))
+        installation_id = _nested_int(payload, "installation")
+        if verified_with == "hook":
+            check_hook_scope(hook_id, repository_id, installation_id)
         stored = delivery_writer().submit(_Delivery(values={
             "delivery_id": delivery_id,
             "event": event,
             "action": action[:100] if isinstance(action, str) else None,
             "hook_id": hook_id if hook_id is not None else _int_or_none(payload.get("hook_id")),
-            "installation_id": _nested_int(payload, "installation"),
-            "repository_id": _int_or_none(repository.get("id")),
+            "installation_id": installation_id,
+            "repository_id": repository_id,
             "repository_full_name": str(repository["full_name"])[:400] if repository.get("full_name") else None,
             "verified_with": verified_with,
             "payload": payload_text,

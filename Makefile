@@ -47,7 +47,7 @@ typecheck: install-dev
 ## requirements.txt (+ requirements-local.txt for make run), as configured in pyproject.toml; then
 ## everything, tests and benchmarks too, against requirements-dev.txt. Dev pins that are never
 ## imported: pytest plugins (pytest-flask, pytest-timeout) and tools run as commands or read by mypy.
-DEPTRY_ALL := --exclude '\.venv|docs|instance' --known-first-party webapp,tasks,worker,wsgi,tests,bench \
+DEPTRY_ALL := --exclude '\.venv|docs|instance' --known-first-party webapp,tasks,worker,wsgi,sandbox,tests,bench \
 	--requirements-files requirements-dev.txt,requirements-local.txt --requirements-files-dev requirements-dev.txt \
 	--per-rule-ignores 'DEP002=hiredis|six|psycopg2-binary|gunicorn|pytest-flask|pytest-timeout|ruff|mypy|types-requests|boto3-stubs|deptry'
 

@@ -39,10 +39,10 @@ from bench._services import free_port, fresh_database, start_redis  # noqa: E402
 FAKE_GITHUB = """
 import json, logging, time
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
-from tests.fakes.github import _default_app, fake_github_settings
-from tests.fakes.github.server import FakeServer
-from tests.fakes.github.state import default_state
-server = FakeServer(lambda: default_state(_default_app()))
+from sandbox.github import default_app, fake_github_settings
+from sandbox.github.server import FakeServer
+from sandbox.github.state import default_state
+server = FakeServer(lambda: default_state(default_app()))
 server.start()
 print(json.dumps(fake_github_settings(server)), flush=True)
 while True:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sync_calls.py [--files 500] [--changed 10]
 
-Runs Gantry's sync engine against the fake GitHub of the test suite (tests/fakes/github: real git
+Runs Gantry's sync engine against the fake GitHub of the test suite (sandbox/github: real git
 objects served over HTTP on 127.0.0.1), so every request is a real HTTP round trip and the number
 of calls is exactly what GitHub would see. Three runs of one project bound to acme/infrajet:
 
@@ -43,14 +43,14 @@ def main() -> int:
     from flask_migrate import upgrade
 
     from bench._services import fresh_database, start_redis
-    from tests.fakes.github import _default_app, fake_github_settings
-    from tests.fakes.github.server import FakeServer
-    from tests.fakes.github.state import default_state
+    from sandbox.github import default_app, fake_github_settings
+    from sandbox.github.server import FakeServer
+    from sandbox.github.state import default_state
     from webapp import create_app
     from webapp.config import test_settings
 
     redis_url, redis_process = start_redis(fallback="redis://127.0.0.1:6379/12")
-    fake_app = _default_app()
+    fake_app = default_app()
     server = FakeServer(lambda: default_state(fake_app))
     server.start()
     try:
@@ -74,7 +74,7 @@ def main() -> int:
 
 
 def run(app: Any, server: Any, files: int, changed: int) -> int:
-    from tests.fakes.github.git import git_store
+    from sandbox.github.git import git_store
     from webapp.auth import service as auth_service
     from webapp.extensions import db
     from webapp.repos.models import Installation, Repository

@@ -138,7 +138,7 @@ _head: dict[str, str] = {}  # the hidden repository's commit on the fake GitHub,
 def create_world(fake_github: Any) -> None:
     """Installation 101 with the visible and the hidden repository (with a commit on the fake GitHub),
     and the hidden repository's objects."""
-    from tests.fakes.github.releases import make_history
+    from sandbox.github.releases import make_history
     from webapp.extensions import db
     from webapp.repos.models import Installation, Repository
 

@@ -86,8 +86,8 @@ def make_test_app(**overrides: Any) -> Flask:
 
 @pytest.fixture(scope="session")
 def app(fake_github_server: Any) -> Iterator[Flask]:
-    """The app, pointed at the fake GitHub (tests/fakes/github) and configured as its App."""
-    from tests.fakes.github import fake_github_settings
+    """The app, pointed at the GitHub simulator (sandbox/github) and configured as its App."""
+    from sandbox.github import fake_github_settings
 
     _ensure_services()
     app = make_test_app(**fake_github_settings(fake_github_server))

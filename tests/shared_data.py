@@ -6,9 +6,11 @@ folder has nothing beside it, so the main checkout's neighbour is tried next.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,3 +39,8 @@ def find_shared_dir(root: Path = ROOT, environ: Mapping[str, str] = os.environ) 
 SHARED_DIR = find_shared_dir()
 GITHUB_DIR = SHARED_DIR / "github"
 WEBHOOKS_DIR = GITHUB_DIR / "webhooks"
+
+
+def webhook_payload(event: str, name: str = "default") -> dict[str, Any]:
+    """A real webhook payload from ../shared/github/webhooks, e.g. webhook_payload("installation", "created")."""
+    return json.loads((WEBHOOKS_DIR / event / f"{name}.json").read_text())  # type: ignore[no-any-return]

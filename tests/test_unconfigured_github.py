@@ -255,8 +255,8 @@ def test_a_launch_without_an_app_fails_the_runner_and_says_why_on_the_pool(bare:
 def test_with_an_app_configured_a_github_failure_still_raises(build_app: Callable[..., Flask],  # noqa: F811
                                                             fake_github_server: Any) -> None:
     """The skip is about configuration only: a configured App whose GitHub does not answer fails the job."""
+    from sandbox.github import fake_github_settings
     from tasks.repos import reconcile_installations
-    from tests.fakes.github import fake_github_settings
     from webapp.integrations.github import GitHubError
 
     unreachable = build_app(**{**fake_github_settings(fake_github_server), "GITHUB_API_URL": "http://127.0.0.1:9"})

@@ -17,9 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.fakes.github import DEFAULT_WEBHOOK_SECRET, webhook_payload
-from tests.fakes.github.git import git_store
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
+from sandbox.github.git import git_store
 from tests.github.helpers import approve_at_github
+from tests.shared_data import webhook_payload
 
 BASE = "/compat/infrajet/api/v1/github"
 FRONTEND = "https://infrajet.example.test"

@@ -19,8 +19,9 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 import pytest
 import sqlalchemy as sa
 
-from tests.fakes.github import classic_oauth_settings, webhook_payload
+from sandbox.github import classic_oauth_settings
 from tests.github.helpers import approve_at_github
+from tests.shared_data import webhook_payload
 from webapp.auth.models import User
 
 BASE = "/compat/webhook-manager"
@@ -141,7 +142,7 @@ def test_callback_with_a_foreign_state_lands_on_the_front_end_with_the_reason(cl
 def test_form_encoded_deliveries_reach_the_intake_through_a_front_door(client: Any, fake_github: Any,
                                                                        path: str) -> None:
     """A hook set up with content type "form" still delivers to the front door's alias of the intake."""
-    from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
+    from sandbox.github import DEFAULT_WEBHOOK_SECRET
     from tests.webhooks.helpers import webhook_request
 
     body, headers = webhook_request("push", webhook_payload("push", "default"), DEFAULT_WEBHOOK_SECRET, form=True)

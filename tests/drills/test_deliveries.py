@@ -38,9 +38,9 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from tests.conftest import TEST_DATABASE_URL, make_test_app
 from tests.drills.conftest import WorkerProcess, wait_for
-from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
 from tests.webhooks.helpers import post_webhook
 from webapp.core import jobs
 from webapp.core.audit import AuditEvent

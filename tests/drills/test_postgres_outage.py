@@ -21,8 +21,8 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from tests.conftest import make_test_app
-from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
 from tests.webhooks.helpers import post_webhook
 from webapp.core import jobs
 from webapp.core.jobs import run_jobs_now

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import requests
 
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from tests.builds.conftest import build_body
 from tests.conftest import PASSWORD
 from tests.fakes.aws import fake_aws, moto_server  # noqa: F401  (fixtures)
-from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
 from tests.webhooks.helpers import webhook_request
 
 OWNER, NAME, REPO_ID, INSTALLATION_ID = "acme", "infrajet", 1001, 101

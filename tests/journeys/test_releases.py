@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.github import webhook_payload
-from tests.fakes.github.releases import deployments_of, make_history, releases_of
+from sandbox.github.releases import deployments_of, make_history, releases_of
 from tests.journeys.conftest import INSTALLATION_ID, NAME, OWNER, REPO_ID, deliver, sign_in, sign_out
 from tests.releases.helpers import environment
+from tests.shared_data import webhook_payload
 
 pytestmark = pytest.mark.journey
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.github.git import git_store
+from sandbox.github.git import git_store
 from tests.journeys.conftest import NAME, OWNER, field, sign_in
 
 pytestmark = pytest.mark.journey

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.fakes.github.releases import make_history
+from sandbox.github.releases import make_history
 
 OWNER, NAME, REPO_ID, INSTALLATION_ID = "acme", "infrajet", 1001, 101
 

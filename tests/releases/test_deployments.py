@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.github.releases import deployments_of, lose_response, statuses_of
+from sandbox.github.releases import deployments_of, lose_response, statuses_of
 from tests.releases.conftest import NAME, OWNER
 from tests.releases.helpers import environment, published_release
 
@@ -256,7 +256,7 @@ def test_deployments_are_mirrored_to_github_once(client: Any, pipeline: Any, peo
 def _status_event(payload_state: str, github_id: int, gantry_id: int | None = None) -> Any:
     from datetime import UTC, datetime
 
-    from tests.fakes.github import webhook_payload
+    from tests.shared_data import webhook_payload
     from webapp.webhooks.router import WebhookEvent
 
     payload = webhook_payload("deployment_status", "created.with-installation")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.github.releases import lose_response, releases_of, tags_of
+from sandbox.github.releases import lose_response, releases_of, tags_of
 from tests.releases.conftest import NAME, OWNER, REPO_ID
 
 API = "/api/v1/releases"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.github import DEFAULT_WEBHOOK_SECRET, webhook_payload
-from tests.fakes.github.releases import deployments_of
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
+from sandbox.github.releases import deployments_of
 from tests.releases.conftest import NAME, OWNER
 from tests.releases.helpers import environment, published_release
+from tests.shared_data import webhook_payload
 from tests.webhooks.helpers import post_webhook
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.fakes.github import CLASSIC_SCOPES, classic_oauth_settings
+from sandbox.github import CLASSIC_SCOPES, classic_oauth_settings
 from tests.github.helpers import github_login
 from tests.repos.conftest import INFRAJET
 from webapp.auth.models import User

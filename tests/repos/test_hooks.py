@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.fakes.github.state import webhook_payload
 from tests.repos.conftest import INFRAJET
+from tests.shared_data import webhook_payload
 from webapp.repos.models import Repository, RepositoryAccess, RepositoryHook
 from webapp.repos.service import webhook_secret_for_hook
 

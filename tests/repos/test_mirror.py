@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.fakes.github.state import WEBHOOKS_DIR, webhook_payload
+from tests.shared_data import WEBHOOKS_DIR, webhook_payload
 from webapp.repos.models import Installation, Repository
 from webapp.webhooks.router import WebhookEvent, handlers_for
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from tests.fakes.aws import FakeAws, fake_aws, moto_server  # noqa: F401  (fixtures)
-from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
-from tests.fakes.github.state import WEBHOOKS_DIR
+from tests.shared_data import WEBHOOKS_DIR
 
 PAYLOAD_FILES = {
     "queued": "queued.json",

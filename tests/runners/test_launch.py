@@ -9,7 +9,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from tests.fakes.github import actions
+from sandbox.github import actions
 from tests.runners.conftest import new_job_id, workflow_job
 from webapp.integrations.ecs import Aws, AwsError, RunTaskResult
 from webapp.runners.launcher import LaunchRetry, launch_runner

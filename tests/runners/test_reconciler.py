@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.fakes.github import actions
+from sandbox.github import actions
 from tests.runners.conftest import launch_queued, new_job_id, workflow_job
 from webapp.core.models import utcnow
 from webapp.runners.models import Runner, WorkflowJob

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.github.git import GitStore, git_store
+from sandbox.github.git import GitStore, git_store
 
 OWNER, NAME, REPO_ID, INSTALLATION_ID = "acme", "infrajet", 1001, 101
 OTHER_REPO_ID = 1002  # acme/widgets, same installation

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from tests.webhooks.helpers import post_webhook
 from webapp.webhooks.router import EXTENSION_KEY, register_handler
 

@@ -1,7 +1,8 @@
 """Post GitHub webhooks to Gantry the way GitHub does: signed body, event and delivery headers.
 
     from tests.webhooks.helpers import post_webhook, payload_files
-    from tests.fakes.github import DEFAULT_WEBHOOK_SECRET, webhook_payload
+    from tests.shared_data import webhook_payload
+    from sandbox.github import DEFAULT_WEBHOOK_SECRET
 
     response = post_webhook(client, "workflow_job", webhook_payload("workflow_job", "queued"),
                             DEFAULT_WEBHOOK_SECRET)
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.fakes.github.state import WEBHOOKS_DIR
+from tests.shared_data import WEBHOOKS_DIR
 
 __all__ = ["WEBHOOKS_DIR", "payload_files", "post_webhook", "signature", "webhook_request"]
 

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from redis import Redis
 
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from tests.drills.conftest import wait_for
-from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
 from tests.webhooks.helpers import WEBHOOKS_DIR, payload_files, post_webhook, signature, webhook_request
 from webapp.core import jobs
 from webapp.webhooks import service

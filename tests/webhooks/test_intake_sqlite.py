@@ -8,8 +8,8 @@ import uuid
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from tests.core.conftest import build_app  # noqa: F401  (fixture)
-from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
 from tests.webhooks.helpers import WEBHOOKS_DIR, post_webhook
 from webapp.extensions import db
 from webapp.webhooks.models import WebhookDelivery

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
+from sandbox.github.deliveries import add_log_entry
 from tasks.webhooks import redeliver_failed_deliveries
-from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
-from tests.fakes.github.deliveries import add_log_entry
 from tests.webhooks.helpers import post_webhook
 from webapp.webhooks.models import RedeliveryRequest
 

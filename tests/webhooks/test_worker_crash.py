@@ -11,8 +11,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
-from tests.fakes.github import DEFAULT_WEBHOOK_SECRET
 from tests.webhooks.conftest import TEST_EVENT
 from webapp.config import PROJECT_ROOT
 from webapp.core import audit, jobs

@@ -284,7 +284,7 @@ def git_store(fake_github: Any) -> GitStore:
 
 def register(app: Flask, state_ref: Callable[[], Any]) -> None:
     """Add the Git Data, branch and pull request routes (installation or user tokens with access)."""
-    from tests.fakes.github.server import require_repo_access
+    from sandbox.github.server import require_repo_access
 
     class _Store:
         def __getattr__(self, name: str) -> Any:

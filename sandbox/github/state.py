@@ -1,6 +1,6 @@
 """The fake GitHub's world: apps, installations, repositories, users, tokens, commits, hooks.
 
-Objects are built from the real REST examples in ../shared/github/rest, with ids and names
+Objects are built from the real REST examples in sandbox/github/examples, with ids and names
 changed, so what the fake returns has GitHub's shape. Tests change the state directly
 (`fake_github.state.repositories[...]`) or through the helpers on FakeGitHub.
 """
@@ -14,11 +14,11 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from tests.shared_data import GITHUB_DIR, WEBHOOKS_DIR
-
-REST_DIR = GITHUB_DIR / "rest"
+# GitHub's own example answers (sandbox/github/examples/SOURCE.md)
+REST_DIR = Path(__file__).resolve().parent / "examples"
 
 DEFAULT_APP_ID = 1
 DEFAULT_CLIENT_ID = "Iv1.fakeclient0001"
@@ -32,11 +32,6 @@ DEFAULT_OAUTH_APP_CLIENT_SECRET = "fake-oauth-app-secret-0001"
 def rest_example(name: str) -> Any:
     """The example body of one REST operation, e.g. rest_example("repos/get")."""
     return copy.deepcopy(json.loads((REST_DIR / f"{name}.json").read_text())["example"])
-
-
-def webhook_payload(event: str, name: str = "default") -> dict[str, Any]:
-    """A real webhook payload from ../shared/github/webhooks, e.g. webhook_payload("installation", "created")."""
-    return json.loads((WEBHOOKS_DIR / event / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
 def _user(login: str, user_id: int, kind: str = "User") -> dict[str, Any]:
@@ -138,7 +133,7 @@ class FakeState:
 
     def _commit(self, full_name: str, index: int) -> dict[str, Any]:
         commit = rest_example("repos/list-commits")[0]
-        sha = hashlib.sha1(f"{full_name}:{index}".encode()).hexdigest()
+        sha = hashlib.sha1(f"{full_name}:{index}".encode(), usedforsecurity=False).hexdigest()
         commit.update({"sha": sha, "node_id": f"C_{sha[:10]}", "html_url": f"https://github.com/{full_name}/commit/{sha}",
                        "url": f"https://api.github.com/repos/{full_name}/commits/{sha}"})
         commit["commit"] = {**commit["commit"], "message": f"Change {index} of {full_name}"}

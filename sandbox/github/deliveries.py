@@ -21,8 +21,8 @@ from typing import Any
 
 from flask import Flask, request
 
-from tests.fakes.github.server import json_response, not_found, require_app
-from tests.fakes.github.state import FakeState, rest_example
+from sandbox.github.server import json_response, not_found, require_app
+from sandbox.github.state import FakeState, rest_example
 
 AREA = "deliveries"
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Flask, Response, abort, g, jsonify, make_response, request
 from joserfc import jwt
@@ -27,7 +27,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 from werkzeug.serving import make_server
 
-from tests.fakes.github.state import DEFAULT_CLIENT_ID, FakeState
+from sandbox.github.state import DEFAULT_CLIENT_ID, FakeState
 
 SKIP_MODULES = {"server", "state", "helpers"}
 
@@ -143,12 +143,12 @@ class FakeServer:
                     return not_modified
             return response
 
-        import tests.fakes.github as package
+        import sandbox.github as package
 
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
             if info.name in SKIP_MODULES or info.name.startswith("_"):
                 continue
-            module = importlib.import_module(f"tests.fakes.github.{info.name}")
+            module = importlib.import_module(f"sandbox.github.{info.name}")
             if hasattr(module, "register"):
                 module.register(app, lambda: server.state)
             if hasattr(module, "reset"):
@@ -184,15 +184,15 @@ def _credential() -> tuple[str, str] | None:
     return scheme.lower(), value.strip()
 
 
-def unauthorized() -> Any:
+def unauthorized() -> NoReturn:
     abort(make_response(jsonify(DEFAULT_FAIL_BODIES[401]), 401))
 
 
-def not_found() -> Any:
+def not_found() -> NoReturn:
     abort(make_response(jsonify(DEFAULT_FAIL_BODIES[404]), 404))
 
 
-def fail(status: int, message: str, **extra: Any) -> Any:
+def fail(status: int, message: str, **extra: Any) -> NoReturn:
     abort(make_response(jsonify({"message": message, **extra}), status))
 
 
@@ -290,7 +290,7 @@ def _app_allows(permissions: dict[str, str] | None, need: str) -> bool:
     return False
 
 
-def _refuse_scope(need: str) -> Any:
+def _refuse_scope(need: str) -> NoReturn:
     accepted = ", ".join(CAPABILITIES[need]["scopes"] or [])
     abort(make_response(jsonify(DEFAULT_FAIL_BODIES[404]), 404, {"X-Accepted-OAuth-Scopes": accepted}))
 

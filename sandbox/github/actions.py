@@ -4,7 +4,7 @@ Runners live in `state.extra["actions"]["runners"]`, keyed by scope ("repo:<id>"
 and runner id, shaped like ../shared/github/rest/actions examples. A registered runner is
 `offline` until a test brings it online (as a container that read its JIT config would):
 
-    from tests.fakes.github import actions
+    from sandbox.github import actions
     actions.set_status(fake_github.state, "gantry-linux-1", "online", busy=False)
     actions.find(fake_github.state, "gantry-linux-1")        # the runner dict, or None
     actions.jit_configs(fake_github.state)                   # every encoded_jit_config handed out
@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from tests.fakes.github.server import (
+from sandbox.github.server import (
     fail,
     json_response,
     not_found,
@@ -33,7 +33,7 @@ from tests.fakes.github.server import (
     require_repo_access,
     state,
 )
-from tests.fakes.github.state import FakeState, rest_example
+from sandbox.github.state import FakeState, rest_example
 
 
 def reset(fresh: FakeState) -> None:

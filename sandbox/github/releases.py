@@ -1,7 +1,7 @@
 """Fake GitHub routes for releases: get a commit, compare, GitHub Releases, Deployments and statuses.
 
 Commits and refs (tags included: `POST /git/refs`, `GET /git/ref/tags/...`) live in the Git Data
-store of tests/fakes/github/git.py, so a compare walks a real commit graph. Build one with
+store of sandbox/github/git.py, so a compare walks a real commit graph. Build one with
 `make_history(fake_github, "acme", "infrajet", ["feat: a", "fix: b"])`, which also mirrors the
 branch into the list-commits answer of the core routes.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
-from tests.fakes.github.state import rest_example
+from sandbox.github.state import rest_example
 
 AREA = "releases"
 
@@ -128,7 +128,7 @@ def _commit_body(repo: Any, sha: str) -> dict[str, Any]:
 
 def register(app: Flask, state_ref: Callable[[], Any]) -> None:
     """Add get-a-commit, compare, releases and deployments routes (installation tokens with access)."""
-    from tests.fakes.github.server import fail, json_response, not_found, page, require_repo_access
+    from sandbox.github.server import fail, json_response, not_found, page, require_repo_access
 
     def area() -> dict[str, Any]:
         return state_ref().extra[AREA]  # type: ignore[no-any-return]

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, redirect, request
 
-from tests.fakes.github.server import (
+from sandbox.github.server import (
     fail,
     json_response,
     not_found,
@@ -28,7 +28,7 @@ from tests.fakes.github.server import (
     user_grant,
     user_login,
 )
-from tests.fakes.github.state import FakeState, rest_example
+from sandbox.github.state import FakeState, rest_example
 
 PERMISSION_FLAGS = {
     "read": {"admin": False, "maintain": False, "push": False, "triage": False, "pull": True},
@@ -389,6 +389,6 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
 
 
 def installation_token_or_none() -> Any:
-    from tests.fakes.github.server import installation_token_info
+    from sandbox.github.server import installation_token_info
 
     return installation_token_info()

@@ -1,10 +1,11 @@
-"""A fake GitHub served over real HTTP on 127.0.0.1, started once per test session.
+"""The GitHub simulator: GitHub's REST semantics served over real HTTP on 127.0.0.1.
 
-Use it through the `fake_github` fixture (state reset and request log cleared before each test):
+The test suite and sandbox mode (`make run`) use this one implementation. Tests reach it through the
+`fake_github` fixture (sandbox/github.py; state reset and request log cleared before each test):
 
     def test_something(app, fake_github):
         fake_github.url                                   # GITHUB_URL and GITHUB_API_URL of the test app
-        fake_github.state.repositories[1001]              # mutable world (tests/fakes/github/state.py)
+        fake_github.state.repositories[1001]              # mutable world (sandbox/github/state.py)
         fake_github.fail("POST", r"/access_tokens$", 503, times=2)
         fake_github.fail("GET", r"^/repos/", 403, headers={"Retry-After": "120"})   # secondary rate limit
         fake_github.fail("GET", r"^/installation/", 401)                          # expired token
@@ -25,8 +26,8 @@ App's token (`classic_token`) reaches every repository its user can, within its 
 answers carry `X-OAuth-Scopes`; hooks need admin on the repository plus `admin:repo_hook` (or
 `write:repo_hook` / `repo`) or the App's `repository_hooks` / `administration` write permission.
 
-Adding routes for another area: create `tests/fakes/github/<area>.py` with
-`register(app, state_ref)` (and optionally `reset(state)`); see tests/fakes/github/server.py for the
+Adding routes for another area: create `sandbox/github/<area>.py` with
+`register(app, state_ref)` (and optionally `reset(state)`); see sandbox/github/server.py for the
 auth helpers (`require_installation()`, `require_repo_access(owner, repo)`, ...). The server
 imports every module of this package when it starts.
 """
@@ -34,13 +35,10 @@ imports every module of this package when it starts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.fakes.github.server import FailRule, FakeServer, RecordedRequest
-from tests.fakes.github.state import (
+from sandbox.github.server import FailRule, FakeServer, RecordedRequest
+from sandbox.github.state import (
     DEFAULT_APP_ID,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -50,10 +48,9 @@ from tests.fakes.github.state import (
     FakeState,
     default_state,
     rest_example,
-    webhook_payload,
 )
 
-__all__ = ["FakeGitHub", "fake_github", "fake_github_server", "fake_github_settings", "webhook_payload",
+__all__ = ["FakeGitHub", "FakeServer", "FakeState", "default_state", "fake_github_settings", "fake_app_private_key",
            "rest_example", "DEFAULT_APP_ID", "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_WEBHOOK_SECRET",
            "DEFAULT_OAUTH_APP_CLIENT_ID", "DEFAULT_OAUTH_APP_CLIENT_SECRET", "CLASSIC_SCOPES"]
 
@@ -63,9 +60,10 @@ CLASSIC_SCOPES = ["read:user", "user:email", "read:org", "repo", "admin:repo_hoo
 _SESSION: dict[str, Any] = {}
 
 
-def _default_app() -> dict[str, Any]:
+def default_app() -> dict[str, Any]:
+    """GitHub App 1 (`gantry-test`) with this process's RSA key pair, made once."""
     if "app" not in _SESSION:
-        from tests.fakes.github.core import new_app_key
+        from sandbox.github.core import new_app_key
 
         private, public = new_app_key()
         app = rest_example("apps/get-authenticated")
@@ -79,7 +77,7 @@ def _default_app() -> dict[str, Any]:
 
 
 def fake_app_private_key() -> str:
-    _default_app()
+    default_app()
     return _SESSION["private_key"]  # type: ignore[no-any-return]
 
 
@@ -150,19 +148,3 @@ def fake_github_settings(server: FakeServer) -> dict[str, Any]:
         "GITHUB_WEBHOOK_SECRET": DEFAULT_WEBHOOK_SECRET,
         "GITHUB_MAX_INLINE_WAIT": 1,
     }
-
-
-@pytest.fixture(scope="session")
-def fake_github_server() -> Iterator[FakeServer]:
-    default_app = _default_app()
-    server = FakeServer(lambda: default_state(default_app))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_github(fake_github_server: FakeServer) -> Iterator[FakeGitHub]:
-    fake_github_server.reset()
-    yield FakeGitHub(fake_github_server)
-    fake_github_server.reset()

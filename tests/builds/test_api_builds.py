@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from tests.builds.conftest import build_body
 
@@ -236,6 +237,30 @@ def test_non_admins_see_unowned_builds_and_their_repositories_only(client, catal
     assert reuse.status_code in (409, 422)
     assert "errors" not in reuse.json or "platform" not in reuse.json.get("errors", {})
     assert len(client.get("/api/v1/builds", headers=admin_key).json["items"]) == 3
+
+
+@pytest.mark.parametrize("where", [None, "octo-org/mine"], ids=["no repository", "own repository"])
+def test_a_build_id_taken_in_a_hidden_repository_is_answered_as_if_it_did_not_exist(
+        client, db, catalogue, make_user, make_key, make_repo, create_build, where):
+    maintainer = make_user("maintainer")
+    make_repo("octo-org/mine", 1, users=(maintainer,))
+    make_repo("octo-org/theirs", 2)
+    key = make_key(maintainer, "read", "builds:write")
+    hidden = create_build("shared-7", repository="octo-org/theirs",
+                          headers=make_key(make_user("admin"), "admin"))
+    body = build_body("shared-7", repository=where, platform="azure")
+
+    created = client.post("/api/v1/builds", json=body, headers=key)
+    again = client.post("/api/v1/builds", json=body, headers=key)
+    other = client.post("/api/v1/builds", json=build_body("shared-7", repository=where), headers=key)
+
+    assert created.status_code == 201, created.json
+    assert created.json["uuid"] != hidden["uuid"] and created.json["repository"] == where
+    assert again.status_code == 200 and again.json["uuid"] == created.json["uuid"]
+    assert other.status_code == 409 and other.json["errors"] == {"platform": [
+        "this build_id was created with 'azure', this request sends 'aws-commercial'"]}
+    stored = db.session.execute(sa.text("SELECT repository_id FROM builds WHERE build_id = 'shared-7'")).scalars()
+    assert sorted(stored, key=str) == sorted([2, 1 if where else None], key=str)
 
 
 def test_creation_is_audited(client, writer, create_build, db):

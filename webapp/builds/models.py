@@ -88,11 +88,19 @@ class Build(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_builds_repository_created", "repository_id", "created_at", "id"),
         Index("ix_builds_commit", "commit_hash"),
         Index("ix_builds_in_flight", "current_state_code", postgresql_where=text("result = 'in_progress'")),
+        # A build_id is unique within its repository (and among builds without one), not across
+        # repositories: otherwise registering one would tell the caller that a build of the same
+        # id exists in a repository they cannot see.
+        Index("uq_builds_repository_build_id", "repository_id", "build_id", unique=True,
+              postgresql_where=text("repository_id IS NOT NULL"), sqlite_where=text("repository_id IS NOT NULL")),
+        Index("uq_builds_unscoped_build_id", "build_id", unique=True,
+              postgresql_where=text("repository_id IS NULL"), sqlite_where=text("repository_id IS NULL")),
+        Index("ix_builds_build_id", "build_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
     uuid: Mapped[uuid_module.UUID] = mapped_column(Uuid, unique=True, default=uuid_module.uuid4)
-    build_id: Mapped[str] = mapped_column(String(200), unique=True)
+    build_id: Mapped[str] = mapped_column(String(200))
     platform_id: Mapped[int] = mapped_column(ForeignKey("build_platforms.id", ondelete="RESTRICT"))
     os_version_id: Mapped[int] = mapped_column(ForeignKey("build_os_versions.id", ondelete="RESTRICT"), index=True)
     image_type_id: Mapped[int] = mapped_column(ForeignKey("build_image_types.id", ondelete="RESTRICT"), index=True)

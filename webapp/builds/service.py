@@ -11,7 +11,7 @@ import uuid as uuid_module
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.builds import cache
@@ -192,16 +192,19 @@ def add_build(data: dict[str, Any], principal: Any, *, source: str = "api",
         "updated_at": now,
     }
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Build.__table__).values(**values).on_conflict_do_nothing(index_elements=["build_id"])
+    # build_id is unique per repository (and among builds without one): whoever may name the
+    # repository sees all of its builds, so a duplicate never reveals a build the caller cannot see.
+    scoped = Build.repository_id == repo.id if repo is not None else Build.repository_id.is_(None)
+    index = (["repository_id", "build_id"], text("repository_id IS NOT NULL")) if repo is not None else (
+        ["build_id"], text("repository_id IS NULL"))
+    stmt = dialect.insert(Build.__table__).values(**values).on_conflict_do_nothing(
+        index_elements=index[0], index_where=index[1])
     new_id = db.session.execute(stmt.returning(Build.__table__.c.id)).scalar()
     if new_id is None:
-        existing = db.session.scalar(select(Build).where(Build.build_id == data["build_id"])
+        existing = db.session.scalar(select(Build).where(Build.build_id == data["build_id"], scoped)
                                      .execution_options(populate_existing=True))
         if existing is None:  # pragma: no cover - the conflicting row was deleted in between
             raise Conflict("The build_id is being created by another request; retry.")
-        visible = restrict_visible(select(Build.id).where(Build.id == existing.id), principal)
-        if db.session.scalar(visible) is None:
-            raise Conflict("This build_id belongs to a build you have no access to.", code="build_id_taken")
         differences = _differences(existing, wanted)
         if differences:
             raise Conflict(f"Build {data['build_id']!r} exists with other values: "

@@ -130,3 +130,37 @@ def test_linked_builds_show_only_where_their_repository_is_visible(client: Any, 
     login_as("admin")
     page = browser.get(f"/releases/{world['release']}").get_data(as_text=True)
     assert "visible-build-1" in page and "hidden-build-7" in page
+
+
+def test_the_api_names_only_linked_builds_the_reader_may_see(client: Any, world: Any, grant: Any,
+                                                             make_user: Any, make_key: Any, db: Any) -> None:
+    from tests.builds.conftest import build_body
+    from webapp.builds.catalogue import load_default_catalogue
+    from webapp.releases.models import Release
+
+    load_default_catalogue()
+    admin = make_key(make_user("admin"), "admin")
+    shown = client.post("/api/v1/builds", json=build_body("visible-build-1", repository="acme/infrajet"),
+                        headers=admin).json["uuid"]
+    hidden = client.post("/api/v1/builds", json=build_body("hidden-build-7", repository="acme/widgets"),
+                         headers=admin).json["uuid"]
+    unknown = "00000000-0000-4000-8000-000000000001"  # not (yet) a build anywhere: nothing to hide
+    release = db.session.get(Release, world["release"])
+    release.build_uuids = sorted([shown, hidden, unknown])
+    db.session.commit()
+    maintainer = make_user("maintainer")
+    grant(maintainer)  # acme/infrajet, not acme/widgets
+    key = make_key(maintainer, "read", "releases:write")
+
+    one = client.get(f"{API}/{world['release']}", headers=key).json
+    listed = client.get(API, headers=key).json["items"]
+    by_admin = client.get(f"{API}/{world['release']}", headers=admin).json
+    relinked = client.put(f"{API}/{world['release']}/builds", json={"build_uuids": []}, headers=key)
+
+    assert one["build_uuids"] == sorted([shown, unknown])
+    assert [r["build_uuids"] for r in listed] == [sorted([shown, unknown])]
+    assert by_admin["build_uuids"] == sorted([shown, hidden, unknown])
+    # the link they never saw is not theirs to remove
+    assert relinked.status_code == 200 and relinked.json["build_uuids"] == []
+    db.session.expire_all()
+    assert db.session.get(Release, world["release"]).build_uuids == [hidden]

@@ -40,6 +40,11 @@ def _who() -> Any:
     return g.principal
 
 
+def _shown(release: Any) -> Any:
+    """The release as its reader may see it: linked builds of hidden repositories left out."""
+    return service.shown_to(_who(), [release])[0]
+
+
 @blp.route("")
 class ReleasesView(MethodView):
     @api_requires("viewer", "read")
@@ -47,16 +52,19 @@ class ReleasesView(MethodView):
     @blp.response(200, ReleasePageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """List releases, newest first (optionally of one repository)"""
-        return service.list_releases(_who(), repository_id=args["repository_id"], cursor=args["cursor"],
+        page = service.list_releases(_who(), repository_id=args["repository_id"], cursor=args["cursor"],
                                      limit=args["limit"])
+        service.shown_to(_who(), page.items)
+        return page
 
     @api_requires("maintainer", "releases:write")
     @blp.arguments(ReleaseCreateSchema)
     @blp.response(201, ReleaseSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Cut a release (a draft: nothing is written to GitHub until it is published)"""
-        return service.create_release(_who(), body["repository_id"], target=body["target"], version=body["version"],
-                                      title=body["title"], build_uuids=body["build_uuids"], actor=_who().user)
+        return _shown(service.create_release(_who(), body["repository_id"], target=body["target"],
+                                             version=body["version"], title=body["title"],
+                                             build_uuids=body["build_uuids"], actor=_who().user))
 
 
 @blp.route("/preview")
@@ -76,7 +84,7 @@ class ReleaseView(MethodView):
     @blp.response(200, ReleaseSchema)
     def get(self, release_id: int) -> Any:
         """Get a release with its notes"""
-        return service.get_release(_who(), release_id)
+        return _shown(service.get_release(_who(), release_id))
 
 
 @blp.route("/<int:release_id>/publish")
@@ -85,7 +93,7 @@ class PublishView(MethodView):
     @blp.response(202, ReleaseSchema)
     def post(self, release_id: int) -> Any:
         """Publish to GitHub (tag, then GitHub Release) in the background; safe to repeat"""
-        return service.request_publish(_who(), release_id, actor=_who().user)
+        return _shown(service.request_publish(_who(), release_id, actor=_who().user))
 
 
 @blp.route("/<int:release_id>/builds")
@@ -95,7 +103,7 @@ class BuildLinksView(MethodView):
     @blp.response(200, ReleaseSchema)
     def put(self, body: dict[str, Any], release_id: int) -> Any:
         """Set the builds (by uuid) linked to a release"""
-        return service.update_release_builds(_who(), release_id, body["build_uuids"], actor=_who().user)
+        return _shown(service.update_release_builds(_who(), release_id, body["build_uuids"], actor=_who().user))
 
 
 @blp.route("/<int:release_id>/deployments")

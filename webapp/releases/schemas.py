@@ -94,7 +94,8 @@ class ReleaseSchema(ma.Schema):
     previous_version = ma.fields.String(allow_none=True)
     notes = ma.fields.String(metadata={"description": "Markdown"})
     sections = ma.fields.Function(lambda r: (r.notes_data or {}).get("sections", []))
-    build_uuids = ma.fields.List(ma.fields.String())
+    # only the builds the reader may see (releases.service.shown_to); left out when not worked out
+    build_uuids = ma.fields.List(ma.fields.String(), attribute="visible_build_uuids")
     status = ma.fields.String(metadata={"enum": list(RELEASE_STATUSES)})
     publish_error = ma.fields.String(allow_none=True)
     github_release_id = ma.fields.Integer(allow_none=True)

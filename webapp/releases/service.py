@@ -25,7 +25,7 @@ from webapp.releases import github_ops
 from webapp.releases.freeze import windows_of
 from webapp.releases.models import ACTIVE_STATUSES, Deployment, Environment, Release
 from webapp.releases.notes import Notes, parse_version, summarise
-from webapp.repos.access import get_visible_repository, restrict_to_visible
+from webapp.repos.access import get_visible_repository, restrict_to_visible, visible_repository_ids
 from webapp.repos.models import Repository
 
 log = logging.getLogger(__name__)
@@ -341,11 +341,44 @@ def get_release(who: Any, release_id: int) -> Release:
 
 
 def update_release_builds(who: Any, release_id: int, build_uuids: list[str], *, actor: Any) -> Release:
+    """Set the builds linked to a release; links to builds `who` cannot see are kept, as they were not shown."""
     release = get_release(who, release_id)
-    release.build_uuids = _clean_build_uuids(build_uuids)
+    unseen = _hidden_build_uuids(who, set(release.build_uuids))
+    release.build_uuids = sorted(set(_clean_build_uuids(build_uuids)) | unseen)
     audit.record("release.builds", "release", release.id, actor=actor, details={"build_uuids": release.build_uuids})
     db.session.commit()
     return release
+
+
+def _hidden_build_uuids(who: Any, uuids: set[str]) -> set[str]:
+    """Of `uuids`, those of builds in repositories hidden from `who` (all of them if builds cannot be read)."""
+    ids = visible_repository_ids(who) if uuids else None
+    if ids is None:  # nothing asked, or an admin
+        return set()
+    try:
+        from webapp.builds.models import Build
+    except ImportError:  # builds not installed: no build is in a repository
+        return set()
+    hidden = select(Build.uuid).where(Build.uuid.in_([uuid.UUID(u) for u in uuids]), Build.repository_id.is_not(None),
+                                      Build.repository_id.not_in(sorted(ids)))
+    try:
+        with db.session.begin_nested():  # the builds table may not be migrated yet
+            return {str(u) for u in db.session.scalars(hidden)}
+    except SQLAlchemyError:
+        log.warning("builds could not be read to hide the unseen ones", exc_info=True)
+        return set(uuids)
+
+
+def shown_to(who: Any, releases: list[Release]) -> list[Release]:
+    """The releases, each with `visible_build_uuids`: its linked builds less those `who` may not see.
+
+    The API answers that list as `build_uuids`, so a release never names a build of a repository
+    hidden from its reader.
+    """
+    hidden = _hidden_build_uuids(who, {u for release in releases for u in release.build_uuids})
+    for release in releases:
+        release.visible_build_uuids = [u for u in release.build_uuids if u not in hidden]
+    return releases
 
 
 def linked_builds(who: Any, release: Release) -> list[dict[str, Any]]:

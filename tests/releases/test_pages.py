@@ -122,10 +122,29 @@ def test_delivery_figures_are_drawn_as_svg(browser: Any, login_as: Any, grant: A
     grant(user, permission="read")
     page = browser.get("/repos/1001/delivery").get_data(as_text=True)
     assert page.count("<svg class=\"chart\"") == 4 and "Change failure rate" in page and "33.3 %" in page
+    assert page.count('class="tick"') == 4 * 3 and "(per week, in deploys)" in page  # a value axis on each
+    assert page.count('class="bar-value"') >= 4  # each chart writes its values over its bars
     figures = client.get("/api/v1/repos/1001/delivery-figures", headers=make_key(user, "read")).json
     assert figures["totals"]["deployments"] == 3 and figures["totals"]["change_failure_rate"] == 33.3
     assert figures["totals"]["time_to_restore_hours"] == 4.0
     assert figures["totals"]["lead_time_hours"] is not None and len(figures["weeks"]) == 12
+
+
+def test_delivery_chart_has_a_value_axis_ending_at_a_round_number() -> None:
+    from datetime import datetime
+
+    from webapp.releases.figures import _chart
+
+    weeks = [datetime(2026, 11, 2) + timedelta(weeks=i) for i in range(3)]
+    chart = _chart("Lead time for changes", "h", weeks, [None, 3.0, 7.5], "median 5 h")
+    assert [t["text"] for t in chart.ticks] == ["0", "5", "10"]
+    assert chart.ticks[0]["y"] == chart.baseline and chart.ticks[2]["y"] < chart.ticks[1]["y"] < chart.baseline
+    none, three, seven = chart.bars
+    assert none["h"] == 0 and none["text"] == "no data" and seven["text"] == "7.5 h"
+    assert seven["h"] == 2.5 * three["h"]  # heights are to scale
+    assert seven["y"] > chart.ticks[2]["y"]  # 7.5 stays under the top of the axis (10)
+    assert [t["text"] for t in _chart("Change failure rate", "%", weeks, [33.3, 0, None], "").ticks] == \
+        ["0", "25", "50"]
 
 
 def test_delivery_environment_selector_swaps_the_figures(browser: Any, login_as: Any, grant: Any,

@@ -12,9 +12,10 @@ Charts are drawn on the server as SVG (bars with their values as titles), so pag
 from __future__ import annotations
 
 import bisect
+import math
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,14 +32,17 @@ WEEKS = 12
 
 @dataclass
 class Chart:
-    """Bars ready to draw: the template places them in a fixed viewBox."""
+    """Bars ready to draw: the template places them in a fixed viewBox, with the value axis in `ticks`."""
 
     title: str
     unit: str
     bars: list[dict[str, Any]]
     summary: str
     width: int = 360
-    height: int = 140
+    height: int = 150
+    ticks: list[dict[str, Any]] = field(default_factory=list)
+    left: int = 36
+    baseline: int = 130
 
 
 @dataclass
@@ -62,17 +66,29 @@ def _parse(raw: Any) -> datetime | None:
         return None
 
 
+def _nice_top(value: float) -> float:
+    """The round number (1, 2, 2.5 or 5 times a power of ten) the value axis ends at."""
+    if value <= 0:
+        return 1.0
+    magnitude = 10.0 ** math.floor(math.log10(value))
+    return next(step * magnitude for step in (1, 2, 2.5, 5, 10) if value <= step * magnitude + 1e-9)
+
+
 def _chart(title: str, unit: str, weeks: list[datetime], values: list[float | None], summary: str) -> Chart:
-    top = max([v for v in values if v is not None] or [0]) or 1
-    width, height, pad = 360, 140, 20
-    slot = (width - pad) / max(len(weeks), 1)
+    top = _nice_top(max([v for v in values if v is not None] or [0]))
+    width, height, left, bottom, above = 360, 150, 36, 20, 14  # `above`: room for the tallest bar's value
+    baseline = height - bottom
+    inner = baseline - above
+    slot = (width - left) / max(len(weeks), 1)
+    ticks = [{"y": round(baseline - inner * f, 1), "text": f"{top * f:g}"} for f in (0, 0.5, 1)]
     bars = []
     for i, (week, value) in enumerate(zip(weeks, values, strict=True)):
-        h = 0.0 if value is None else (height - pad - 10) * value / top
-        bars.append({"x": round(pad + i * slot + 2, 1), "w": round(slot - 4, 1), "y": round(height - pad - h, 1),
+        h = 0.0 if value is None else inner * value / top
+        bars.append({"x": round(left + i * slot + 2, 1), "w": round(slot - 4, 1), "y": round(baseline - h, 1),
                      "h": round(h, 1), "value": value, "label": week.strftime("%d %b"),
+                     "mid": round(left + i * slot + slot / 2, 1),
                      "text": "no data" if value is None else f"{value:g} {unit}"})
-    return Chart(title, unit, bars, summary, width, height)
+    return Chart(title, unit, bars, summary, width, height, ticks, left, baseline)
 
 
 def delivery_figures(who: Any, repository_id: int, environment_id: int | None = None,

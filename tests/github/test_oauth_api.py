@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
@@ -110,3 +111,68 @@ def test_a_json_state_cannot_finish_a_front_end_sign_in(client: Any, fake_github
     approved = approve_at_github(fake_github, started["authorization_url"])
     back = client.get(f"/auth/github/frontend/callback?code={approved['code']}&state={approved['state']}")
     assert "another sign-in" in dict(parse_qsl(urlsplit(back.headers["Location"]).fragment))["error"]
+
+
+class RedisSwitch:
+    """Makes the app's Redis unreachable (a port nothing listens on), and reachable again."""
+
+    def __init__(self, app: Any) -> None:
+        from webapp.core.jobs import EXTENSION_KEY
+
+        self.app, self.key = app, EXTENSION_KEY
+        self.real = app.extensions[EXTENSION_KEY]
+
+    def down(self) -> None:
+        from redis import Redis
+
+        self.app.extensions[self.key] = Redis.from_url("redis://127.0.0.1:1/0")
+
+    def up(self) -> None:
+        self.app.extensions[self.key] = self.real
+
+
+@pytest.fixture
+def redis_switch(app: Any) -> Iterator[RedisSwitch]:
+    switch = RedisSwitch(app)
+    yield switch
+    switch.up()
+
+
+def test_redis_down_when_a_sign_in_starts_is_a_clear_503(client: Any, fake_github: Any, frontend: str,
+                                                         redis_switch: RedisSwitch) -> None:
+    redis_switch.down()
+    api = client.get("/api/v1/auth/github/authorize")
+    page = client.get("/auth/github/frontend", headers={"Accept": "text/html"})
+
+    assert api.status_code == 503 and api.get_json()["code"] == "sign_in_unavailable"
+    assert "try again shortly" in api.get_json()["message"]
+    assert page.status_code == 503 and "Location" not in page.headers
+    assert "try again shortly" in page.get_data(as_text=True)
+
+
+def test_redis_down_when_a_sign_in_finishes_spends_nothing(client: Any, app: Any, db: Any, fake_github: Any,
+                                                          frontend: str, redis_switch: RedisSwitch) -> None:
+    started = _authorize(client)
+    approved = approve_at_github(fake_github, started["authorization_url"])
+    answer = {"code": approved["code"], "state": approved["state"]}
+    redis_switch.down()
+    refused = client.post("/api/v1/auth/github/token", json=answer)
+    redis_switch.up()  # Redis is back: the same state and code still work
+
+    assert refused.status_code == 503 and refused.get_json()["code"] == "sign_in_unavailable"
+    assert fake_github.calls("POST", r"^/login/oauth/access_token$") == []  # GitHub's code not spent
+    assert client.post("/api/v1/auth/github/token", json=answer).status_code == 200
+
+
+def test_redis_down_when_a_front_end_redeems_its_code_keeps_the_code(client: Any, db: Any, fake_github: Any,
+                                                                    frontend: str, redis_switch: RedisSwitch) -> None:
+    start = client.get("/auth/github/frontend")
+    approved = approve_at_github(fake_github, start.headers["Location"], "octocat")
+    back = client.get(f"/auth/github/frontend/callback?code={approved['code']}&state={approved['state']}")
+    handoff = dict(parse_qsl(urlsplit(back.headers["Location"]).fragment))["code"]
+    redis_switch.down()
+    refused = client.post("/api/v1/auth/github/handoff", json={"code": handoff})
+    redis_switch.up()
+
+    assert refused.status_code == 503 and refused.get_json()["code"] == "sign_in_unavailable"
+    assert client.post("/api/v1/auth/github/handoff", json={"code": handoff}).status_code == 200

@@ -21,11 +21,15 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlencode
 
 from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
 
 from webapp.auth import tokens
 from webapp.auth.models import User
@@ -67,6 +71,21 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+@contextmanager
+def _state_store() -> Iterator[Redis]:
+    """Redis, where states and one-time codes live; Unavailable (503) when it cannot be reached.
+
+    Nothing is spent when it fails: a state or code not read stays usable, and GitHub's code is
+    exchanged only after the state is, so the person can try the same step again shortly.
+    """
+    try:
+        yield redis_connection()
+    except RedisError as exc:
+        log.error("GitHub sign-in: Redis unavailable (%s)", type(exc).__name__)
+        raise Unavailable("Signing in with GitHub is unavailable for a moment (its store cannot be reached); "
+                          "try again shortly.", code="sign_in_unavailable") from exc
+
+
 def _settings() -> Any:
     settings = get_app_settings()
     if settings is None or not settings.can_sign_in:
@@ -106,7 +125,9 @@ def begin(redirect_uri: str, *, purpose: str, client_state: str | None = None,
                                errors={"state": [f"{MIN_CLIENT_STATE} to {MAX_CLIENT_STATE} characters"]})
     state = client_state or secrets.token_urlsafe(32)
     record = json.dumps({"redirect_uri": redirect_uri, "purpose": purpose, "user_id": user_id})
-    if not redis_connection().set(STATE_KEY + _digest(state), record, ex=_ttl(), nx=True):
+    with _state_store() as store:
+        stored = store.set(STATE_KEY + _digest(state), record, ex=_ttl(), nx=True)
+    if not stored:
         raise ValidationFailed("That state is already in use; send another.", errors={"state": ["already in use"]})
     query = {"client_id": settings.client_id, "redirect_uri": redirect_uri, "state": state}
     if settings.oauth_scopes:
@@ -116,7 +137,8 @@ def begin(redirect_uri: str, *, purpose: str, client_state: str | None = None,
 
 
 def _take_state(state: str, purpose: str) -> dict[str, Any]:
-    raw = redis_connection().getdel(STATE_KEY + _digest(state))
+    with _state_store() as store:
+        raw = store.getdel(STATE_KEY + _digest(state))
     if not raw:
         raise OAuthRefused("The state is unknown, expired or already used: start the sign-in again.",
                            code="invalid_state")
@@ -154,13 +176,15 @@ def finish(code: str, state: str | None, *, purpose: str, link_to: User | None =
 def issue_handoff(user: User) -> str:
     """A one-time code a front end trades for the user's tokens (lives OAUTH_STATE_TTL_SECONDS)."""
     handoff = secrets.token_urlsafe(32)
-    redis_connection().set(HANDOFF_KEY + _digest(handoff), str(user.id), ex=_ttl())
+    with _state_store() as store:
+        store.set(HANDOFF_KEY + _digest(handoff), str(user.id), ex=_ttl())
     return handoff
 
 
 def redeem_handoff(handoff: str) -> tokens.TokenPair:
     """The tokens behind a one-time code, once."""
-    raw = redis_connection().getdel(HANDOFF_KEY + _digest(handoff or ""))
+    with _state_store() as store:
+        raw = store.getdel(HANDOFF_KEY + _digest(handoff or ""))
     user = db.session.get(User, int(cast(bytes, raw))) if raw else None
     if user is None or not user.active:
         raise OAuthRefused("The code is unknown, expired or already used: sign in again.", code="invalid_code")

@@ -261,6 +261,8 @@ class SettingsSchema(Schema):
     RETENTION_AUDIT_DAYS = Days(None)
     RETENTION_BATCH_SIZE = fields.Integer(load_default=1000, validate=validate.Range(min=1, error="must be at least 1"))
     RETENTION_MAX_SECONDS = fields.Integer(load_default=900, validate=validate.Range(min=1, error="must be at least 1"))
+    RETENTION_BATCH_PAUSE_MS = fields.Integer(load_default=50,
+                                              validate=validate.Range(min=0, max=60_000, error="must be 0 to 60000"))
 
     @pre_load
     def drop_blanks(self, data: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def settings(app, monkeypatch):
     for name, value in {"RETENTION_DELIVERY_PAYLOAD_DAYS": 30, "RETENTION_DELIVERY_DAYS": 90,
                         "RETENTION_RUNNER_DAYS": 180, "RETENTION_BUILD_DAYS": None, "RETENTION_AUDIT_DAYS": None,
                         "FORWARDING_RETENTION_DAYS": 30, "RETENTION_BATCH_SIZE": 1000,
-                        "RETENTION_MAX_SECONDS": 900}.items():
+                        "RETENTION_MAX_SECONDS": 900, "RETENTION_BATCH_PAUSE_MS": 0}.items():
         monkeypatch.setitem(app.config, name, value)
 
 
@@ -343,6 +343,29 @@ def test_zero_disables_a_kind(app, db, monkeypatch):
     assert summary["kinds"]["webhook_deliveries"]["kept"] == "forever"
     assert summary["kinds"]["webhook_payloads"]["kept"] == "forever"
     assert stored(db, pk).payload == PAYLOAD
+
+
+def test_the_purge_pauses_between_batches_not_after_the_last(app, db, monkeypatch):
+    monkeypatch.setitem(app.config, "RETENTION_BATCH_SIZE", 2)
+    monkeypatch.setitem(app.config, "RETENTION_BATCH_PAUSE_MS", 250)
+    for _ in range(5):
+        delivery(db, HANDLED, 100)
+    pauses: list[float] = []
+    monkeypatch.setattr("webapp.core.purge.time.sleep", pauses.append)
+
+    outcome = purged("webhook_deliveries")
+
+    assert outcome["rows"] == 5 and outcome["batches"] == 3
+    assert pauses == [0.25, 0.25]  # after the two full batches; the short third was the last
+
+
+def test_the_batch_pause_setting_defaults_and_bounds(tmp_path):
+    base = {"ENVIRONMENT": "development", "SECRET_KEY": "x" * 40}
+    assert load_settings(base, instance_dir=tmp_path)["RETENTION_BATCH_PAUSE_MS"] == 50
+    assert load_settings({**base, "RETENTION_BATCH_PAUSE_MS": "0"}, instance_dir=tmp_path)[
+        "RETENTION_BATCH_PAUSE_MS"] == 0
+    with pytest.raises(ConfigError, match="RETENTION_BATCH_PAUSE_MS"):
+        load_settings({**base, "RETENTION_BATCH_PAUSE_MS": "-1"}, instance_dir=tmp_path)
 
 
 def test_settings_defaults_zero_empty_and_the_redelivery_floor(tmp_path):

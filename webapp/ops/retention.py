@@ -137,7 +137,8 @@ POLICIES: tuple[Policy, ...] = (
 def purge(*, dry_run: bool = False, now: datetime | None = None, only: set[str] | None = None) -> dict[str, Any]:
     """Purge every kind of expired row (or, on a dry run, count them); returns what was done.
 
-    Stops starting new batches after RETENTION_MAX_SECONDS: the next run carries on.
+    Sleeps RETENTION_BATCH_PAUSE_MS between batches, so the intake's writes and vacuum keep up, and
+    stops starting new batches after RETENTION_MAX_SECONDS: the next run carries on.
     """
     now = now or utcnow()
     config = current_app.config
@@ -156,7 +157,8 @@ def purge(*, dry_run: bool = False, now: datetime | None = None, only: set[str] 
             kinds[policy.name] = {"days": int(days), "rows": count_matching(policy.model, condition)}
             continue
         outcome = purge_in_batches(policy.model, condition, values=policy.values(now) if policy.values else None,
-                                   batch_size=int(config["RETENTION_BATCH_SIZE"]), deadline=deadline)
+                                   batch_size=int(config["RETENTION_BATCH_SIZE"]), deadline=deadline,
+                                   pause=int(config["RETENTION_BATCH_PAUSE_MS"]) / 1000)
         kinds[policy.name] = {"days": int(days), **outcome.as_dict()}
     summary = {"dry_run": dry_run, "at": now.isoformat(), "kinds": kinds,
                "rows": sum(int(k["rows"]) for k in kinds.values())}

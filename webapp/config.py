@@ -258,6 +258,7 @@ class SettingsSchema(Schema):
     RETENTION_DELIVERY_DAYS = Days(90, validate=_outlives_redelivery)
     RETENTION_RUNNER_DAYS = Days(180)
     RETENTION_BUILD_DAYS = Days(None)
+    RETENTION_SYNC_DAYS = Days(180)
     RETENTION_AUDIT_DAYS = Days(None)
     RETENTION_BATCH_SIZE = fields.Integer(load_default=1000, validate=validate.Range(min=1, error="must be at least 1"))
     RETENTION_MAX_SECONDS = fields.Integer(load_default=900, validate=validate.Range(min=1, error="must be at least 1"))

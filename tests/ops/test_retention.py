@@ -28,7 +28,8 @@ def settings(app, monkeypatch):
     for name, value in {"RETENTION_DELIVERY_PAYLOAD_DAYS": 30, "RETENTION_DELIVERY_DAYS": 90,
                         "RETENTION_RUNNER_DAYS": 180, "RETENTION_BUILD_DAYS": None, "RETENTION_AUDIT_DAYS": None,
                         "FORWARDING_RETENTION_DAYS": 30, "RETENTION_BATCH_SIZE": 1000,
-                        "RETENTION_MAX_SECONDS": 900, "RETENTION_BATCH_PAUSE_MS": 0}.items():
+                        "RETENTION_MAX_SECONDS": 900, "RETENTION_BATCH_PAUSE_MS": 0,
+                        "RETENTION_SYNC_DAYS": 180}.items():
         monkeypatch.setitem(app.config, name, value)
 
 
@@ -262,6 +263,42 @@ def test_builds_purged_by_age_when_set_except_linked_and_unfinished(app, db, mak
 
 
 # --- the audit log -------------------------------------------------------------------------
+
+
+def test_finished_sync_runs_go_except_each_projects_newest_and_unfinished(app, db, monkeypatch):
+    from webapp.repos.models import Repository
+    from webapp.sync.models import Project, SyncRun
+
+    db.session.add(Repository(id=5150, owner="acme", name="infra", full_name="acme/infra"))
+    db.session.flush()
+    busy, quiet = Project(name="busy", repository_id=5150), Project(name="quiet", repository_id=5150)
+    db.session.add_all([busy, quiet])
+    db.session.flush()
+    ids = itertools.count(1)
+
+    def run(project: Any, status: str, days_old: float) -> int:
+        when = utcnow() - timedelta(days=days_old)
+        row = SyncRun(project_id=project.id, repository_id=5150, branch="main", sync_id=f"sync-{next(ids)}",
+                      status=status, created_at=when, finished_at=when if status != "running" else None)
+        db.session.add(row)
+        db.session.flush()
+        return int(row.id)
+
+    gone = [run(busy, "succeeded", 400), run(busy, "conflict", 300)]
+    old_running, recent = run(busy, "running", 250), run(busy, "succeeded", 10)
+    only_run = run(quiet, "failed", 500)  # the quiet project's state: kept however old
+    db.session.commit()
+
+    monkeypatch.setitem(app.config, "RETENTION_SYNC_DAYS", None)
+    assert purged("sync_runs") == {"days": None, "rows": 0, "kept": "forever"}
+    monkeypatch.setitem(app.config, "RETENTION_SYNC_DAYS", 180)
+    assert purged("sync_runs", dry_run=True)["rows"] == 2
+    outcome = purged("sync_runs")
+
+    db.session.expire_all()
+    assert outcome["rows"] == 2
+    kept = set(db.session.scalars(sa.select(SyncRun.id)))
+    assert kept == {old_running, recent, only_run} and not kept & set(gone)
 
 
 def test_audit_log_kept_unless_set_and_purge_records_always_kept(app, db, monkeypatch):

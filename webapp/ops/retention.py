@@ -10,6 +10,7 @@ None keeps them forever) and, by what its condition leaves out, everything still
   is set, and then only finished builds that no release links to, history and all;
 - a runner goes only once ended, and a ledger job only once completed and no runner row points
   at it any more;
+- a project sync run goes only once finished, and never its project's newest (the project's state);
 - the audit log is kept unless RETENTION_AUDIT_DAYS is set.
 
 Every purge is one audit event ("retention.purge") saying what it removed, which /status shows.
@@ -27,6 +28,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import ColumnElement, and_, exists, func, literal, select, text
+from sqlalchemy.orm import aliased
 
 from webapp.builds.models import Build
 from webapp.core import audit
@@ -39,6 +41,7 @@ from webapp.forwarding.models import ForwardAttempt, ForwardDelivery
 from webapp.forwarding.outbox import finished_before
 from webapp.releases.models import Release
 from webapp.runners.models import ENDED_STATES, Runner, RunnerEvent, WorkflowJob
+from webapp.sync.models import RUN_FINAL, SyncRun
 from webapp.webhooks.models import (
     ASK_DELIVERED,
     ASK_GAVE_UP,
@@ -108,6 +111,16 @@ def _builds_finished_before(cutoff: datetime) -> ColumnElement[bool]:
     return and_(condition, Build.uuid.not_in(sorted(linked))) if linked else condition
 
 
+def _sync_runs_finished_before(cutoff: datetime) -> ColumnElement[bool]:
+    # A project's newest run is its state (and a conflict to resolve): it stays however old.
+    newer = aliased(SyncRun)
+    return and_(
+        SyncRun.status.in_(RUN_FINAL),
+        func.coalesce(SyncRun.finished_at, SyncRun.created_at) < cutoff,
+        exists().where(newer.project_id == SyncRun.project_id, newer.id > SyncRun.id),
+    )
+
+
 def _audit_before(cutoff: datetime) -> ColumnElement[bool]:
     return and_(AuditEvent.created_at < cutoff, AuditEvent.action != PURGE_ACTION)
 
@@ -130,6 +143,7 @@ POLICIES: tuple[Policy, ...] = (
     Policy("runners", "Runners and their events", "RETENTION_RUNNER_DAYS", Runner, _runners_ended_before),
     Policy("workflow_jobs", "Workflow job ledger", "RETENTION_RUNNER_DAYS", WorkflowJob, _jobs_completed_before),
     Policy("builds", "Builds with their history", "RETENTION_BUILD_DAYS", Build, _builds_finished_before),
+    Policy("sync_runs", "Project sync runs", "RETENTION_SYNC_DAYS", SyncRun, _sync_runs_finished_before),
     Policy("audit_events", "Audit log", "RETENTION_AUDIT_DAYS", AuditEvent, _audit_before),
 )
 
@@ -179,6 +193,7 @@ GROWING_TABLES: tuple[tuple[Any, str], ...] = (
     (RunnerEvent, "Runner events"),
     (WorkflowJob, "Workflow job ledger"),
     (Build, "Builds"),
+    (SyncRun, "Project sync runs"),
     (AuditEvent, "Audit log"),
 )
 EXACT_COUNT_UP_TO = 10_000  # a never-analysed table is counted, up to this many rows

@@ -193,3 +193,36 @@ def test_head_on_every_write_only_route_is_refused(app: Any, client: Any, login_
         assert response.status_code == 405, f"HEAD {url}: {response.status_code}"
         checked += 1
     assert checked > 50
+
+
+def _nested_string_bodies(spec: dict[str, Any], schema: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """For each array-of-strings field and each object field with string properties: a body with NUL inside."""
+    for name, prop in _resolve(spec, schema).get("properties", {}).items():
+        prop = _resolve(spec, prop)
+        if prop.get("readOnly"):
+            continue
+        if prop.get("type") == "array" and _resolve(spec, prop.get("items", {})).get("type") == "string":
+            yield f"{name}[]", {name: [NUL]}
+        elif prop.get("type") == "object" or "properties" in prop:
+            for inner in _string_fields(spec, prop):
+                yield f"{name}.{inner}", {name: {inner: NUL}}
+
+
+def test_nul_in_every_path_string_and_nested_body_string_is_4xx_json(client: Any, spec: dict[str, Any],
+                                                                    parents: None,
+                                                                    admin_headers: dict[str, str]) -> None:
+    reached = 0
+    for path, method, op in _operations(spec):
+        item = spec["paths"][path]
+        for param in [*item.get("parameters", []), *op.get("parameters", [])]:
+            if param["in"] != "path" or _resolve(spec, param.get("schema", {})).get("type") == "integer":
+                continue
+            url = _url(spec, path.replace("{" + param["name"] + "}", "a%00b"), op, item)
+            _assert_4xx_json(_send(client, method, url, admin_headers), f"{method.upper()} {path} {param['name']}=NUL")
+            reached += 1
+        schema = _body_schema(spec, op) if method in WRITE_METHODS else None
+        for what, body in _nested_string_bodies(spec, schema) if schema is not None else ():
+            response = _send(client, method, _url(spec, path, op, item), admin_headers, json=body)
+            _assert_4xx_json(response, f"{method.upper()} {path} {what}=NUL")
+            reached += 1
+    assert reached > 10  # path strings and nested strings were really found

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from tests.compat.seed_document import curl_requests, document
 from tests.fakes.aws import fake_aws, moto_server  # noqa: F401  (fixtures)
-from tests.runners.conftest import world  # noqa: F401  (fixture)
+from tests.runners.conftest import new_job_id, workflow_job, world  # noqa: F401  (fixture)
+from tests.webhooks.helpers import webhook_request
 
 BASE = "/compat/blazeci"
 DOC_BASES = ("http://localhost:8000",)
@@ -63,6 +65,33 @@ def test_every_documented_request_answers(client: Any, deployment: dict[str, str
     assert answers["/runners"].status_code == 200 and answers["/runners"].json["items"] == []
     gone = answers["/runners/456"]
     assert gone.status_code == 404 and gone.json["code"] == "not_found" and gone.json["detail"]
+
+
+def test_github_delivers_to_blazecis_webhook_path_and_its_runner_can_be_removed(
+        client: Any, deployment: dict[str, str], fake_github: Any, fake_aws: Any, run_jobs: Any) -> None:  # noqa: F811
+    """`POST /webhooks/github` under the base URL is the intake: a queued job there launches a runner
+    from the documented pool, which `GET /runners` lists and `DELETE /runners/{runner_id}` stops."""
+    headers = {"Authorization": f"Bearer {deployment['YOUR_JWT_TOKEN']}"}
+    pool = client.post(f"{BASE}/repos/1001/runners", json={"labels": ["blazeci-small"], "max_runners": 5},
+                       headers=headers)
+    assert pool.status_code == 201, pool.json
+    job = workflow_job("queued", new_job_id(), labels=["blazeci-small"])
+    body, sent = webhook_request("workflow_job", job, DEFAULT_WEBHOOK_SECRET)
+    delivered = client.post(f"{BASE}/webhooks/github", data=body, headers=sent)
+    assert delivered.status_code == 202 and delivered.json["status"] == "accepted", delivered.json
+    assert client.post(f"{BASE}/webhooks/github", data=body, headers=sent).json["status"] == "duplicate"
+    run_jobs()
+    runners = client.get(f"{BASE}/runners", headers=headers)
+    assert runners.status_code == 200
+    [runner] = runners.json["items"]
+    assert runner["pool"] == pool.json["name"] and runner["state"] == "launching"
+    assert runner["task_arn"] in fake_aws.running_tasks()
+    removed = client.delete(f"{BASE}/runners/{runner['id']}", headers=headers)
+    assert removed.status_code == 200 and removed.json["state"] == "stopped", removed.json
+    assert runner["task_arn"] not in fake_aws.running_tasks()
+    unsigned_body, unsigned = webhook_request("workflow_job", job, None)
+    refused = client.post(f"{BASE}/webhooks/github", data=unsigned_body, headers=unsigned)
+    assert refused.status_code == 401 and refused.json["code"] == "signature_missing" and refused.json["detail"]
 
 
 def test_pool_defaults_come_from_the_ecs_settings_in_api_v1_too(client: Any, deployment: dict[str, str],

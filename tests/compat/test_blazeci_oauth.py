@@ -44,6 +44,19 @@ def test_documented_requests_give_a_jwt(client: Any, fake_github: Any, frontend:
     assert again.status_code == 400 and again.get_json()["code"] == "invalid_code" and again.get_json()["detail"]
 
 
+def test_post_auth_github_is_the_same_exchange(client: Any, fake_github: Any, frontend: str) -> None:
+    """The endpoint list's `POST /auth/github` ("GitHub OAuth authentication") trades the code too."""
+    started = client.get(f"{BASE}/auth/github/authorize").get_json()
+    approved = approve_at_github(fake_github, started["authorization_url"], "octocat")
+    answer = client.post(f"{BASE}/auth/github", json={"code": approved["code"], "state": approved["state"]})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["token_type"] == "bearer" and answer.get_json()["user"]["github_login"] == "octocat"
+    repos = client.get(f"{BASE}/repos", headers={"Authorization": f"Bearer {answer.get_json()['access_token']}"})
+    assert repos.status_code == 200
+    spent = client.post(f"{BASE}/auth/github/callback", json={"code": approved["code"], "state": approved["state"]})
+    assert spent.status_code == 400 and spent.get_json()["code"] == "invalid_state"
+
+
 def test_a_state_sent_back_is_checked_and_spent(client: Any, fake_github: Any, frontend: str) -> None:
     started = client.get(f"{BASE}/auth/github/authorize").get_json()
     approved = approve_at_github(fake_github, started["authorization_url"], "octocat")

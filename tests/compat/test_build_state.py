@@ -161,11 +161,6 @@ def test_errors_are_fastapi_style(client: Any, deployment: None) -> None:
     assert wrong.status_code == 401 and wrong.json["detail"] == "Wrong username or password."
 
 
-def test_docs_lead_to_the_front_doors_openapi_tag(client: Any) -> None:
-    response = client.get(f"{BASE}/docs")
-    assert response.status_code == 302 and response.headers["Location"].endswith("/api/docs#/compat-build-state")
-
-
 # --- the Concourse pipeline, with real curl and jq ----------------------------------------------
 
 

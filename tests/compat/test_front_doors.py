@@ -75,3 +75,20 @@ def test_front_doors_take_no_cookies_so_need_no_csrf_token(client: Any) -> None:
     # A POST without a CSRF token is not refused as a forged form: these are header-authenticated APIs.
     response = client.post("/compat/build-state/health", json={})
     assert response.status_code == 405
+
+
+@pytest.mark.parametrize(("path", "lands_on"), [
+    ("/compat/blazeci/docs", "/api/docs#/compat-blazeci"),
+    ("/compat/release-manager/api/v1/docs", "/api/docs#/compat-release-manager"),
+    ("/compat/release-manager/api/v1/redoc", "/api/redoc#tag/compat-release-manager"),
+    ("/compat/build-state/docs", "/api/docs#/compat-build-state"),
+    ("/compat/webhook-manager/docs", "/api/docs#/compat-webhook-manager"),
+    ("/compat/webhook-manager/redoc", "/api/redoc#tag/compat-webhook-manager"),
+])
+def test_documentation_paths_lead_to_the_front_doors_tag(client: Any, path: str, lands_on: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 302 and response.headers["Location"].endswith(lands_on)
+    page, _, tag = lands_on.partition("#")
+    assert client.get(page).status_code == 200
+    tags = {t["name"] for t in client.get("/api/openapi.json").json["tags"]}
+    assert tag.removeprefix("tag/").removeprefix("/") in tags

@@ -3,6 +3,7 @@
 Repositories answer from webapp.repos' services, runners and pools from webapp.runners',
 health from webapp.ops'. The GitHub OAuth endpoints are the shared sign-in service's JSON flow
 (webapp.auth.oauth); the callback answers Gantry's bearer token, BlazeCI's "JWT".
+`/webhooks/github` is Gantry's webhook intake, at the path BlazeCI's GitHub App was pointed at.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from webapp.repos import api as repos_api
 from webapp.runners import api as runners_api
 
 blp = Blueprint("compat-blazeci", __name__, url_prefix="/compat/blazeci",
-                description="BlazeCI (seed 000): repositories, runner pools and runners, health")
+                description="BlazeCI (seed 000): GitHub sign-in, repositories, runner pools and runners, "
+                            "webhooks, health")
+blp.documentation_at()
 
 
 class BlazeciHealthSchema(ma.Schema):
@@ -65,6 +68,8 @@ blp.route("/repos", endpoint="repos")(repos_api.RepositoriesView)
 blp.route("/repos/<int:repo_id>/runners", endpoint="repo_runners")(runners_api.RepoRunnersView)
 blp.route("/runners", endpoint="runners")(runners_api.RunnersView)
 blp.route("/runners/<int:runner_id>", endpoint="runner")(runners_api.RunnerView)
+
+blp.webhook_intake_at("/webhooks/github")
 
 
 # --- GitHub OAuth (the shared sign-in service, webapp.auth.oauth) -------------------------------
@@ -116,7 +121,10 @@ class AuthorizeView(MethodView):
         return oauth.begin(oauth.client_redirect_uri(args["redirect_uri"]), purpose=OAUTH_PURPOSE)
 
 
+# BlazeCI listed `POST /auth/github` ("GitHub OAuth authentication") beside the callback it documented:
+# both exchange GitHub's code for the token.
 @blp.route("/auth/github/callback")
+@blp.route("/auth/github", endpoint="auth_github")
 class CallbackView(MethodView):
     decorators = [limiter.limit(lambda: str(current_app.config["RATELIMIT_LOGIN"]))]
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
-from flask import g, redirect, url_for
+from flask import g
 from flask.views import MethodView
 
 from webapp.auth import tokens
@@ -143,14 +143,7 @@ class RootView(MethodView):
         return _status()
 
 
-@blp.route("/docs")
-class DocsView(MethodView):
-    @public
-    @blp.doc(security=[])
-    @blp.response(302)
-    def get(self) -> Any:
-        """The interactive API documentation (Gantry's, at this front door's tag)"""
-        return redirect(url_for("api-docs.openapi_swagger_ui") + "#/compat-build-state", code=302)
+blp.documentation_at("/docs", "/redoc")
 
 
 def _status() -> dict[str, Any]:

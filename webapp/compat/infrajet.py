@@ -25,7 +25,6 @@ from webapp.repos.schemas import GitHubInstallationSchema, GitHubProfileSchema, 
 from webapp.sync import service as sync
 from webapp.sync.models import Project, SyncRun
 from webapp.sync.schemas import SyncRunSchema
-from webapp.webhooks.endpoint import github_webhook
 
 blp = Blueprint("compat-infrajet", __name__, url_prefix="/compat/infrajet/api/v1/github",
                 description="Infrajet GitHub integration (seed 002): OAuth, connection, installations, "
@@ -554,13 +553,7 @@ class InstallView(MethodView):
                 "github_app_url": link["app_url"]}
 
 
-@blp.route("/webhook")
-class WebhookView(MethodView):
-    @public  # authenticated by the delivery's signature (optional only in development without a secret)
-    @blp.doc(security=[])
-    def post(self) -> Any:
-        """Handle GitHub App webhook events (the same intake as /webhooks/github)"""
-        return github_webhook()
+blp.webhook_intake_at("/webhook")
 
 
 @blp.route("/health")

@@ -17,6 +17,7 @@ from webapp.compat.blueprint import FrontDoorBlueprint as Blueprint
 
 blp = Blueprint("compat-release-manager", __name__, url_prefix="/compat/release-manager",
                 description="DevOps Release Manager (seed 001): sign-in, users, health")
+blp.documentation_at("/api/v1/docs", "/api/v1/redoc")
 
 
 class ReleaseManagerHealthSchema(ma.Schema):

@@ -20,11 +20,11 @@ from webapp.auth.access import api_requires, public
 from webapp.compat.blueprint import FrontDoorBlueprint as Blueprint
 from webapp.repos import accounts, hooks, service
 from webapp.repos.schemas import GitHubCommitSchema, GitHubHookSchema, GitHubProfileSchema, GitHubRepositorySchema
-from webapp.webhooks.endpoint import github_webhook
 
 blp = Blueprint("compat-webhook-manager", __name__, url_prefix="/compat/webhook-manager",
                 description="GitHub Webhook Manager (seed 004): sign-in, profile, repositories, commits, "
                             "repository webhook set-up, webhook intake")
+blp.documentation_at()
 
 PURPOSE = "webhook-manager"
 
@@ -104,11 +104,4 @@ class SetupWebhookView(MethodView):
         return hooks.hook_view(hooks.set_up_hook(g.principal, f"{owner}/{repo}"))
 
 
-@blp.route("/api/webhook")
-class WebhookView(MethodView):
-    @public  # authenticated by the delivery's signature, as at /webhooks/github
-    @blp.doc(security=[])
-    @blp.response(202, description="Stored and queued; 200 when this delivery id was received before")
-    def post(self) -> Any:
-        """Receives GitHub webhook events (the same intake as /webhooks/github)"""
-        return github_webhook()
+blp.webhook_intake_at("/api/webhook")

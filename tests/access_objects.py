@@ -160,7 +160,9 @@ def rebuild() -> None:
 
     db.session.remove()
     # Rows without a foreign key to the repository first; the repository's cascades take the rest.
-    db.session.execute(delete(Build).where(Build.uuid == BUILD_UUID))
+    # Builds the walk registered in the hidden repository go too: the repository's delete would set
+    # their repository to none, where a build_id must be unique among builds that name no repository.
+    db.session.execute(delete(Build).where((Build.uuid == BUILD_UUID) | (Build.repository_id == HIDDEN_REPO_ID)))
     db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.id == WEBHOOK_DELIVERY_ID))
     db.session.execute(delete(ForwardTarget).where(ForwardTarget.id == TARGET_ID))
     db.session.execute(delete(Repository).where(Repository.id == HIDDEN_REPO_ID))

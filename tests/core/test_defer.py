@@ -69,17 +69,6 @@ def test_a_savepoint_rolled_back_drops_only_its_own_jobs(app, db):
     assert queued_ids() == ["outer"]
 
 
-def test_a_savepoint_released_keeps_its_jobs_for_the_commit_around_it(app, db):
-    jobs.defer(TASK, 1, job_id="outer")
-    savepoint = db.session.begin_nested()
-    jobs.defer(TASK, 2, job_id="inner")
-    savepoint.commit()  # SQLAlchemy calls this a commit too; nothing is committed yet
-    assert queued_ids() == []
-    jobs.defer(TASK, 3, job_id="after")
-    db.session.commit()
-    assert sorted(queued_ids()) == ["after", "inner", "outer"]
-
-
 def test_the_same_job_id_is_enqueued_once(app, db):
     jobs.defer(TASK, 45, job_id="deferred-45")
     jobs.defer(TASK, 45, job_id="deferred-45")

@@ -169,27 +169,3 @@ def test_periodic_jobs_are_declared():
 
     names = {job.name for job in PERIODIC_JOBS}
     assert {"webhooks.sweep", "webhooks.redeliver"} <= names
-
-
-def test_one_bad_delivery_fails_alone_while_the_rest_of_its_batch_commits(app, db, handlers, deliver):
-    def handle(event):
-        audit.record("test.handled", "webhook_delivery", event.delivery_pk)
-        if event.payload["action"] == "bad":
-            raise RuntimeError("this one is broken")
-        return "ok"
-
-    handlers(TEST_EVENT, handle, name="tests.handle")
-    first = deliver()
-    bad = deliver({"action": "bad"})
-    last = deliver()
-
-    assert process_delivery(first.id) == "handled"  # one job processes the whole batch behind it
-
-    assert (reload(db, first).status, reload(db, last).status) == ("handled", "handled")
-    broken = reload(db, bad)
-    assert (broken.status, broken.attempts) == ("retrying", 1)
-    assert broken.error == "tests.handle: RuntimeError: this one is broken"
-    assert sorted(audit_actions(db, "test.handled")) == sorted([str(first.id), str(last.id)])
-    queued = jobs.get_queue("high").job_ids
-    assert job_id_for(bad.delivery_id) in queued  # its own job is its retry
-    assert job_id_for(last.delivery_id) not in queued  # done: withdrawn from the queue

@@ -158,25 +158,6 @@ def enqueue_new(
     return enqueued
 
 
-def withdraw_waiting(job_ids: Sequence[str], *, queue: str) -> int:
-    """Take jobs still waiting in `queue` out of it and delete them; returns how many were waiting.
-
-    For work another job has already done (a batch processed with the deliveries these jobs were
-    for). A job a worker has already taken, or one scheduled for a retry, is not in the queue and
-    is left alone. Two Redis round trips, whatever the number of jobs.
-    """
-    if not job_ids:
-        return 0
-    q = get_queue(queue)
-    pipeline = q.connection.pipeline(transaction=False)
-    for job_id in job_ids:
-        q.remove(job_id, pipeline=pipeline)
-    removed = [job_id for job_id, count in zip(job_ids, pipeline.execute(), strict=True) if count]
-    if removed:
-        q.connection.delete(*(Job.key_for(job_id) for job_id in removed))
-    return len(removed)
-
-
 # --- deferred until the session commits ---------------------------------------------------
 
 
@@ -267,8 +248,6 @@ def _inside(transaction: SessionTransaction | None, ended: SessionTransaction) -
 
 
 def _committed(session: Session) -> None:
-    if session.in_nested_transaction():  # a SAVEPOINT released: its work commits with the transaction around it
-        return
     # The session cannot run SQL yet (a callback may want to): the work runs when the transaction ends.
     session.info[COMMITTED_KEY] = (session.info.pop(PENDING_KEY, []), session.info.pop(CALLBACKS_KEY, []))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +20,6 @@ from sqlalchemy import Select, func, select
 
 from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, NotFound
-from webapp.core.logging import request_id_var
 from webapp.core.metrics import REGISTRY
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
@@ -79,138 +77,65 @@ def _result_value(value: Any) -> Any:
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
-DRAIN_BATCH = 100  # deliveries claimed, processed and committed together
-DRAIN_SECONDS = 5.0  # a job drains the backlog this long at most, then lets the queue's next job run
-
-
-@dataclass
-class _Outcome:
-    delivery: WebhookDelivery
-    status: str
-    error: str | None = None
-
-
-def process_delivery(pk: int, *, drain: bool = True) -> str:
-    """Process stored delivery `pk`, then (with `drain`) the backlog behind it; returns `pk`'s final status.
-
-    `pk` is processed with up to DRAIN_BATCH - 1 other waiting deliveries, claimed with `SKIP
-    LOCKED` so that concurrent workers share the backlog without waiting on each other; each
-    delivery's handlers run in a SAVEPOINT of their own (one that fails is rolled back and recorded
-    alone) and the batch commits once. Further batches follow for up to DRAIN_SECONDS while
-    deliveries wait; after each commit the queued jobs of the deliveries it processed are taken out
-    of the queue, so the queue's own cost is paid about once per batch, not once per delivery.
+def process_delivery(pk: int) -> str:
+    """Run the handlers for one stored delivery and record what happened; returns the final status.
 
     A delivery already handled, ignored or failed is left alone (re-processing resets it first).
-    When `pk`'s own handlers fail, their work is rolled back, the error recorded, and DeliveryFailed
-    raised once the batch has committed, so RQ retries the job with back-off; after
-    WEBHOOK_MAX_ATTEMPTS it stays `failed`. Another delivery of the batch that fails keeps its own
-    queued job, which is its retry.
+    A handler's exception rolls back every handler's work, records the error and raises
+    DeliveryFailed, so the job is retried; after WEBHOOK_MAX_ATTEMPTS it stays `failed`.
     """
-    own = _locked(pk)  # waits for a worker processing it now: the second finds the work done
-    if own is None:
+    delivery = _locked(pk)
+    if delivery is None:
         db.session.rollback()
         log.warning("webhook delivery row %s does not exist; nothing to process", pk)
-        status = "missing"
-    elif own.status in FINAL_STATUSES:
-        status = own.status
+        return "missing"
+    if delivery.status in FINAL_STATUSES:
+        status = delivery.status
         db.session.rollback()
-    else:
-        outcomes = _process_batch([own, *_claim_waiting(DRAIN_BATCH - 1, besides=pk)], own_pk=pk)
-        status = outcomes[0].status
-        if outcomes[0].error is not None:
-            raise DeliveryFailed(outcomes[0].error)
-    if drain:
-        drain_waiting(deadline=time.monotonic() + DRAIN_SECONDS)
-    return status
-
-
-def drain_waiting(*, deadline: float) -> int:
-    """Process waiting deliveries batch by batch until none waits or `deadline`; returns how many."""
-    processed = 0
-    while time.monotonic() < deadline:
-        batch = _claim_waiting(DRAIN_BATCH)
-        if not batch:
-            db.session.rollback()
-            break
-        processed += len(_process_batch(batch))
-    return processed
-
-
-def _claim_waiting(limit: int, besides: int | None = None) -> list[WebhookDelivery]:
-    """Lock up to `limit` deliveries waiting for their first processing, oldest first, skipping any
-    another worker holds (`besides`: one this transaction holds already, which SKIP LOCKED would
-    not skip). Retries (`retrying`) wait for their own job's back-off instead."""
-    if limit <= 0:
-        return []
-    stmt = select(WebhookDelivery).where(WebhookDelivery.status == RECEIVED)
-    if besides is not None:
-        stmt = stmt.where(WebhookDelivery.id != besides)
-    return list(db.session.scalars(
-        stmt.order_by(WebhookDelivery.id).limit(limit).with_for_update(skip_locked=True)
-    ))
-
-
-def _process_batch(batch: list[WebhookDelivery], own_pk: int | None = None) -> list[_Outcome]:
-    """Run each locked delivery's handlers in its own SAVEPOINT, record the outcomes, commit once.
-
-    Then withdraw the queued jobs of the deliveries that are done (a job another worker already
-    took finds its delivery final and returns). The job's own delivery keeps the job's request id;
-    the others are logged, and start their jobs, under "webhook-<GitHub delivery id>".
-    """
-    outcomes = [_run_handlers(delivery, own=delivery.id == own_pk) for delivery in batch]
-    max_attempts = int(current_app.config["WEBHOOK_MAX_ATTEMPTS"])
-    now = utcnow()
-    for outcome in outcomes:
-        delivery = outcome.delivery
-        delivery.attempts += 1
-        if outcome.error is None:
-            continue
-        delivery.error, delivery.result = outcome.error[:4000], None
-        if delivery.attempts >= max_attempts:
-            delivery.status, delivery.processed_at = FAILED, now
-        else:
-            delivery.status = RETRYING
-        outcome.status = delivery.status
-        log.warning("webhook delivery %s (%s) failed: %s; now %s", delivery.delivery_id, delivery.event,
-                    outcome.error, delivery.status)
-    db.session.commit()  # queues the jobs the handlers deferred
-    for outcome in outcomes:
-        PROCESSED.labels(outcome.delivery.event, outcome.status).inc()
-    done = [job_id_for(o.delivery.delivery_id) for o in outcomes if o.error is None]
-    try:
-        jobs.withdraw_waiting(done, queue="high")
-    except RedisError:  # the jobs then run, find their deliveries final and return
-        log.warning("could not withdraw the queued jobs of %d processed deliveries", len(done))
-    return outcomes
-
-
-def _run_handlers(delivery: WebhookDelivery, *, own: bool) -> _Outcome:
-    """One delivery's handlers in a SAVEPOINT: kept on success, rolled back (with the jobs they
-    deferred) on failure. The delivery's own row is updated outside the SAVEPOINT."""
+        return status
     handlers = handlers_for(delivery.event, delivery.action)
     event = _event_for(delivery)
     results: dict[str, Any] = {}
     current = ""
-    token = None if own else request_id_var.set(f"webhook-{delivery.delivery_id}")
-    savepoint = db.session.begin_nested()
     try:
         for name, handler in handlers:
             current = name
             results[name] = _result_value(handler(event))
             db.session.flush()  # a handler's constraint error is reported as that handler's
-        savepoint.commit()
     except Exception as exc:
-        if savepoint.is_active:
-            savepoint.rollback()
-        return _Outcome(delivery, RETRYING, error=f"{current}: {type(exc).__name__}: {exc}")
-    finally:
-        if token is not None:
-            request_id_var.reset(token)
+        db.session.rollback()  # and the jobs the handlers deferred with it
+        error = f"{current}: {type(exc).__name__}: {exc}"
+        status = _record_failure(pk, error)
+        log.warning("webhook delivery %s (%s) failed in %s; now %s", event.delivery_id, event.event, current, status)
+        raise DeliveryFailed(error) from exc
     delivery.status = HANDLED if handlers else IGNORED
     delivery.result = {"handlers": results}
     delivery.error = None
+    delivery.attempts += 1
     delivery.processed_at = utcnow()
-    return _Outcome(delivery, delivery.status)
+    status = delivery.status
+    db.session.commit()  # queues the jobs the handlers deferred
+    PROCESSED.labels(event.event, status).inc()
+    return status
+
+
+def _record_failure(pk: int, error: str) -> str:
+    delivery = _locked(pk)
+    if delivery is None or delivery.status in FINAL_STATUSES:
+        db.session.rollback()
+        return delivery.status if delivery is not None else "missing"
+    delivery.attempts += 1
+    delivery.error = error[:4000]
+    delivery.result = None
+    if delivery.attempts >= int(current_app.config["WEBHOOK_MAX_ATTEMPTS"]):
+        delivery.status = FAILED
+        delivery.processed_at = utcnow()
+    else:
+        delivery.status = RETRYING
+    status = delivery.status
+    db.session.commit()
+    PROCESSED.labels(delivery.event, status).inc()
+    return status
 
 
 # --- the sweep -----------------------------------------------------------------------------

@@ -41,6 +41,27 @@ def test_list_page_filters_stay_in_the_url_and_update_as_you_type(login_as, clie
     assert "No builds match" in dated
 
 
+def _toggles(html: str) -> list[str]:
+    """Each "Filters (N)" toggle label in `html`, as its opening tag followed by its text."""
+    return [re.sub(r"<svg.*?</svg>", "", m, flags=re.S).strip()
+            for m in re.findall(r'(<label for="filters-more".*?)</label>', html, flags=re.S)]
+
+
+def test_filters_count_follows_each_results_swap(login_as, client, seeded):
+    login_as("viewer")
+    whole = client.get("/builds?platform=gcp&result=failed&text=page").get_data(as_text=True)
+    assert len(_toggles(whole)) == 1 and _toggles(whole)[0].endswith(">Filters (2)")  # the search box is no filter
+    assert "hx-swap-oob" not in _toggles(whole)[0]
+    narrowed = client.get("/builds?platform=gcp&result=failed&commit=abc", headers={"HX-Request": "true"})
+    (toggle,) = _toggles(narrowed.get_data(as_text=True))
+    assert narrowed.status_code == 200 and 'hx-swap-oob="true"' in toggle and toggle.endswith(">Filters (3)")
+    cleared = client.get("/builds?text=page", headers={"HX-Request": "true"}).get_data(as_text=True)
+    (toggle,) = _toggles(cleared)
+    assert 'id="filters-more-label"' in toggle and toggle.endswith(">Filters")
+    refused = client.get("/builds?platform=moon", headers={"HX-Request": "true"})  # shown as chosen, though refused
+    assert refused.status_code == 422 and _toggles(refused.get_data(as_text=True))[0].endswith(">Filters (1)")
+
+
 def test_list_page_shows_bad_filters_inline(login_as, client, seeded):
     login_as("viewer")
     response = client.get("/builds?platform=moon", headers={"HX-Request": "true"})

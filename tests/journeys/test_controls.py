@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
 
@@ -31,6 +32,14 @@ def test_builds_filters_fold_away_on_a_phone(journey: Any, demo: dict[str, str])
     assert page.url.removeprefix(journey.base_url) == "/builds"  # opening the filters is not a search
     platform.select_option("aws-commercial")
     page.wait_for_url("**/builds?platform=aws-commercial")
+    toggle = page.locator("label[for=filters-more]")
+    expect(toggle).to_have_text("Filters (1)")  # counted as the results change, without a page load
+    page.locator("#f-result").select_option("succeeded")
+    page.wait_for_url("**/builds?platform=aws-commercial&result=succeeded")
+    expect(toggle).to_have_text("Filters (2)")
+    assert toggle.count() == 1 and page.locator("#f-platform").is_visible()  # the fold stays open
+    page.locator("#f-platform").select_option("")
+    expect(toggle).to_have_text("Filters (1)")
     journey.goto("/builds?platform=aws-commercial&result=succeeded")
     assert page.locator("label[for=filters-more]").inner_text().strip() == "Filters (2)"
 

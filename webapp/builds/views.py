@@ -21,6 +21,7 @@ bp = Blueprint("builds", __name__)
 PAGE_SIZE = 50
 FILTER_NAMES = ("platform", "os_version", "image_type", "result", "state", "commit", "repository", "since", "until",
                 "text")
+FOLDED_FILTERS = FILTER_NAMES[:-1]  # behind the "Filters (N)" toggle on a phone; the search box stays out
 
 
 def _filters(args: MultiDict[str, str]) -> dict[str, Any]:
@@ -59,8 +60,9 @@ def list_page() -> Any:
     if page is not None and page.next_cursor:
         more = MultiDict({k: v for k, v in current.items() if v})
         more["cursor"] = page.next_cursor
+    narrowing = sum(1 for name in FOLDED_FILTERS if current[name])
     return render("builds/list.html", "build_results", status_code=status, page=page, error=error, errors=errors,
-                  filters=current, more_args=more, **_catalogue_choices())
+                  filters=current, narrowing=narrowing, more_args=more, **_catalogue_choices())
 
 
 @bp.route("/builds/dashboard")

@@ -137,6 +137,31 @@ def test_home_page_leaves_the_system_figures_to_the_status_page(client, login_as
     assert re.search(r'class="badge badge-(ok|failed)">system (all good|degraded)</span>\s*<a href="/status">', page)
 
 
+def test_home_page_system_line_asks_only_for_the_verdict(app, client, login_as, monkeypatch):
+    """The line agrees with /status's verdict, without counting every stored webhook delivery (the home
+    page asks every 10 s); a delivery waiting too long still turns it to degraded."""
+    from webapp.ops.service import system_ok, system_status
+    from webapp.webhooks import service as webhooks
+
+    login_as("admin")
+    with app.test_request_context():
+        assert system_ok() is system_status()["ok"] is True
+
+    def counted() -> dict[str, int]:
+        raise AssertionError("the home page counted every delivery")
+
+    monkeypatch.setattr(webhooks, "status_counts", counted)
+    page = client.get("/", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'class="badge badge-ok">system all good</span>' in page
+    monkeypatch.setattr(webhooks, "oldest_pending_age", lambda: 24 * 3600.0)
+    page = client.get("/", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'class="badge badge-failed">system degraded</span>' in page
+    monkeypatch.setattr(webhooks, "status_counts", lambda: {"pending": 1})
+    with app.test_request_context():
+        assert system_ok() is system_status()["ok"] is False
+        assert system_status()["components"]["webhooks"]["oldest_pending_seconds"] == 24 * 3600
+
+
 def test_status_page_reads_as_words_not_python_values(client, login_as):
     login_as("admin")
     page = client.get("/status").get_data(as_text=True)

@@ -1,7 +1,9 @@
 """Checks of the parts Gantry depends on, shared by /health/*, /ready, /status and the home page.
 
 Capabilities add their own checks (GitHub, ECS) with `add_status_check(app, name, fn)`; `fn`
-returns a dict with at least `ok` (bool) and runs in the app context.
+returns a dict with at least `ok` (bool) and runs in the app context. A check whose figures cost
+more than its verdict also gives `brief`, which answers `ok` alone: the home page's one line of
+system status asks for the verdict only, every 10 s from every open page.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from webapp.core.metrics import Metric, gauge
 from webapp.extensions import db
 
 EXTENSION_KEY = "gantry.status_checks"
+BRIEF_KEY = "gantry.status_briefs"
 StatusCheck = Callable[[], dict[str, Any]]
 
 
-def add_status_check(app: Flask, name: str, check: StatusCheck) -> None:
+def add_status_check(app: Flask, name: str, check: StatusCheck, brief: StatusCheck | None = None) -> None:
     app.extensions.setdefault(EXTENSION_KEY, {})[name] = check
+    if brief is not None:
+        app.extensions.setdefault(BRIEF_KEY, {})[name] = brief
 
 
 def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -84,6 +89,17 @@ def system_status() -> dict[str, Any]:
         "components": components,
         "queues": queues,
     }
+
+
+def system_ok() -> bool:
+    """The verdict of system_status() (`ok`) without its figures: each check's brief form where it has one,
+    stopping at the first part that is down."""
+    ready, _ = readiness()
+    if not ready:
+        return False
+    briefs = current_app.extensions.get(BRIEF_KEY, {})
+    checks = current_app.extensions.get(EXTENSION_KEY, {})
+    return all(_timed(briefs.get(name, check)).get("ok") for name, check in checks.items())
 
 
 def queue_metrics() -> Iterable[Metric]:

@@ -51,9 +51,9 @@ def home() -> Any:
     sections = overview_sections(principal)
     attention = [(section, card) for section, cards in sections for card in cards if card.needs_attention]
     steps = setup_steps() if principal is not None and principal.is_admin else []
-    status = service.system_status() if principal is not None and principal.is_admin else None
+    system_ok = service.system_ok() if principal is not None and principal.is_admin else None
     return render("ops/home.html", "overview_panel", sections=sections, attention=attention,
-                  steps=steps if not all(step.done for step in steps) else [], status=status)
+                  steps=steps if not all(step.done for step in steps) else [], system_ok=system_ok)
 
 
 @bp.route("/health")

@@ -318,6 +318,9 @@ def test_rollback_redeploys_the_last_release_that_succeeded_there(client: Any, p
     assert rolled.json["status"] == "queued" and rolled.json["replaces_id"] == second["id"]
     replaced = client.get(f"{API}/deployments/{second['id']}", headers=people["alice_key"]).json
     assert replaced["status"] == "rolled_back"
+    again = client.post(f"/api/v1/repos/1001/environments/{dev_id}/rollback", json={"reason": "still up"},
+                        headers=people["alice_key"])  # a second rollback while the first is on its way
+    assert again.status_code == 409 and again.json["code"] == "nothing_to_roll_back", again.get_data(as_text=True)
     assert client.get(f"{API}/deployments/{first['id']}", headers=people["alice_key"]).json["status"] == "succeeded"
     event = db.session.query(AuditEvent).filter_by(action="deployment.rollback").one()
     assert event.details["to_release"] == "1.0.0" and event.details["from_release"] == "1.1.0"

@@ -14,7 +14,6 @@ benchmarks and `test_settings` validate a given mapping.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -25,125 +24,30 @@ from cryptography.fernet import Fernet
 from dotenv import load_dotenv
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
+from webapp.config_fields import (
+    CommaList,
+    Days,
+    PrivateKey,
+    Text,
+    fernet_keys,
+    flag,
+    networks,
+    no_trailing_slash,
+    one_of,
+    outlives_redelivery,
+    whole_number,
+)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 
 STRICT_ENVIRONMENTS = ("production", "staging")  # held to production's rules
 WEAK_SECRETS = {"", "changeme", "secret", "dev", "development", "please-change-me"}
 MIN_SECRET_KEY_LENGTH = 32
-FERNET_HINT = (
-    "must be comma-separated Fernet keys (generate one with: python -c 'from cryptography.fernet import Fernet; "
-    "print(Fernet.generate_key().decode())')"
-)
 
 
 class ConfigError(RuntimeError):
     """A setting is missing or unsafe; the message is one line saying which and why."""
-
-
-class Text(fields.String):
-    """A string with surrounding blanks removed (`strip=False` keeps them, for secrets), then `transform`ed."""
-
-    def __init__(self, *, strip: bool = True, transform: Callable[[str], str] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.strip = strip
-        self.transform = transform
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        text = text.strip() if self.strip else text
-        return self.transform(text) if self.transform else text
-
-
-class CommaList(fields.Field):
-    """Comma-separated values, blanks dropped; `lower=True` for case-insensitive names."""
-
-    def __init__(self, *, lower: bool = False, **kwargs: Any) -> None:
-        kwargs.setdefault("load_default", list)
-        super().__init__(**kwargs)
-        self.lower = lower
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[str]:
-        items = [item.strip() for item in str(value).split(",") if item.strip()]
-        return [item.lower() for item in items] if self.lower else items
-
-
-class PrivateKey(fields.Field):
-    """GITHUB_APP_PRIVATE_KEY holds the PEM itself (`\\n` escapes allowed) or the path of a file holding it."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
-        raw = str(value).strip()
-        if raw.startswith("-----BEGIN"):
-            return raw.replace("\\n", "\n") + ("\n" if not raw.endswith("\n") else "")
-        path = Path(raw).expanduser()
-        if not path.is_file():
-            raise ValidationError(f"is neither a PEM nor a readable file: {raw!r}")
-        return path.read_text()
-
-
-# GitHub's delivery log reaches back three days; a delivery row forgotten sooner would look never
-# received to the redelivery check, be redelivered and be handled twice.
-MIN_DELIVERY_RETENTION_DAYS = 3
-
-
-class Days(fields.Field):
-    """A retention period in days: 0 or blank keeps the data forever (None)."""
-
-    def __init__(self, default: int | None, **kwargs: Any) -> None:
-        super().__init__(load_default=default, metadata={"blank": True}, **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int | None:
-        text = str(value).strip()
-        if not text:
-            return None
-        try:
-            days = int(text)
-        except ValueError:
-            days = -1
-        if days < 0:
-            raise ValidationError(f"must be a number of days, or 0 to keep the data forever; got {text!r}")
-        return days or None
-
-
-def _outlives_redelivery(days: int | None) -> None:
-    if days is not None and days < MIN_DELIVERY_RETENTION_DAYS:
-        raise ValidationError(
-            f"must be 0 (keep) or at least {MIN_DELIVERY_RETENTION_DAYS}: GitHub's delivery log reaches back 3 days, "
-            "and a delivery forgotten sooner would be redelivered and handled twice"
-        )
-
-
-def _whole(default: int) -> fields.Integer:
-    return fields.Integer(load_default=default, error_messages={"invalid": "must be a whole number, got {input!r}"})
-
-
-def _flag(default: bool) -> fields.Boolean:
-    return fields.Boolean(load_default=default, error_messages={"invalid": "must be true or false, got {input!r}"})
-
-
-def _one_of(choices: list[str]) -> validate.OneOf:
-    wording = ", ".join(repr(choice) for choice in choices[:-1]) + f" or {choices[-1]!r}"
-    return validate.OneOf(choices, error=f"must be {wording}, got {{input!r}}")
-
-
-def _url(text: str) -> str:
-    return text.rstrip("/")
-
-
-def _fernet_keys(keys: list[str]) -> None:
-    for key in keys:
-        try:
-            Fernet(key.encode())
-        except (ValueError, TypeError) as exc:
-            raise ValidationError(FERNET_HINT) from exc
-
-
-def _networks(cidrs: list[str]) -> None:
-    for cidr in cidrs:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError as exc:
-            raise ValidationError(f"holds {cidr!r}, which is not an address or network") from exc
 
 
 class SettingsSchema(Schema):
@@ -157,74 +61,74 @@ class SettingsSchema(Schema):
 
     # staging is held to production's rules (keys, cookies, HSTS) and says its own name in logs.
     ENVIRONMENT = Text(load_default="development", transform=str.lower,
-                       validate=_one_of(["development", "staging", "production"]))
+                       validate=one_of(["development", "staging", "production"]))
     SECRET_KEY = Text(load_default="", strip=False)
-    ENCRYPTION_KEYS = CommaList(validate=_fernet_keys)
+    ENCRYPTION_KEYS = CommaList(validate=fernet_keys)
     DATABASE_URL = Text(load_default=None)
     REDIS_URL = Text(load_default="redis://127.0.0.1:6379/0")
-    BASE_URL = Text(load_default="http://127.0.0.1:5000", transform=_url)
+    BASE_URL = Text(load_default="http://127.0.0.1:5000", transform=no_trailing_slash)
     LOG_LEVEL = Text(load_default="INFO", transform=str.upper,
-                     validate=_one_of(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]))
-    LOG_FORMAT = Text(load_default=None, transform=str.lower, validate=_one_of(["json", "text"]))
+                     validate=one_of(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]))
+    LOG_FORMAT = Text(load_default=None, transform=str.lower, validate=one_of(["json", "text"]))
     CORS_ORIGINS = CommaList()
     # Cross-origin browsers may send cookies and these methods and headers (the API and /compat/).
-    CORS_ALLOW_CREDENTIALS = _flag(False)
+    CORS_ALLOW_CREDENTIALS = flag(False)
     CORS_ALLOW_METHODS = CommaList(load_default=lambda: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
     CORS_ALLOW_HEADERS = CommaList(load_default=lambda: ["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"])
     # The database connection pool (PostgreSQL); DB_ECHO logs every statement, development only.
-    DB_POOL_SIZE = _whole(5)
-    DB_MAX_OVERFLOW = _whole(10)
-    DB_POOL_RECYCLE = _whole(3600)
-    DB_POOL_TIMEOUT = _whole(30)
-    DB_ECHO = _flag(False)
+    DB_POOL_SIZE = whole_number(5)
+    DB_MAX_OVERFLOW = whole_number(10)
+    DB_POOL_RECYCLE = whole_number(3600)
+    DB_POOL_TIMEOUT = whole_number(30)
+    DB_ECHO = flag(False)
     # Static API keys for CI (comma-separated), kept only as hashes, acting as one service user with
     # read and builds:write; refused in production and staging unless explicitly allowed.
     API_KEYS = CommaList()
-    API_KEYS_ALLOWED_IN_PRODUCTION = _flag(False)
+    API_KEYS_ALLOWED_IN_PRODUCTION = flag(False)
     METRICS_TOKEN = Text(load_default="")
     # Reverse proxies in front of Gantry whose X-Forwarded-For/-Proto/-Host are believed (0: none).
-    TRUSTED_PROXIES = _whole(0)
+    TRUSTED_PROXIES = whole_number(0)
     RATELIMIT_LOGIN = Text(load_default="10 per minute")
-    RATELIMIT_ENABLED = _flag(True)
+    RATELIMIT_ENABLED = flag(True)
     PASSWORD_HASH_METHOD = Text(load_default="scrypt")
-    JOB_TIMEOUT = _whole(300)
-    ACCESS_TOKEN_MINUTES = _whole(15)
-    REFRESH_TOKEN_DAYS = _whole(7)
+    JOB_TIMEOUT = whole_number(300)
+    ACCESS_TOKEN_MINUTES = whole_number(15)
+    REFRESH_TOKEN_DAYS = whole_number(7)
     # Releases
-    RELEASES_APPROVAL_HOURS = _whole(72)
+    RELEASES_APPROVAL_HOURS = whole_number(72)
     RELEASES_TAG_PREFIX = Text(load_default="v", metadata={"blank": True})
     # Webhook intake
-    WEBHOOK_MAX_ATTEMPTS = _whole(5)
-    WEBHOOK_SWEEP_AFTER_SECONDS = _whole(120)
-    WEBHOOK_REDELIVERY_MAX_ATTEMPTS = _whole(3)
-    WEBHOOK_REDELIVERY_LOOKBACK_HOURS = _whole(72)  # GitHub keeps 72 hours of its delivery log: capped below
+    WEBHOOK_MAX_ATTEMPTS = whole_number(5)
+    WEBHOOK_SWEEP_AFTER_SECONDS = whole_number(120)
+    WEBHOOK_REDELIVERY_MAX_ATTEMPTS = whole_number(3)
+    WEBHOOK_REDELIVERY_LOOKBACK_HOURS = whole_number(72)  # GitHub keeps 72 hours of its delivery log: capped below
     # Builds
-    BUILDS_DASHBOARD_CACHE_SECONDS = _whole(60)
+    BUILDS_DASHBOARD_CACHE_SECONDS = whole_number(60)
     # Runners on AWS ECS
     AWS_ENDPOINT_URL = Text(load_default="")
     AWS_REGION = Text(load_default="us-east-1")
     RUNNERS_SSM_PREFIX = Text(load_default="/gantry/runners", transform=lambda text: "/" + text.strip("/"))
     RUNNERS_SSM_KMS_KEY_ID = Text(load_default="")
-    RUNNERS_REQUEUE_AFTER_SECONDS = _whole(300)
-    RUNNERS_LAUNCH_MAX_ATTEMPTS = _whole(5)
+    RUNNERS_REQUEUE_AFTER_SECONDS = whole_number(300)
+    RUNNERS_LAUNCH_MAX_ATTEMPTS = whole_number(5)
     # Defaults for a runner pool that names no ECS launch settings of its own.
     ECS_CLUSTER = Text(load_default="")
     ECS_TASK_DEFINITION = Text(load_default="")
     ECS_SUBNETS = CommaList()
     ECS_SECURITY_GROUPS = CommaList()
-    ECS_LAUNCH_TYPE = Text(load_default="FARGATE", transform=str.upper, validate=_one_of(["FARGATE", "EC2"]))
+    ECS_LAUNCH_TYPE = Text(load_default="FARGATE", transform=str.upper, validate=one_of(["FARGATE", "EC2"]))
     # Project sync
-    SYNC_WRITES_PER_MINUTE = _whole(80)
-    SYNC_WRITES_PER_HOUR = _whole(500)
-    SYNC_MAX_FILE_BYTES = _whole(100 * 1024 * 1024)
-    SYNC_INLINE_MAX_BYTES = _whole(256 * 1024)
-    SYNC_REF_RETRIES = _whole(3)
-    SYNC_RETRY_JITTER_MS = _whole(1000)
-    SYNC_LOCK_SECONDS = _whole(900)
+    SYNC_WRITES_PER_MINUTE = whole_number(80)
+    SYNC_WRITES_PER_HOUR = whole_number(500)
+    SYNC_MAX_FILE_BYTES = whole_number(100 * 1024 * 1024)
+    SYNC_INLINE_MAX_BYTES = whole_number(256 * 1024)
+    SYNC_REF_RETRIES = whole_number(3)
+    SYNC_RETRY_JITTER_MS = whole_number(1000)
+    SYNC_LOCK_SECONDS = whole_number(900)
     # GitHub connection: base URLs (GitHub Enterprise Server works) and App settings that override
     # what the App-manifest flow stored in the database.
-    GITHUB_URL = Text(load_default="https://github.com", transform=_url)
-    GITHUB_API_URL = Text(load_default="https://api.github.com", transform=_url)
+    GITHUB_URL = Text(load_default="https://github.com", transform=no_trailing_slash)
+    GITHUB_API_URL = Text(load_default="https://api.github.com", transform=no_trailing_slash)
     GITHUB_APP_ID = Text(load_default=None)
     GITHUB_APP_SLUG = Text(load_default=None)
     GITHUB_APP_PRIVATE_KEY = PrivateKey(load_default=None)
@@ -232,30 +136,30 @@ class SettingsSchema(Schema):
     GITHUB_CLIENT_SECRET = Text(load_default=None)
     # Which kind of OAuth client GITHUB_CLIENT_ID is: "app" (the GitHub App's own) or "oauth_app" (a
     # classic OAuth App); unset, a client id starting "Iv" is an App's. Scopes apply to the classic kind.
-    GITHUB_OAUTH_CLIENT_KIND = Text(load_default=None, transform=str.lower, validate=_one_of(["app", "oauth_app"]))
+    GITHUB_OAUTH_CLIENT_KIND = Text(load_default=None, transform=str.lower, validate=one_of(["app", "oauth_app"]))
     GITHUB_OAUTH_SCOPES = Text(load_default="read:user user:email read:org repo admin:repo_hook")
     # OAuth for API clients and front ends: where a front end lives (its sign-in lands there) and how
     # long a sign-in's state (and a front end's one-time code) stays usable.
-    FRONTEND_URL = Text(load_default="", transform=_url)
-    OAUTH_STATE_TTL_SECONDS = _whole(600)
+    FRONTEND_URL = Text(load_default="", transform=no_trailing_slash)
+    OAUTH_STATE_TTL_SECONDS = whole_number(600)
     GITHUB_WEBHOOK_SECRET = Text(load_default=None)
     GITHUB_ALLOWED_ORGS = CommaList(lower=True)
     GITHUB_ADMIN_LOGINS = CommaList(lower=True)
-    GITHUB_TIMEOUT = _whole(10)
-    GITHUB_MAX_INLINE_WAIT = _whole(3)
+    GITHUB_TIMEOUT = whole_number(10)
+    GITHUB_MAX_INLINE_WAIT = whole_number(3)
     # Event forwarding: outbound timeouts, SSRF allow-list, retry caps and log retention.
-    FORWARDING_ALLOW_HTTP = _flag(False)
+    FORWARDING_ALLOW_HTTP = flag(False)
     FORWARDING_ALLOWED_HOSTS = CommaList(lower=True)
-    FORWARDING_ALLOWED_CIDRS = CommaList(validate=_networks)
-    FORWARDING_CONNECT_TIMEOUT = _whole(5)
-    FORWARDING_TOTAL_TIMEOUT = _whole(15)
-    FORWARDING_RETRY_AFTER_MAX = _whole(3600)
-    FORWARDING_DISABLE_AFTER_HOURS = _whole(120)
+    FORWARDING_ALLOWED_CIDRS = CommaList(validate=networks)
+    FORWARDING_CONNECT_TIMEOUT = whole_number(5)
+    FORWARDING_TOTAL_TIMEOUT = whole_number(15)
+    FORWARDING_RETRY_AFTER_MAX = whole_number(3600)
+    FORWARDING_DISABLE_AFTER_HOURS = whole_number(120)
     FORWARDING_RETENTION_DAYS = Days(30)
     FORWARDING_CA_BUNDLE = Text(load_default=None)
     # Retention: how long grown data is kept before the hourly purge removes it (0 or blank: forever).
     RETENTION_DELIVERY_PAYLOAD_DAYS = Days(30)
-    RETENTION_DELIVERY_DAYS = Days(90, validate=_outlives_redelivery)
+    RETENTION_DELIVERY_DAYS = Days(90, validate=outlives_redelivery)
     RETENTION_RUNNER_DAYS = Days(180)
     RETENTION_BUILD_DAYS = Days(None)
     RETENTION_SYNC_DAYS = Days(180)

@@ -112,9 +112,10 @@ def test_empty_dashboard(login_as, client, catalogue):
     assert "No data yet." in html
 
 
-def test_catalog_admin_page(login_as, browser, client, catalogue, make_repo):
+def test_catalog_admin_page(login_as, browser, client, catalogue, make_repo, make_user, make_key):
     make_repo("octo-org/octo-repo", 300029405)
     login_as("admin")
+    admin_key = make_key(make_user("admin", username="catalog-admin"), "admin")
     html = client.get("/admin/catalog").get_data(as_text=True)
     assert "Packer build completed" in html and "aws-govcloud" in html and "octo-org/octo-repo" in html
     added = browser.post("/admin/catalog/platforms", {"slug": "oci", "name": "Oracle", "cloud": "oci"}, htmx=True)
@@ -128,6 +129,17 @@ def test_catalog_admin_page(login_as, browser, client, catalogue, make_repo):
                                                               "os_version": "rhel-8.8", "image_type": "base"},
                            htmx=True)
     assert mapping.status_code == 201 and "every workflow" in mapping.get_data(as_text=True)
+    aliased = browser.post("/admin/catalog/platforms", {"slug": "ibm", "name": "IBM Cloud", "cloud": "ibm",
+                                                         "aliases": "softlayer, ibmcloud"}, htmx=True)
+    assert aliased.status_code == 201 and 'value="softlayer, ibmcloud"' in aliased.get_data(as_text=True)
+    looked_up = client.get("/api/v1/catalog/platforms/softlayer", headers=admin_key)
+    assert looked_up.json["slug"] == "ibm", looked_up.get_data(as_text=True)
+    assert 'value="aws"' in html  # the default catalogue's alias, shown beside aws-commercial
+    renamed = browser.post("/admin/catalog/platforms/ibm/aliases", {"aliases": "ibmcloud bluemix"}, htmx=True)
+    assert renamed.status_code == 200 and 'value="ibmcloud, bluemix"' in renamed.get_data(as_text=True)
+    clash = browser.post("/admin/catalog/platforms/oci/aliases", {"aliases": "bluemix"}, htmx=True)
+    assert clash.status_code == 422 and "already names" in clash.get_data(as_text=True)
+    assert client.get("/api/v1/catalog/platforms/oci", headers=admin_key).json["aliases"] == []
     deleted = browser.post("/admin/catalog/platforms/oci/delete", htmx=True)
     assert deleted.status_code == 200 and "Oracle" not in deleted.get_data(as_text=True)
     missing = browser.post("/admin/catalog/nothing/x/delete", htmx=True)

@@ -1,6 +1,6 @@
 """The catalogue Gantry ships with, and its idempotent loader (`flask catalog load`, `flask seed-demo`).
 
-Migration 0014 loads it into a fresh database, so builds can be reported without an operator step.
+Migration 0016 loads it into a fresh database, so builds can be reported without an operator step.
 Aliases are the other names pipelines send for an entry (the Build State API's `aws`).
 
 State codes climb a ladder from created (10) to completed (100); 900-950 are failures, 990 is a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import marshmallow as ma
@@ -116,7 +117,15 @@ def _form_data(section: str) -> dict[str, Any]:
         return {name: form.get(name, "") for name in ("repository", "workflow_name", "platform", "os_version",
                                                       "image_type")}
     k = catalog_service.kind(section)
-    return {name: form.get(name, "") for name in ("slug", "name", *k.extra)}
+    data = {name: form.get(name, "") for name in ("slug", "name", *k.extra)}
+    if form.get("aliases", "").strip():
+        data["aliases"] = _aliases(form["aliases"])
+    return data
+
+
+def _aliases(text: str) -> list[str]:
+    """Aliases typed as one line, separated by commas or spaces."""
+    return [alias for alias in re.split(r"[\s,]+", text) if alias]
 
 
 @bp.route("/admin/catalog")
@@ -139,6 +148,18 @@ def catalog_add(section: str) -> Any:
     except GantryError as exc:
         return _catalog_page(exc.status, exc.message, exc.errors, request.form, section)
     return _catalog_page(201)
+
+
+@bp.route("/admin/catalog/<section>/<item>/aliases", methods=["POST"])
+@page_requires("admin")
+def catalog_aliases(section: str, item: str) -> Any:
+    """Replace an entry's aliases (an empty line removes them all)."""
+    try:
+        catalog_service.update_entry(section, item, {"aliases": _aliases(request.form.get("aliases", ""))},
+                                     actor=actor())
+    except GantryError as exc:
+        return _catalog_page(exc.status, exc.message, exc.errors, request.form, section)
+    return _catalog_page()
 
 
 @bp.route("/admin/catalog/<section>/<item>/delete", methods=["POST"])

@@ -117,7 +117,7 @@ def _form_data(section: str) -> dict[str, Any]:
         return {name: form.get(name, "") for name in ("repository", "workflow_name", "platform", "os_version",
                                                       "image_type")}
     k = catalog_service.kind(section)
-    data = {name: form.get(name, "") for name in ("slug", "name", *k.extra)}
+    data: dict[str, Any] = {name: form.get(name, "") for name in ("slug", "name", *k.extra)}
     if form.get("aliases", "").strip():
         data["aliases"] = _aliases(form["aliases"])
     return data

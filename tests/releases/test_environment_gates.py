@@ -102,7 +102,7 @@ def test_a_maintainer_adds_environments_without_gates_at_the_end(client: Any, pe
 
 
 def test_a_maintainer_cannot_delete_a_gate_or_a_step(client: Any, people: Any, production: Any) -> None:
-    from webapp.releases.service import environments_of
+    from webapp.releases.environments import environments_of
 
     staging = environments_of(1001)[0]
     assert client.delete(f"{URL}/{production.id}", headers=people["maintainer"]).status_code == 403

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from webapp.auth.access import api_requires
 from webapp.extensions import Blueprint
-from webapp.releases import deployments, figures, service
+from webapp.releases import deployments, environments, figures, service
 from webapp.releases.schemas import (
     ApproveSchema,
     BuildLinksSchema,
@@ -170,14 +170,14 @@ class EnvironmentsView(MethodView):
     @environments_blp.response(200, EnvironmentSchema(many=True))
     def get(self, repo_id: int) -> Any:
         """A repository's environments in promotion order"""
-        return service.list_environments(_who(), repo_id)
+        return environments.list_environments(_who(), repo_id)
 
     @api_requires("maintainer", "releases:write")
     @environments_blp.arguments(EnvironmentCreateSchema)
     @environments_blp.response(201, EnvironmentSchema)
     def post(self, body: dict[str, Any], repo_id: int) -> Any:
         """Add an environment (after the last one unless a position is given)"""
-        return service.create_environment(_who(), repo_id, body, actor=_who().user)
+        return environments.create_environment(_who(), repo_id, body, actor=_who().user)
 
 
 @environments_blp.route("/environments/<int:environment_id>")
@@ -186,20 +186,20 @@ class EnvironmentView(MethodView):
     @environments_blp.response(200, EnvironmentSchema)
     def get(self, repo_id: int, environment_id: int) -> Any:
         """Get an environment's settings"""
-        return service.get_environment(_who(), environment_id, repo_id)
+        return environments.get_environment(_who(), environment_id, repo_id)
 
     @api_requires("maintainer", "releases:write")
     @environments_blp.arguments(EnvironmentWriteSchema)
     @environments_blp.response(200, EnvironmentSchema)
     def patch(self, body: dict[str, Any], repo_id: int, environment_id: int) -> Any:
         """Change an environment's order, approvals, approvers or freeze windows"""
-        return service.update_environment(_who(), environment_id, body, actor=_who().user, repository_id=repo_id)
+        return environments.update_environment(_who(), environment_id, body, actor=_who().user, repository_id=repo_id)
 
     @api_requires("maintainer", "releases:write")
     @environments_blp.response(204)
     def delete(self, repo_id: int, environment_id: int) -> None:
         """Delete an environment that has never been deployed to"""
-        service.delete_environment(_who(), environment_id, actor=_who().user, repository_id=repo_id)
+        environments.delete_environment(_who(), environment_id, actor=_who().user, repository_id=repo_id)
 
 
 @environments_blp.route("/environments/<int:environment_id>/deployments")
@@ -208,7 +208,7 @@ class EnvironmentDeploymentsView(MethodView):
     @environments_blp.response(200, DeploymentSchema(many=True))
     def get(self, repo_id: int, environment_id: int) -> Any:
         """An environment's deployments, newest first"""
-        service.get_environment(_who(), environment_id, repo_id)
+        environments.get_environment(_who(), environment_id, repo_id)
         return deployments.list_deployments(_who(), environment_id=environment_id)
 
 
@@ -219,7 +219,7 @@ class RollbackView(MethodView):
     @environments_blp.response(201, DeploymentSchema)
     def post(self, body: dict[str, Any], repo_id: int, environment_id: int) -> Any:
         """Redeploy the last release that succeeded here before the current one (audited)"""
-        service.get_environment(_who(), environment_id, repo_id)
+        environments.get_environment(_who(), environment_id, repo_id)
         return deployments.rollback(_who(), environment_id, reason=body["reason"], actor=_who().user)
 
 

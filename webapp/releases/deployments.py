@@ -22,7 +22,7 @@ from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.integrations.github import NOT_CONFIGURED, app_configured
-from webapp.releases import service
+from webapp.releases import environments, service
 from webapp.releases.freeze import active_freeze
 from webapp.releases.models import (
     APPROVED,
@@ -72,7 +72,7 @@ def list_deployments(who: Any, *, release_id: int | None = None, environment_id:
         service.get_release(who, release_id)
         stmt = stmt.where(Deployment.release_id == release_id)
     if environment_id is not None:
-        service.get_environment(who, environment_id)
+        environments.get_environment(who, environment_id)
         stmt = stmt.where(Deployment.environment_id == environment_id)
     return list(db.session.scalars(stmt.order_by(Deployment.id.desc()).limit(limit)))
 
@@ -109,7 +109,7 @@ def _succeeded_in(release_id: int, environment_id: int) -> bool:
 
 
 def _check_order(release: Release, env: Environment) -> None:
-    previous = service.previous_environment(env)
+    previous = environments.previous_environment(env)
     if previous is not None and not _succeeded_in(release.id, previous.id):
         raise Conflict(f"{release.version} must succeed in {previous.name} before it can go to {env.name}.",
                        code="promotion_order")
@@ -133,7 +133,7 @@ def request_deployment(who: Any, release_id: int, environment_id: int, *, schedu
                        actor: Any) -> Deployment:
     """Promote a release to an environment (after success in the one before it)."""
     release = service.get_release(who, release_id)
-    env = service.get_environment(who, environment_id, release.repository_id)
+    env = environments.get_environment(who, environment_id, release.repository_id)
     if release.status != "published":
         raise Conflict(f"Publish {release.version} to GitHub before deploying it.", code="not_published")
     _check_order(release, env)
@@ -185,7 +185,7 @@ def override_freeze(who: Any, deployment_id: int, reason: str | None, *, actor: 
 
 def start_first_environment(release: Release) -> None:
     """After publishing: an automatic first environment gets the release straight away."""
-    envs = service.environments_of(release.repository_id)
+    envs = environments.environments_of(release.repository_id)
     if envs and envs[0].auto_promote and service.active_deployment(release.id, envs[0].id) is None:
         deployment = _new_deployment(release, envs[0], trigger="automatic", requested_by=None)
         audit.record("deployment.request", "deployment", deployment.id, actor="system",
@@ -274,7 +274,7 @@ def _finish(deployment: Deployment, status: str, moment: datetime) -> list[int]:
         deployment.started_at = deployment.started_at or moment
     if status == SUCCEEDED:
         env = deployment.environment
-        following = service.next_environment(env)
+        following = environments.next_environment(env)
         if following is not None and following.auto_promote and \
                 service.active_deployment(deployment.release_id, following.id) is None:
             follow = _new_deployment(deployment.release, following, trigger="automatic", requested_by=None)
@@ -305,7 +305,7 @@ def report_status(who: Any, deployment_id: int, state: str, *, description: str 
 
 def rollback(who: Any, environment_id: int, *, reason: str = "", actor: Any) -> Deployment:
     """Redeploy the last release that succeeded in the environment before the current one."""
-    env = service.get_environment(who, environment_id)
+    env = environments.get_environment(who, environment_id)
     current = db.session.scalar(select(Deployment).where(
         Deployment.environment_id == env.id, Deployment.status.in_((IN_PROGRESS, SUCCEEDED, FAILED, QUEUED)))
         .order_by(Deployment.id.desc()).limit(1))
@@ -396,7 +396,7 @@ def run_mirror(deployment_id: int) -> str:
     if deployment.github_deployment_id is None:
         found = github_ops.find_deployment(repo, release.target_sha, env.name, deployment.id)
         if found is None:
-            last = service.next_environment(env) is None
+            last = environments.next_environment(env) is None
             found = github_ops.create_deployment(repo, {
                 "ref": release.target_sha, "task": "deploy", "auto_merge": False, "required_contexts": [],
                 "environment": env.name, "description": f"{release.version} to {env.name}"[:140],

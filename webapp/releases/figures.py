@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from webapp.core.metrics import gauge
 from webapp.extensions import db
-from webapp.releases import service
+from webapp.releases import environments, service
 from webapp.releases.models import FAILED, FINAL_STATUSES, ROLLED_BACK, SUCCEEDED, Deployment, Environment, Release
 
 WEEKS = 12
@@ -94,10 +94,10 @@ def _chart(title: str, unit: str, weeks: list[datetime], values: list[float | No
 def delivery_figures(who: Any, repository_id: int, environment_id: int | None = None,
                      at: datetime | None = None) -> dict[str, Any]:
     """The four figures for the last WEEKS weeks, as charts and totals."""
-    envs = service.list_environments(who, repository_id)
+    envs = environments.list_environments(who, repository_id)
     env: Environment | None
     if environment_id is not None:
-        env = service.get_environment(who, environment_id, repository_id)
+        env = environments.get_environment(who, environment_id, repository_id)
     else:
         env = envs[-1] if envs else None
     moment = at or service.now()

@@ -29,7 +29,7 @@ class EnvironmentSchema(ma.Schema):
     url = ma.fields.String(allow_none=True)
 
     def _approvers(self, env: object) -> list[str]:
-        from webapp.releases.service import approver_names
+        from webapp.releases.environments import approver_names
 
         return approver_names(env)  # type: ignore[arg-type]
 

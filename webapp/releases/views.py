@@ -14,6 +14,7 @@ from webapp.core.htmx import is_htmx, render
 from webapp.integrations.github import GitHubError
 from webapp.integrations.github import app_configured as github_app_configured
 from webapp.releases import deployments, figures, service
+from webapp.releases import environments as env_rules
 from webapp.releases.models import SUCCEEDED, WAITING_STATUSES, Release
 from webapp.repos.access import get_visible_repository
 
@@ -45,7 +46,7 @@ def _repo_page(repo_id: int, *, status: int = 200, preview: dict[str, Any] | Non
     page = service.list_releases(_who(), repository_id=repo_id, cursor=request.args.get("cursor"), limit=50)
     return render("releases/repository.html", block, status_code=status, repo=repo, page=page, preview=preview,
                   error=error, errors=errors or {}, form=request.form,
-                  environments=service.environments_of(repo_id), github_ready=github_app_configured())
+                  environments=env_rules.environments_of(repo_id), github_ready=github_app_configured())
 
 
 @bp.route("/repos/<int:repo_id>/releases")
@@ -87,7 +88,7 @@ def _pipeline(release: Release) -> list[dict[str, Any]]:
     user = who.user
     stages = []
     previous_ok = True
-    for env in service.environments_of(release.repository_id):
+    for env in env_rules.environments_of(release.repository_id):
         mine = [d for d in release.deployments if d.environment_id == env.id]
         latest = mine[-1] if mine else None
         current = deployments.list_deployments(who, environment_id=env.id, limit=1)
@@ -239,9 +240,9 @@ def _environments_page(repo_id: int, *, status: int = 200, error: str | None = N
                        errors: dict[str, Any] | None = None, editing: int | None = None) -> Any:
     errors = _form_errors(errors)
     repo = get_visible_repository(_who(), repo_id)
-    envs = service.environments_of(repo_id)
+    envs = env_rules.environments_of(repo_id)
     return render("releases/environments.html", "environments_panel", status_code=status, repo=repo,
-                  environments=envs, approvers={e.id: service.approver_names(e) for e in envs},
+                  environments=envs, approvers={e.id: env_rules.approver_names(e) for e in envs},
                   freezes={e.id: deployments.freeze_state(e) for e in envs}, error=error, errors=errors or {},
                   form=request.form, editing=editing)
 
@@ -256,7 +257,7 @@ def environments(repo_id: int) -> Any:
 @page_requires("maintainer")
 def create_environment(repo_id: int) -> Any:
     try:
-        service.create_environment(_who(), repo_id, _environment_form(), actor=actor())
+        env_rules.create_environment(_who(), repo_id, _environment_form(), actor=actor())
     except GantryError as exc:
         return _environments_page(repo_id, status=exc.status, error=exc.message, errors=exc.errors)
     return _environments_page(repo_id, status=201)
@@ -269,7 +270,7 @@ def update_environment(repo_id: int, environment_id: int) -> Any:
         data = _environment_form()
         if request.form.get("position"):
             data["position"] = int(request.form["position"])
-        service.update_environment(_who(), environment_id, data, actor=actor(), repository_id=repo_id)
+        env_rules.update_environment(_who(), environment_id, data, actor=actor(), repository_id=repo_id)
     except GantryError as exc:
         return _environments_page(repo_id, status=exc.status, error=exc.message, errors=exc.errors,
                                   editing=environment_id)
@@ -282,7 +283,7 @@ def update_environment(repo_id: int, environment_id: int) -> Any:
 @page_requires("maintainer")
 def delete_environment(repo_id: int, environment_id: int) -> Any:
     try:
-        service.delete_environment(_who(), environment_id, actor=actor(), repository_id=repo_id)
+        env_rules.delete_environment(_who(), environment_id, actor=actor(), repository_id=repo_id)
     except GantryError as exc:
         return _environments_page(repo_id, status=exc.status, error=exc.message)
     return _environments_page(repo_id)

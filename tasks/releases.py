@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tasks import again_when_rate_limited
 from webapp.integrations.github import needs_github_app
-from webapp.releases import deployments, publishing
+from webapp.releases import deployments, github_mirror, publishing
 
 
 @again_when_rate_limited(lambda release_id: f"releases-publish-{release_id}-later")
@@ -17,7 +17,7 @@ def publish_release(release_id: int) -> str:
 @again_when_rate_limited(lambda deployment_id: f"releases-mirror-{deployment_id}-later")
 def mirror_deployment(deployment_id: int) -> str:
     """Create the GitHub Deployment for a Gantry deployment and post its current status."""
-    return deployments.run_mirror(deployment_id)
+    return github_mirror.run_mirror(deployment_id)
 
 
 def sweep_deployments() -> dict[str, int]:

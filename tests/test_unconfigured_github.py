@@ -130,7 +130,7 @@ def test_deployment_mirror_skips_and_leaves_it_to_the_sweep(seeded: int, bare: F
                                                             logs: pytest.LogCaptureFixture) -> None:
     from tasks.releases import mirror_deployment
     from webapp.extensions import db
-    from webapp.releases.deployments import out_of_sync_deployments
+    from webapp.releases.github_mirror import out_of_sync_deployments
     from webapp.releases.models import Deployment
 
     stale = read(bare, out_of_sync_deployments)

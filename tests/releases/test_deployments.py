@@ -230,12 +230,12 @@ def test_scheduled_promotion_waits_for_its_time(client: Any, pipeline: Any, peop
 def test_deployments_are_mirrored_to_github_once(client: Any, pipeline: Any, people: Any, fake_github: Any,
                                                  run_jobs: Any, db: Any) -> None:
     from webapp.integrations.github import GitHubError
-    from webapp.releases import deployments
+    from webapp.releases import github_mirror
 
     dev = promote(client, people["author_key"], pipeline["release"].id, pipeline["dev"].id).json
     lose_response(fake_github, "POST", r"/deployments$")  # created on GitHub, answer lost
     with pytest.raises(GitHubError):
-        deployments.run_mirror(dev["id"])
+        github_mirror.run_mirror(dev["id"])
     db.session.rollback()
     run_jobs()  # the queued mirror job finds the deployment the lost attempt made
     [made] = deployments_of(fake_github, OWNER, NAME)
@@ -377,19 +377,19 @@ def test_one_deployment_on_its_way_per_release_and_environment_even_in_a_race(pi
 
 def test_sweep_remirrors_only_recent_deployments_of_installed_repositories(
         client: Any, pipeline: Any, people: Any, db: Any, clock: Any) -> None:
-    from webapp.releases import deployments
+    from webapp.releases import github_mirror
     from webapp.releases.models import Deployment
 
     queued = promote(client, people["author_key"], pipeline["release"].id, pipeline["dev"].id).json
-    assert deployments.out_of_sync_deployments() == [queued["id"]]  # GitHub not told yet (job not run)
+    assert github_mirror.out_of_sync_deployments() == [queued["id"]]  # GitHub not told yet (job not run)
     clock.now += timedelta(days=8)
-    assert deployments.out_of_sync_deployments() == []
+    assert github_mirror.out_of_sync_deployments() == []
     clock.now -= timedelta(days=8)
     from webapp.repos.models import Repository
 
     db.session.get(Repository, db.session.get(Deployment, queued["id"]).repository_id).installation_id = None
     db.session.commit()
-    assert deployments.out_of_sync_deployments() == []
+    assert github_mirror.out_of_sync_deployments() == []
 
 
 def test_rollback_to_a_release_already_on_its_way_is_a_conflict(client: Any, pipeline: Any, people: Any, db: Any,

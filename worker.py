@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from flask import Flask
 
 from webapp import create_app
-from webapp.core import jobs
+from webapp.core import rq_worker
 from webapp.schedule import PERIODIC_JOBS
 
 
 def run_worker(app: Flask, queues: Sequence[str] | None = None, burst: bool = False, name: str | None = None) -> None:
-    jobs.run_worker(app, PERIODIC_JOBS, queues, burst=burst, name=name)
+    rq_worker.run_worker(app, PERIODIC_JOBS, queues, burst=burst, name=name)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

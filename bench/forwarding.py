@@ -59,7 +59,8 @@ def serve_receiver(port: int, ready: Any) -> None:
 def run(app: Any, port: int, count: int) -> int:
     from sqlalchemy import func, select
 
-    from webapp.core.jobs import get_queue, run_jobs_now
+    from webapp.core.jobs import get_queue
+    from webapp.core.rq_worker import run_jobs_now
     from webapp.extensions import db
     from webapp.forwarding import signing
     from webapp.forwarding.models import SUCCEEDED, ForwardAttempt, ForwardDelivery, ForwardTarget

@@ -192,7 +192,7 @@ def worker_main(database_url: str, redis_url: str, encryption_keys: str) -> None
 
     from webapp import create_app
     from webapp.config import test_settings
-    from webapp.core import jobs
+    from webapp.core import rq_worker
 
     settings = test_settings(database_url, redis_url)
     settings.update({"TESTING": False, "LOG_LEVEL": "ERROR", "RATELIMIT_ENABLED": False,
@@ -212,7 +212,7 @@ def worker_main(database_url: str, redis_url: str, encryption_keys: str) -> None
     for name in ("rq.worker", "webapp"):
         logging.getLogger(name).setLevel(logging.ERROR)
     with app.app_context():
-        worker = jobs.make_worker(app, ("high",))
+        worker = rq_worker.make_worker(app, ("high",))
         worker.work(burst=True, with_scheduler=False, logging_level="ERROR")
 
 

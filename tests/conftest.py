@@ -250,7 +250,7 @@ def login_as(client: FlaskClient, make_user: Callable[..., Any]) -> Callable[...
 @pytest.fixture
 def run_jobs(app: Flask) -> Callable[..., int]:
     """Work every queued job now, in this process, against the real Redis; returns how many ran."""
-    from webapp.core.jobs import run_jobs_now
+    from webapp.core.rq_worker import run_jobs_now
 
     def run(**kwargs: Any) -> int:
         return run_jobs_now(app, **kwargs)

@@ -53,7 +53,8 @@ def work(app: Flask, func: Callable[..., Any] | None, *args: Any) -> Any:
 
     Every job must finish: none failed, none waiting for a retry. Returns `func`'s result.
     """
-    from webapp.core.jobs import enqueue, redis_connection, run_jobs_now
+    from webapp.core.jobs import enqueue, redis_connection
+    from webapp.core.rq_worker import run_jobs_now
     from webapp.extensions import db
 
     with app.app_context():

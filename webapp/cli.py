@@ -11,8 +11,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from webapp.core import jobs
 from webapp.core.errors import GantryError
+from webapp.core.rq_worker import run_worker
 from webapp.schedule import PERIODIC_JOBS
 
 SEEDERS_KEY = "gantry.seeders"
@@ -116,7 +116,7 @@ rq_group = AppGroup("rq", help="Background workers.")
 @click.argument("queues", nargs=-1)
 def rq_worker(burst: bool, queues: tuple[str, ...]) -> None:
     """Run a worker with its scheduler and the periodic jobs."""
-    jobs.run_worker(current_app._get_current_object(), PERIODIC_JOBS, queues or None,  # type: ignore[attr-defined]
+    run_worker(current_app._get_current_object(), PERIODIC_JOBS, queues or None,  # type: ignore[attr-defined]
                     burst=burst)
 
 

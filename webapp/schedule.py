@@ -1,12 +1,12 @@
 """Periodic jobs, declared as data: a deterministic job id per entry, each task named by its dotted path.
 
-Each runs on one worker per interval, whichever claims it first (`jobs.PeriodicTicker`). The sweeps
+Each runs on one worker per interval, whichever claims it first (`rq_worker.PeriodicTicker`). The sweeps
 here are what makes "nothing is lost" hold when Redis was away at a commit or a worker died.
 """
 
 from __future__ import annotations
 
-from webapp.core.jobs import Periodic
+from webapp.core.rq_worker import Periodic
 
 RECONCILE_INSTALLATIONS_EVERY = 3600
 ACCESS_SYNC_EVERY = 900

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from rq.job import Job
 
-from webapp.core import jobs
+from webapp.core import jobs, rq_worker
 
 RAN: list[str] = []
 
@@ -228,14 +228,14 @@ def test_redis_down_raises_for_the_caller_to_handle(build_app):
 
 
 def test_periodic_job_is_enqueued_once_per_interval_across_workers(app):
-    every_minute = [jobs.Periodic("tick", TICK, every=60)]
+    every_minute = [rq_worker.Periodic("tick", TICK, every=60)]
     connection = jobs.redis_connection()
     barrier = threading.Barrier(4)
     results: list[list[str]] = []
 
     def worker() -> None:
         barrier.wait()
-        results.append(jobs.enqueue_due_periodic(every_minute, connection))
+        results.append(rq_worker.enqueue_due_periodic(every_minute, connection))
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
@@ -244,31 +244,31 @@ def test_periodic_job_is_enqueued_once_per_interval_across_workers(app):
         t.join(timeout=10)
     assert sorted(map(len, results)) == [0, 0, 0, 1]
     assert jobs.queue_depths()["low"] == 1
-    assert jobs.enqueue_due_periodic(every_minute, connection) == []  # still inside the interval
+    assert rq_worker.enqueue_due_periodic(every_minute, connection) == []  # still inside the interval
 
 
 def test_periodic_job_runs_again_in_the_next_interval(app, run_jobs):
-    job = jobs.Periodic("tick", TICK, every=60)
+    job = rq_worker.Periodic("tick", TICK, every=60)
     connection = jobs.redis_connection()
-    assert jobs.enqueue_due_periodic([job], connection) == ["tick"]
+    assert rq_worker.enqueue_due_periodic([job], connection) == ["tick"]
     run_jobs()
     connection.delete("gantry:periodic:tick")  # the interval has passed
-    assert jobs.enqueue_due_periodic([job], connection) == ["tick"]
+    assert rq_worker.enqueue_due_periodic([job], connection) == ["tick"]
     run_jobs()
     assert RAN == ["tick", "tick"]
 
 
 def test_periodic_job_still_waiting_is_not_doubled(app):
-    job = jobs.Periodic("tick", TICK, every=60)
+    job = rq_worker.Periodic("tick", TICK, every=60)
     connection = jobs.redis_connection()
-    jobs.enqueue_due_periodic([job], connection)
+    rq_worker.enqueue_due_periodic([job], connection)
     connection.delete("gantry:periodic:tick")
-    assert jobs.enqueue_due_periodic([job], connection) == []
+    assert rq_worker.enqueue_due_periodic([job], connection) == []
     assert jobs.queue_depths()["low"] == 1
 
 
 def test_ticker_enqueues_in_the_background(app):
-    ticker = jobs.PeriodicTicker([jobs.Periodic("tick", TICK, every=60)], jobs.redis_connection(), tick=0.05)
+    ticker = rq_worker.PeriodicTicker([rq_worker.Periodic("tick", TICK, every=60)], jobs.redis_connection(), tick=0.05)
     ticker.start()
     try:
         for _ in range(100):

@@ -28,7 +28,8 @@ from sqlalchemy import func, select
 
 from tests.runners.conftest import new_job_id, process, workflow_job
 from tests.runners.test_concurrency import AliveMonitor
-from webapp.core.jobs import redis_connection, run_jobs_now
+from webapp.core.jobs import redis_connection
+from webapp.core.rq_worker import run_jobs_now
 from webapp.integrations.ecs import aws
 from webapp.runners.models import Runner, RunnerEvent, WorkflowJob
 

@@ -25,7 +25,7 @@ from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from tests.conftest import make_test_app
 from tests.webhooks.helpers import post_webhook
 from webapp.core import jobs
-from webapp.core.jobs import run_jobs_now
+from webapp.core.rq_worker import run_jobs_now
 from webapp.extensions import db
 from webapp.webhooks import service
 from webapp.webhooks.intake import intake_engine, job_id_for

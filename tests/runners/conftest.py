@@ -152,7 +152,7 @@ def post_job(client: Any) -> Callable[..., Any]:
 
 def launch_queued(app: Flask) -> int:
     """Run every queued launch job in this process (no scheduler: delayed retries stay queued)."""
-    from webapp.core.jobs import run_jobs_now
+    from webapp.core.rq_worker import run_jobs_now
 
     return run_jobs_now(app, queues=("high",))
 

@@ -529,7 +529,7 @@ def test_deliveries_arriving_together_share_one_insert_and_one_enqueue(app, db, 
     for (_, headers), answer in zip(requests, answers, strict=True):
         [row] = [r for r in rows if r.delivery_id == headers["X-GitHub-Delivery"]]
         assert (answer.json["id"], answer.json["queued"]) == (row.id, True)  # each caller got its own row
-        job = jobs._fetch(intake.job_id_for(row.delivery_id), jobs.redis_connection(app))
+        job = jobs.fetch_job(intake.job_id_for(row.delivery_id), jobs.redis_connection(app))
         assert job is not None and job.args == (row.id,) and job.get_status() == "queued"
         assert job.meta["request_id"] == answer.headers["X-Request-ID"]  # the request it came with
 

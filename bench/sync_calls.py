@@ -78,7 +78,7 @@ def run(app: Any, server: Any, files: int, changed: int) -> int:
     from webapp.auth import service as auth_service
     from webapp.extensions import db
     from webapp.repos.models import Installation, Repository
-    from webapp.sync import engine, service
+    from webapp.sync import engine, runs, service
     from webapp.sync.models import SyncRun
 
     class Fake:  # what git_store() expects of the fixture
@@ -98,7 +98,7 @@ def run(app: Any, server: Any, files: int, changed: int) -> int:
         f"modules/m{i // 25:02d}/file{i:03d}.tf": (f"# file {i}\n{body}".encode(), None) for i in range(files)})
 
     def one_sync(label: str) -> dict[str, Any]:
-        run = service.start_sync(admin, project.id, message=label)
+        run = runs.start_sync(admin, project.id, message=label)
         server.requests.clear()
         commits_before = len(git.history(OWNER, NAME))
         started = time.perf_counter()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webapp.sync import engine, service
+from webapp.sync import engine, runs
 from webapp.sync.budget import BranchBusy, RetryLater
 
 BUSY_RETRY_SECONDS = 5
@@ -13,12 +13,12 @@ def run_sync(run_id: int) -> None:
     try:
         engine.execute_run(run_id)
     except BranchBusy:
-        service.defer_run(run_id, BUSY_RETRY_SECONDS)
+        runs.defer_run(run_id, BUSY_RETRY_SECONDS)
     except RetryLater as exc:
-        service.defer_run(run_id, exc.retry_after)
+        runs.defer_run(run_id, exc.retry_after)
 
 
 def requeue_stalled_syncs() -> int:
     """Enqueue runs stored as queued or waiting whose job was lost."""
-    return service.requeue_stalled()
+    return runs.requeue_stalled()
 

@@ -172,12 +172,12 @@ def test_a_sync_run_fails_with_a_clear_message_instead_of_retrying(seeded: int, 
     from tasks.sync import requeue_stalled_syncs
     from webapp.auth.models import User
     from webapp.extensions import db
-    from webapp.sync import service
+    from webapp.sync import runs
     from webapp.sync.models import Project, SyncRun
 
     def start() -> int:
         project = db.session.scalar(select(Project).where(Project.name == "infrastructure"))
-        return int(service.start_sync(db.session.get(User, seeded), project.id).id)
+        return int(runs.start_sync(db.session.get(User, seeded), project.id).id)
 
     run_id = read(bare, start)
     work(bare, None)  # the run's own job

@@ -65,11 +65,11 @@ def _put_project_files(headers: dict[str, str], files: dict[str, str] | None = N
     from webapp.auth.tokens import user_for_access_token
     from webapp.extensions import db
     from webapp.repos.models import Repository
-    from webapp.sync import service
+    from webapp.sync import runs, service
 
     user = user_for_access_token(headers["Authorization"].split()[1])
     repo = db.session.query(Repository).filter_by(full_name="acme/infrajet").one()
-    project = service.find_or_create_binding(user, repo.id, "main", "", "project-uuid")
+    project = runs.find_or_create_binding(user, repo.id, "main", "", "project-uuid")
     files = files if files is not None else {"main.tf": MAIN_TF, "variables.tf": VARIABLES_TF}
     service.put_files(user, project.id, {path: (text.encode(), None) for path, text in files.items()})
 

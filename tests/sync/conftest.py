@@ -88,11 +88,11 @@ def project(app: Any, git: GitStore, repos: dict[str, Any], admin: Any) -> Any:
 @pytest.fixture
 def sync(app: Any, db: Any, run_jobs: Callable[..., int], admin: Any) -> Callable[..., Any]:
     """Start a sync as the admin, run the queued job, and return the refreshed run."""
-    from webapp.sync import service
+    from webapp.sync import runs
     from webapp.sync.models import SyncRun
 
     def run(project_id: int, **kwargs: Any) -> SyncRun:
-        started = service.start_sync(admin, project_id, **kwargs)
+        started = runs.start_sync(admin, project_id, **kwargs)
         run_id = started.id
         run_jobs()
         db.session.expire_all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.sync.conftest import NAME, OWNER, remote_files
-from webapp.sync import service
+from webapp.sync import runs, service
 from webapp.sync.models import SyncedFile, SyncRun
 from webapp.sync.plan import blob_sha
 
@@ -106,10 +106,10 @@ def test_resolving_conflicts_keep_github_and_overwrite(project, git, sync, admin
     run = sync(project.id)
     assert run.status == "conflict" and run.conflicts == 2
     run_id = run.id
-    service.resolve_conflict(admin, run_id, "main.tf", "keep_github")
+    runs.resolve_conflict(admin, run_id, "main.tf", "keep_github")
     assert service.get_file(admin, project.id, "main.tf").content == b"github main\n"
     assert db.session.query(SyncRun).count() == 2  # one conflict left: no new run yet
-    service.resolve_conflict(admin, run_id, "vars.tf", "overwrite")
+    runs.resolve_conflict(admin, run_id, "vars.tf", "overwrite")
     run_jobs()
     db.session.expire_all()
     follow_up = db.session.query(SyncRun).order_by(SyncRun.id.desc()).first()
@@ -230,7 +230,7 @@ def test_ref_kept_moving_fails_after_three_retries(project, git, sync, admin, fa
     with pytest.raises(Exception, match="kept moving"):
         from webapp.sync import engine
 
-        run = service.start_sync(admin, project.id)
+        run = runs.start_sync(admin, project.id)
         engine.execute_run(run.id)
     assert len(fake_github.calls("PATCH", r"/git/refs/heads/main$")) == 1 + 4
 
@@ -256,7 +256,7 @@ def test_retry_after_a_crash_after_the_commit_does_not_commit_twice(project, git
     landed = commits(git)[0]
     assert f"Sync-Id: {run.sync_id}" in landed.message  # the commit did land before the crash
     before = len(commits(git))
-    service.retry_run(admin, run_id)
+    runs.retry_run(admin, run_id)
     run_jobs()
     db.session.expire_all()
     run = db.session.get(SyncRun, run_id)
@@ -315,7 +315,7 @@ def test_files_over_the_limit_are_refused_up_front(project, app, admin, monkeypa
     service.put_file(admin, project.id, "big.bin", b"x" * 64)
     monkeypatch.setitem(app.config, "SYNC_MAX_FILE_BYTES", 32)
     with pytest.raises(PayloadTooLarge):
-        service.start_sync(admin, project.id)
+        runs.start_sync(admin, project.id)
     with pytest.raises(PayloadTooLarge):
         service.put_file(admin, project.id, "big2.bin", b"x" * 64)
     assert db.session.query(SyncRun).count() == 0
@@ -326,7 +326,7 @@ def test_branch_lock_defers_a_second_sync(project, app, admin, db, run_jobs):
     from webapp.core.jobs import redis_connection
 
     redis_connection().set(f"gantry:sync:lock:{project.repository_id}:main", "someone", ex=60)
-    run_id = service.start_sync(admin, project.id).id
+    run_id = runs.start_sync(admin, project.id).id
     run_jobs()
     db.session.expire_all()
     assert db.session.get(SyncRun, run_id).status == "waiting"
@@ -334,7 +334,7 @@ def test_branch_lock_defers_a_second_sync(project, app, admin, db, run_jobs):
 
 def test_write_budget_shared_in_redis_defers_the_run(project, app, admin, db, run_jobs, monkeypatch, git):
     monkeypatch.setitem(app.config, "SYNC_WRITES_PER_MINUTE", 2)
-    run_id = service.start_sync(admin, project.id).id
+    run_id = runs.start_sync(admin, project.id).id
     run_jobs()
     db.session.expire_all()
     run = db.session.get(SyncRun, run_id)
@@ -364,7 +364,7 @@ def test_stalled_runs_are_requeued(project, admin, db, run_jobs, git):
     db.session.add(run)
     db.session.commit()
     run_id = run.id
-    assert service.requeue_stalled() == 1
+    assert runs.requeue_stalled() == 1
     run_jobs()
     db.session.expire_all()
     assert db.session.get(SyncRun, run_id).status == "succeeded"
@@ -376,7 +376,7 @@ def test_github_secondary_rate_limit_defers_the_run(project, admin, db, run_jobs
     from webapp.core.jobs import get_queue
 
     fake_github.fail("POST", r"/git/trees$", 403, headers={"Retry-After": "120"})
-    run_id = service.start_sync(admin, project.id).id
+    run_id = runs.start_sync(admin, project.id).id
     run_jobs()
     db.session.expire_all()
     run = db.session.get(SyncRun, run_id)
@@ -389,7 +389,7 @@ def test_github_secondary_rate_limit_defers_the_run(project, admin, db, run_jobs
 def test_run_of_a_deleted_project_is_ignored(project, admin, db, run_jobs):
     from webapp.sync import engine
 
-    run_id = service.start_sync(admin, project.id).id
+    run_id = runs.start_sync(admin, project.id).id
     service.delete_project(admin, project.id)
     assert engine.execute_run(run_id) is None
 
@@ -423,5 +423,5 @@ def test_keep_githubs_binary_version_reads_the_blob(project, git, sync, admin, d
     service.put_file(admin, project.id, "logo.bin", b"\x00ours v2")
     run = sync(project.id)
     assert run.status == "conflict" and "there_text" not in run.conflict_files[0]
-    service.resolve_conflict(admin, run.id, "logo.bin", "keep_github")
+    runs.resolve_conflict(admin, run.id, "logo.bin", "keep_github")
     assert service.get_file(admin, project.id, "logo.bin").content == b"\x00theirs"

@@ -49,7 +49,7 @@ from webapp.core.errors import NotFound, ValidationFailed
 from webapp.repos import accounts
 from webapp.repos import service as repos
 from webapp.repos.schemas import GitHubInstallationSchema, GitHubProfileSchema, GitHubRepositorySchema
-from webapp.sync import service as sync
+from webapp.sync import runs as sync_runs
 from webapp.sync.models import Project, SyncRun
 
 blp = Blueprint("compat-infrajet", __name__, url_prefix="/compat/infrajet/api/v1/github",
@@ -68,11 +68,11 @@ def _bound_project(project_ref: str, full_name: str, branch: str | None) -> Proj
     owner, _, name = full_name.partition("/")
     repo = repos.get_repository(g.principal, owner, name)
     try:
-        project = sync.find_project(g.principal, project_ref)
+        project = sync_runs.find_project(g.principal, project_ref)
     except NotFound:  # not known yet: Infrajet's own project ids become project names here
         if project_ref.strip().isdigit():  # a Gantry project's number names one that must exist
             raise
-        return sync.find_or_create_binding(g.principal, repo.id, branch, "", project_ref)
+        return sync_runs.find_or_create_binding(g.principal, repo.id, branch, "", project_ref)
     if project.repository_id != repo.id or (branch and project.branch != branch):
         raise ValidationFailed(f"Project {project_ref} syncs to {project.repository.full_name}@{project.branch}, "
                                f"not {full_name}@{branch or project.branch}.",
@@ -99,14 +99,14 @@ def _plan_conflicts(plan: dict[str, Any]) -> list[dict[str, Any]]:
 def _start(body: dict[str, Any], paths: list[str] | None) -> dict[str, Any]:
     project = _bound_project(body["project_id"], body["repository_full_name"], body["branch"])
     if body["check_conflicts"]:
-        plan = sync.check_conflicts(g.principal, project.id, paths)
+        plan = sync_runs.check_conflicts(g.principal, project.id, paths)
         conflicts = _plan_conflicts(plan)
         if conflicts:  # Infrajet stops before syncing when asked to check: nothing is written
             return {"success": False, "sync_id": "", "status": "conflict",
                     "message": f"{len(conflicts)} file(s) changed on GitHub too; resolve or sync without the check.",
                     "project_id": body["project_id"], "repository": project.repository.full_name,
                     "branch": project.branch, "commit_sha": None, "files_synced": 0, "conflicts": conflicts}
-    run = sync.start_sync(g.principal, project.id, paths=paths, message=body["commit_message"], trigger="api")
+    run = sync_runs.start_sync(g.principal, project.id, paths=paths, message=body["commit_message"], trigger="api")
     return _sync_answer(run, body["project_id"])
 
 
@@ -225,10 +225,10 @@ class SyncHistoryView(MethodView):
     @blp.response(200, InfrajetSyncHistorySchema)
     def get(self, args: dict[str, Any], project_id: str) -> Any:
         """Get synchronization history for a project, newest first"""
-        project = sync.find_project(g.principal, project_id)
-        page = sync.run_history(g.principal, project.id, None, args["per_page"])
+        project = sync_runs.find_project(g.principal, project_id)
+        page = sync_runs.run_history(g.principal, project.id, None, args["per_page"])
         return {"project_id": project_id, "syncs": page.items,
-                "total": sync.sync_status(g.principal, project.id)["total_syncs"]}
+                "total": sync_runs.sync_status(g.principal, project.id)["total_syncs"]}
 
 
 @blp.route("/sync/status/<project_id>")
@@ -237,7 +237,7 @@ class SyncStatusView(MethodView):
     @blp.response(200, InfrajetSyncStatusSchema)
     def get(self, project_id: str) -> Any:
         """Get current synchronization status for a project"""
-        status = sync.sync_status(g.principal, sync.find_project(g.principal, project_id).id)
+        status = sync_runs.sync_status(g.principal, sync_runs.find_project(g.principal, project_id).id)
         return {"project_id": project_id, "status": status["state"], "repository": status["repository"],
                 "last_sync_at": status["last_synced_at"], "last_commit_sha": status["last_commit_sha"],
                 "total_syncs": status["total_syncs"], "last_successful_sync": status["last_successful_sync"]}
@@ -250,8 +250,8 @@ class CheckConflictsView(MethodView):
     @blp.response(200, InfrajetConflictCheckResponseSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Check for potential conflicts before syncing a project (writes nothing)"""
-        project = sync.find_project(g.principal, body["project_id"])
-        plan = sync.check_conflicts(g.principal, project.id, body["file_paths"])
+        project = sync_runs.find_project(g.principal, body["project_id"])
+        plan = sync_runs.check_conflicts(g.principal, project.id, body["file_paths"])
         conflicts = _plan_conflicts(plan)
         return {"project_id": body["project_id"], "has_conflicts": bool(conflicts), "conflicts": conflicts,
                 "files": plan.get("files", []), "head_sha": plan.get("head_sha")}
@@ -265,12 +265,12 @@ class RetryView(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Retry a failed synchronization operation (same sync_id, so no commit is made twice)"""
         if body["sync_id"]:
-            run = sync.get_run_by_sync_id(g.principal, body["sync_id"])
+            run = sync_runs.get_run_by_sync_id(g.principal, body["sync_id"])
         elif body["project_id"]:
-            run = sync.latest_failed_run(g.principal, sync.find_project(g.principal, body["project_id"]).id)
+            run = sync_runs.latest_failed_run(g.principal, sync_runs.find_project(g.principal, body["project_id"]).id)
         else:
             raise ValidationFailed("Name the sync_id to retry (or the project_id).", errors={"sync_id": ["missing"]})
-        run = sync.retry_run(g.principal, run.id)
+        run = sync_runs.retry_run(g.principal, run.id)
         return _sync_answer(run, body["project_id"] or str(run.project_id))
 
 
@@ -280,7 +280,7 @@ class MetricsView(MethodView):
     @blp.response(200, InfrajetMetricsSchema)
     def get(self) -> Any:
         """Get synchronization metrics and statistics for the user"""
-        figures = sync.sync_metrics(g.principal)
+        figures = sync_runs.sync_metrics(g.principal)
         duration = figures["average_duration_ms"]
         return {"user_id": g.principal.user.id, "total_syncs": figures["syncs"],
                 "successful_syncs": figures["successes"], "failed_syncs": figures["failures"],
@@ -333,8 +333,8 @@ class PushView(MethodView):
     @blp.response(200, InfrajetPushResponseSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Push files to a repository using GitHub App: one commit, its sha and URL in the answer"""
-        run = sync.push_files_map(g.principal, _files_map(body), replace_all=False)
-        return _push_answer(sync.sync_now(g.principal, run))
+        run = sync_runs.push_files_map(g.principal, _files_map(body), replace_all=False)
+        return _push_answer(sync_runs.sync_now(g.principal, run))
 
 
 @blp.route("/repositories/sync")
@@ -344,8 +344,8 @@ class RepositorySyncView(MethodView):
     @blp.response(200, InfrajetPushResponseSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Sync files to repository with conflict detection (the repository's project becomes exactly these)"""
-        run = sync.push_files_map(g.principal, _files_map(body), replace_all=True)
-        return _push_answer(sync.sync_now(g.principal, run))
+        run = sync_runs.push_files_map(g.principal, _files_map(body), replace_all=True)
+        return _push_answer(sync_runs.sync_now(g.principal, run))
 
 
 @blp.route("/repositories/validate-access")

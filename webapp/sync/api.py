@@ -13,7 +13,7 @@ from webapp.auth.access import api_requires
 from webapp.core.errors import ValidationFailed
 from webapp.core.pagination import PageArgsSchema
 from webapp.extensions import Blueprint
-from webapp.sync import service
+from webapp.sync import runs, service
 from webapp.sync.schemas import (
     CheckConflictsSchema,
     FileInfoSchema,
@@ -128,7 +128,7 @@ class SyncProjectView(MethodView):
     @blp.response(202, SyncRunSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Queue a sync of all of a project's files"""
-        return service.start_sync(g.principal, body["project_id"], message=body["message"],
+        return runs.start_sync(g.principal, body["project_id"], message=body["message"],
                                   overwrite=body["overwrite"], trigger="api")
 
 
@@ -139,7 +139,7 @@ class ManualTriggerView(MethodView):
     @blp.response(202, SyncRunSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Queue a sync of some of a project's files"""
-        return service.start_sync(g.principal, body["project_id"], paths=body["paths"], message=body["message"],
+        return runs.start_sync(g.principal, body["project_id"], paths=body["paths"], message=body["message"],
                                   overwrite=body["overwrite"], trigger="manual")
 
 
@@ -150,7 +150,7 @@ class SyncHistoryView(MethodView):
     @blp.response(200, SyncRunPageSchema)
     def get(self, args: dict[str, Any], project_id: int) -> Any:
         """A project's sync runs, newest first, with per-file outcomes"""
-        return service.run_history(g.principal, project_id, args["cursor"], args["limit"])
+        return runs.run_history(g.principal, project_id, args["cursor"], args["limit"])
 
 
 @blp.route("/github/sync/status/<int:project_id>")
@@ -159,7 +159,7 @@ class SyncStatusView(MethodView):
     @blp.response(200, SyncStatusSchema)
     def get(self, project_id: int) -> Any:
         """A project's sync state and its latest run"""
-        return service.sync_status(g.principal, project_id)
+        return runs.sync_status(g.principal, project_id)
 
 
 @blp.route("/github/sync/runs/<int:run_id>")
@@ -168,7 +168,7 @@ class SyncRunView(MethodView):
     @blp.response(200, SyncRunSchema)
     def get(self, run_id: int) -> Any:
         """One sync run"""
-        return service.get_run(g.principal, run_id)
+        return runs.get_run(g.principal, run_id)
 
 
 @blp.route("/github/sync/runs/<int:run_id>/resolve")
@@ -178,7 +178,7 @@ class ResolveView(MethodView):
     @blp.response(200, SyncRunSchema)
     def post(self, body: dict[str, Any], run_id: int) -> Any:
         """Settle one conflict: keep GitHub's version, or overwrite it at the next sync"""
-        return service.resolve_conflict(g.principal, run_id, body["path"], body["choice"])
+        return runs.resolve_conflict(g.principal, run_id, body["path"], body["choice"])
 
 
 @blp.route("/github/sync/check-conflicts")
@@ -188,7 +188,7 @@ class CheckConflictsView(MethodView):
     @blp.response(200, PlanSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Dry run: the per-file plan against the branch as it is now (writes nothing)"""
-        return service.check_conflicts(g.principal, body["project_id"], body["paths"], body["overwrite"])
+        return runs.check_conflicts(g.principal, body["project_id"], body["paths"], body["overwrite"])
 
 
 @blp.route("/github/sync/retry")
@@ -198,7 +198,7 @@ class RetryView(MethodView):
     @blp.response(202, SyncRunSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Run a failed sync again under the same Sync-Id"""
-        return service.retry_run(g.principal, body["run_id"])
+        return runs.retry_run(g.principal, body["run_id"])
 
 
 @blp.route("/github/sync/metrics")
@@ -208,7 +208,7 @@ class SyncMetricsView(MethodView):
     @blp.response(200, SyncMetricsSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Syncs, successes, failures, files, conflicts, average duration and last sync"""
-        return service.sync_metrics(g.principal, args["project_id"])
+        return runs.sync_metrics(g.principal, args["project_id"])
 
 
 @blp.route("/github/repositories/push")
@@ -218,7 +218,7 @@ class RepositoryPushView(MethodView):
     @blp.response(202, SyncRunSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Store these files in the repository's project and queue a sync of them"""
-        return service.push_files_map(g.principal, body, replace_all=False)
+        return runs.push_files_map(g.principal, body, replace_all=False)
 
 
 @blp.route("/github/repositories/sync")
@@ -228,4 +228,4 @@ class RepositorySyncView(MethodView):
     @blp.response(202, SyncRunSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Make the project exactly these files (others are deleted) and queue a full sync"""
-        return service.push_files_map(g.principal, body, replace_all=True)
+        return runs.push_files_map(g.principal, body, replace_all=True)

@@ -13,7 +13,7 @@ from webapp.core.htmx import is_htmx, render
 from webapp.core.pagination import DEFAULT_PAGE_SIZE
 from webapp.repos.access import restrict_to_visible
 from webapp.repos.models import Repository
-from webapp.sync import service
+from webapp.sync import runs, service
 from webapp.sync.diff import side_by_side
 from webapp.sync.plan import CONFLICT
 
@@ -72,8 +72,8 @@ def create_project() -> Any:
 
 def _project_page(project_id: int, status_code: int = 200, **extra: Any) -> Any:
     project = service.get_project(_principal(), project_id)
-    context = {"project": project, "status": service.sync_status(_principal(), project_id),
-               "metrics": service.sync_metrics(_principal(), project_id), "error": None, "errors": {},
+    context = {"project": project, "status": runs.sync_status(_principal(), project_id),
+               "metrics": runs.sync_metrics(_principal(), project_id), "error": None, "errors": {},
                "notice": None, **extra}
     return render("sync/project.html", "files_panel", status_code=status_code, **context)
 
@@ -173,7 +173,7 @@ def edit_file(project_id: int) -> Any:
         service.get_project(_principal(), project_id)
         return _editor(project_id, "", "", False)
     file = service.get_file(_principal(), project_id, path)
-    text = service.text_of(file)
+    text = runs.text_of(file)
     if text is None:
         raise NotFound(f"{path} is a binary file; replace it by uploading.")
     return _editor(project_id, file.path, text, file.executable, original=file.path)
@@ -205,7 +205,7 @@ def save_file(project_id: int) -> Any:
 @page_requires("maintainer")
 def start_sync(project_id: int) -> Any:
     paths = [p for p in request.form.getlist("paths") if p] or None
-    return _maintainer_action(project_id, lambda: service.start_sync(
+    return _maintainer_action(project_id, lambda: runs.start_sync(
         _principal(), project_id, paths=paths, message=request.form.get("message", ""),
         overwrite=bool(request.form.get("overwrite"))), None)
 
@@ -217,20 +217,20 @@ def status(project_id: int) -> Any:
         return _project_page(project_id)
     project = service.get_project(_principal(), project_id)
     return render("sync/project.html", "status_panel", project=project,
-                  status=service.sync_status(_principal(), project_id),
-                  metrics=service.sync_metrics(_principal(), project_id))
+                  status=runs.sync_status(_principal(), project_id),
+                  metrics=runs.sync_metrics(_principal(), project_id))
 
 
 @bp.get("/projects/<int:project_id>/history")
 @page_requires("viewer")
 def history(project_id: int) -> Any:
     project = service.get_project(_principal(), project_id)
-    page = service.run_history(_principal(), project_id, request.args.get("cursor"), DEFAULT_PAGE_SIZE)
+    page = runs.run_history(_principal(), project_id, request.args.get("cursor"), DEFAULT_PAGE_SIZE)
     return render("sync/history.html", "history_rows", project=project, page=page)
 
 
 def _run_page(run_id: int, status_code: int = 200, **extra: Any) -> Any:
-    run = service.get_run(_principal(), run_id)
+    run = runs.get_run(_principal(), run_id)
     diffs = {}
     for entry in run.files:
         unresolved = entry["action"] == CONFLICT and not entry.get("resolution")
@@ -250,7 +250,7 @@ def run(run_id: int) -> Any:
 @page_requires("maintainer")
 def resolve(run_id: int) -> Any:
     try:
-        service.resolve_conflict(_principal(), run_id, request.form.get("path", ""), request.form.get("choice", ""))
+        runs.resolve_conflict(_principal(), run_id, request.form.get("path", ""), request.form.get("choice", ""))
     except GantryError as exc:
         if exc.status == 404:
             raise
@@ -262,7 +262,7 @@ def resolve(run_id: int) -> Any:
 @page_requires("maintainer")
 def retry(run_id: int) -> Any:
     try:
-        service.retry_run(_principal(), run_id)
+        runs.retry_run(_principal(), run_id)
     except GantryError as exc:
         if exc.status == 404:
             raise

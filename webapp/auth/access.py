@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from flask import g, redirect, request, url_for
@@ -17,27 +16,10 @@ from flask_login import current_user
 
 from webapp.auth import service, tokens
 from webapp.auth.models import ROLE_RANK, User
+from webapp.auth.principal import Principal
 from webapp.core.errors import Forbidden, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass(frozen=True)
-class Principal:
-    user: User
-    scopes: frozenset[str]
-    via: str  # "session", "api_key" or "token"
-    api_key_id: int | None = None
-
-    def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes or "admin" in self.scopes
-
-    def has_role(self, role: str) -> bool:
-        return self.user.has_role(role)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.user.is_admin and "admin" in self.scopes
 
 
 def _presented_credential() -> str | None:
@@ -74,6 +56,14 @@ def current_principal() -> Principal | None:
         principal = Principal(current_user._get_current_object(), service.effective_scopes(current_user, None),
                               "session")
     g.principal = principal
+    return principal
+
+
+def signed_in() -> Principal:
+    """The principal of a route that `page_requires` or `api_requires` guards (401 if there is none)."""
+    principal = g.get("principal") or current_principal()
+    if principal is None:
+        raise Unauthorized("Sign in, or send an API key or a bearer token.")
     return principal
 
 

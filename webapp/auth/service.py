@@ -14,6 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.auth.models import API_KEY_PREFIX, ROLE_SCOPES, ROLES, SCOPES, ApiKey, RefreshToken, User
 from webapp.auth.passwords import password_problems
+from webapp.auth.principal import Actor, Principal, Who, user_of
 from webapp.auth.static_keys import user_for_static_key
 from webapp.core import audit
 from webapp.core.crypto import hash_token, new_token
@@ -72,7 +73,7 @@ def create_user(
     password: str | None,
     role: str = "viewer",
     display_name: str = "",
-    actor: Any = None,
+    actor: Actor = None,
 ) -> User:
     """Create a person; the username and email must be new."""
     username = username.strip()
@@ -119,7 +120,7 @@ def _would_remove_last_admin(user: User, *, new_role: str | None = None, new_act
     return losing and _active_admin_count() <= 1
 
 
-def update_user(user_id: int, changes: dict[str, Any], *, actor: Any = None) -> User:
+def update_user(user_id: int, changes: dict[str, Any], *, actor: Actor = None) -> User:
     """Change a user's role, active flag, display name, email or password."""
     user = get_user(user_id)
     allowed = {"role", "active", "display_name", "email", "password"}
@@ -156,7 +157,7 @@ def update_user(user_id: int, changes: dict[str, Any], *, actor: Any = None) -> 
     return user
 
 
-def delete_user(user_id: int, *, actor: Any = None) -> None:
+def delete_user(user_id: int, *, actor: Actor = None) -> None:
     user = get_user(user_id)
     if _would_remove_last_admin(user, deleting=True):
         raise Conflict("This is the last active admin and cannot be deleted.", code="last_admin")
@@ -190,7 +191,7 @@ def authenticate(username: str, password: str) -> User | None:
     return user
 
 
-def end_sign_ins(user: User, *, reason: str, actor: Any = None) -> None:
+def end_sign_ins(user: User, *, reason: str, actor: Actor = None) -> None:
     """End every session, remember cookie and token family of a user; the caller commits."""
     user.session_generation = (user.session_generation or 0) + 1
     # Every token family of the user: their refresh tokens stop refreshing and, as tokens.py checks
@@ -250,7 +251,7 @@ def _normalise_scopes(scopes: Iterable[str], owner: User) -> list[str]:
 
 
 def create_api_key(
-    owner: User, *, name: str, scopes: Iterable[str], expires_at: datetime | None = None, actor: Any = None
+    owner: User, *, name: str, scopes: Iterable[str], expires_at: datetime | None = None, actor: Actor = None
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its secret, which is never stored and never shown again."""
     name = (name or "").strip()
@@ -284,9 +285,9 @@ def list_api_keys(owner: User | None = None) -> list[ApiKey]:
     return list(db.session.scalars(stmt))
 
 
-def get_api_key(key_id: int, *, visible_to: Any) -> ApiKey:
+def get_api_key(key_id: int, *, visible_to: Who) -> ApiKey:
     """A key its owner, or an admin acting with the admin scope, may see (a User or a request's Principal)."""
-    user = getattr(visible_to, "user", visible_to)
+    user = user_of(visible_to)
     key = db.session.get(ApiKey, key_id)
     # A Principal's is_admin needs the admin scope too: an admin's read-only key is not an admin.
     if key is None or (key.user_id != user.id and not visible_to.is_admin):
@@ -294,15 +295,15 @@ def get_api_key(key_id: int, *, visible_to: Any) -> ApiKey:
     return key
 
 
-def _may_revoke(who: Any, key: ApiKey) -> bool:
+def _may_revoke(who: Who, key: ApiKey) -> bool:
     """People (a page session or an access token) manage their keys; a key may always revoke itself
     (whoever holds a leaked key can kill it), and revoke others only with the admin scope."""
-    if getattr(who, "via", "session") != "api_key":
+    if not isinstance(who, Principal) or who.via != "api_key":
         return True
     return key.id == who.api_key_id or who.has_scope("admin")
 
 
-def revoke_api_key(key_id: int, *, actor: Any) -> ApiKey:
+def revoke_api_key(key_id: int, *, actor: Who) -> ApiKey:
     """Revoke a key; `actor` is a User or a request's Principal, whose credentials are checked too."""
     key = get_api_key(key_id, visible_to=actor)
     if not _may_revoke(actor, key):
@@ -310,7 +311,7 @@ def revoke_api_key(key_id: int, *, actor: Any) -> ApiKey:
                         code="scope_required")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
-        audit.record("api_key.revoke", "api_key", key.id, actor=getattr(actor, "user", actor),
+        audit.record("api_key.revoke", "api_key", key.id, actor=user_of(actor),
                      details={"name": key.name})
         db.session.commit()
     return key

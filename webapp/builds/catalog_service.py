@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from webapp.auth.principal import Actor, Who
 from webapp.builds.models import Build, BuildStateEvent, GithubBuildMapping, ImageType, OsVersion, Platform, StateCode
 from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
@@ -125,7 +126,7 @@ def _commit_unique(message: str, errors: dict[str, list[str]]) -> None:
         raise Conflict(message, errors=errors) from exc
 
 
-def create_entry(key: str, data: dict[str, Any], *, actor: Any = None) -> Any:
+def create_entry(key: str, data: dict[str, Any], *, actor: Actor = None) -> Any:
     """Add a platform, OS version or image type; its slug must be new."""
     k = kind(key)
     clean = _check_entry(k, data, creating=True)
@@ -139,7 +140,7 @@ def create_entry(key: str, data: dict[str, Any], *, actor: Any = None) -> Any:
     return entry
 
 
-def update_entry(key: str, slug: str, data: dict[str, Any], *, actor: Any = None) -> Any:
+def update_entry(key: str, slug: str, data: dict[str, Any], *, actor: Actor = None) -> Any:
     """Change an entry's name or other fields (the slug builds refer to cannot change)."""
     k = kind(key)
     entry = get_entry(key, slug)
@@ -154,7 +155,7 @@ def update_entry(key: str, slug: str, data: dict[str, Any], *, actor: Any = None
     return entry
 
 
-def delete_entry(key: str, slug: str, *, actor: Any = None) -> None:
+def delete_entry(key: str, slug: str, *, actor: Actor = None) -> None:
     """Remove an entry no build uses (a used one is kept: history must keep its meaning)."""
     k = kind(key)
     entry = get_entry(key, slug)
@@ -209,7 +210,7 @@ def _check_state(data: dict[str, Any], creating: bool) -> dict[str, Any]:
     return clean
 
 
-def create_state_code(data: dict[str, Any], *, actor: Any = None) -> StateCode:
+def create_state_code(data: dict[str, Any], *, actor: Actor = None) -> StateCode:
     clean = _check_state(data, creating=True)
     if db.session.get(StateCode, clean["code"]) is not None:
         raise Conflict(f"State code {clean['code']} exists.", errors={"code": ["already exists"]})
@@ -222,7 +223,7 @@ def create_state_code(data: dict[str, Any], *, actor: Any = None) -> StateCode:
     return state
 
 
-def update_state_code(code: int, data: dict[str, Any], *, actor: Any = None) -> StateCode:
+def update_state_code(code: int, data: dict[str, Any], *, actor: Actor = None) -> StateCode:
     """Rename or re-describe a state code; whether it is terminal or a failure is fixed once used."""
     state = get_state_code(code)
     if "code" in data and data["code"] != code:
@@ -245,7 +246,7 @@ def _state_code_used(code: int) -> bool:
     return db.session.scalar(select(BuildStateEvent.id).where(BuildStateEvent.state_code == code).limit(1)) is not None
 
 
-def delete_state_code(code: int, *, actor: Any = None) -> None:
+def delete_state_code(code: int, *, actor: Actor = None) -> None:
     state = get_state_code(code)
     if _state_code_used(code):
         raise Conflict(f"State code {code} is used by builds and cannot be deleted.", code="in_use")
@@ -295,13 +296,13 @@ def mappable_repositories() -> list[Any]:
                                    .order_by(Repository.full_name)))
 
 
-def list_mappings(who: Any) -> list[GithubBuildMapping]:
+def list_mappings(who: Who) -> list[GithubBuildMapping]:
     """The mappings of repositories `who` may see (every one for admins)."""
     stmt = restrict_to_visible(select(GithubBuildMapping), GithubBuildMapping.repository_id, who)
     return list(db.session.scalars(stmt.order_by(GithubBuildMapping.id)))
 
 
-def create_mapping(data: dict[str, Any], *, actor: Any = None) -> GithubBuildMapping:
+def create_mapping(data: dict[str, Any], *, actor: Actor = None) -> GithubBuildMapping:
     """Map a repository (optionally one workflow of it) to the catalogue entry its runs build."""
     from webapp.repos.models import Repository
 
@@ -333,7 +334,7 @@ def create_mapping(data: dict[str, Any], *, actor: Any = None) -> GithubBuildMap
     return mapping
 
 
-def delete_mapping(mapping_id: int, *, actor: Any = None) -> None:
+def delete_mapping(mapping_id: int, *, actor: Actor = None) -> None:
     mapping = db.session.get(GithubBuildMapping, mapping_id) if 0 < mapping_id < 2**31 else None
     if mapping is None:
         raise NotFound(f"There is no mapping {mapping_id}.")

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Date, cast, func, select, text, tuple_
 
+from webapp.auth.principal import Who
 from webapp.builds import cache
 from webapp.builds.catalog_service import get_entry
 from webapp.builds.models import Build, BuildFailure, ImageType, OsVersion, Platform, StateCode
@@ -58,7 +59,7 @@ def median_from_minutes(buckets: dict[int, int]) -> int:
     return 0
 
 
-def _platform_medians(since: datetime, principal: Any) -> dict[int, dict[str, Any]]:
+def _platform_medians(since: datetime, principal: Who) -> dict[int, dict[str, Any]]:
     """Median duration and count of finished builds since `since`, per platform.
 
     Sorting ~80,000 durations costs more than the rest of the summary, so busy platforms get their
@@ -128,13 +129,13 @@ def _day_rows(counts: dict[str, dict[str, int]], since: datetime) -> list[dict[s
 # --- summary -------------------------------------------------------------------------------
 
 
-def summary(principal: Any) -> dict[str, Any]:
+def summary(principal: Who) -> dict[str, Any]:
     """Counts by state and phase (30 days), builds in flight, success rates over 24 h / 7 d / 30 d,
     median duration by platform, and builds per day."""
     return cache.cached("summary", visibility_scope(principal), {}, lambda: _compute_summary(principal))
 
 
-def _compute_summary(principal: Any) -> dict[str, Any]:
+def _compute_summary(principal: Who) -> dict[str, Any]:
     now = utcnow()
     since = now - WINDOWS["30d"]
     states = {s.code: s for s in db.session.scalars(select(StateCode))}
@@ -191,13 +192,13 @@ def _compute_summary(principal: Any) -> dict[str, Any]:
 # --- recent --------------------------------------------------------------------------------
 
 
-def recent(principal: Any, limit: int = RECENT_LIMIT) -> dict[str, Any]:
+def recent(principal: Who, limit: int = RECENT_LIMIT) -> dict[str, Any]:
     """The newest builds and the builds still in flight."""
     return cache.cached("recent", visibility_scope(principal), {"limit": limit},
                         lambda: _compute_recent(principal, limit))
 
 
-def _compute_recent(principal: Any, limit: int) -> dict[str, Any]:
+def _compute_recent(principal: Who, limit: int) -> dict[str, Any]:
     newest = db.session.scalars(restrict_visible(
         select(Build).order_by(Build.created_at.desc(), Build.id.desc()).limit(limit), principal))
     in_flight = db.session.scalars(restrict_visible(
@@ -210,14 +211,14 @@ def _compute_recent(principal: Any, limit: int) -> dict[str, Any]:
 # --- per platform --------------------------------------------------------------------------
 
 
-def platform(slug: str, principal: Any) -> dict[str, Any]:
+def platform(slug: str, principal: Who) -> dict[str, Any]:
     """One platform over 30 days: results, success rate, durations, by OS version and image type."""
     entry = get_entry("platforms", slug)
     return cache.cached("platform", visibility_scope(principal), {"platform": entry.id},
                         lambda: _compute_platform(entry, principal))
 
 
-def _compute_platform(entry: Platform, principal: Any) -> dict[str, Any]:
+def _compute_platform(entry: Platform, principal: Who) -> dict[str, Any]:
     now = utcnow()
     since = now - WINDOWS["30d"]
     mine = (Build.platform_id == entry.id, Build.created_at >= since)
@@ -245,7 +246,7 @@ def _compute_platform(entry: Platform, principal: Any) -> dict[str, Any]:
 Counts = dict[int, dict[str, int]]
 
 
-def _platform_counts(mine: tuple[Any, ...], principal: Any) -> tuple[dict[str, dict[str, int]], Counts, Counts]:
+def _platform_counts(mine: tuple[Any, ...], principal: Who) -> tuple[dict[str, dict[str, int]], Counts, Counts]:
     """Builds by day, by OS version and by image type, each split by result."""
     day = _day(Build.created_at)
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -273,7 +274,7 @@ def _platform_counts(mine: tuple[Any, ...], principal: Any) -> tuple[dict[str, d
     return per_day, by_os, by_type
 
 
-def _platform_breakdown_medians(mine: tuple[Any, ...], principal: Any) -> dict[str, dict[int, int]]:
+def _platform_breakdown_medians(mine: tuple[Any, ...], principal: Who) -> dict[str, dict[int, int]]:
     """Median durations of the platform's finished builds: overall ("all": {0: ...}), per OS, per type."""
     finished = (*mine, Build.duration_seconds.is_not(None))
     medians: dict[str, dict[int, int]] = {"all": {}, "os": {}, "type": {}}
@@ -315,13 +316,13 @@ def _breakdown(counts: Counts, medians: dict[int, int], model: Any) -> list[dict
 # --- failures ------------------------------------------------------------------------------
 
 
-def failures(principal: Any, limit: int = 10) -> dict[str, Any]:
+def failures(principal: Who, limit: int = 10) -> dict[str, Any]:
     """Top failing components and error codes over 7 and 30 days, with first and last seen."""
     return cache.cached("failures", visibility_scope(principal), {"limit": limit},
                         lambda: _compute_failures(principal, limit))
 
 
-def _top(column: Any, now: datetime, principal: Any, limit: int) -> dict[str, list[dict[str, Any]]]:
+def _top(column: Any, now: datetime, principal: Who, limit: int) -> dict[str, list[dict[str, Any]]]:
     """Both windows from one pass over the failures' covering index."""
     week = BuildFailure.occurred_at >= now - WINDOWS["7d"]
     builds = func.count(func.distinct(BuildFailure.build_id))
@@ -343,7 +344,7 @@ def _top(column: Any, now: datetime, principal: Any, limit: int) -> dict[str, li
     }
 
 
-def _compute_failures(principal: Any, limit: int) -> dict[str, Any]:
+def _compute_failures(principal: Who, limit: int) -> dict[str, Any]:
     now = utcnow()
     components = _top(BuildFailure.component, now, principal, limit)
     codes = _top(BuildFailure.error_code, now, principal, limit)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Any
 
 from flask import url_for
 from sqlalchemy import func, select
 
+from webapp.auth.principal import Who
 from webapp.builds.models import Build
 from webapp.builds.service import restrict_visible
 from webapp.core.models import utcnow
@@ -15,7 +15,7 @@ from webapp.core.overview import Card, daily_trend
 from webapp.extensions import db
 
 
-def overview_cards(principal: Any) -> list[Card]:
+def overview_cards(principal: Who) -> list[Card]:
     """Builds not yet ended, and how many of today's finished builds succeeded (cancellations aside)."""
     in_flight = db.session.scalar(restrict_visible(
         select(func.count()).select_from(Build).where(Build.result == "in_progress"), principal)) or 0

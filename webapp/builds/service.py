@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from webapp.auth.principal import Actor, Who, user_of
 from webapp.builds import cache
 from webapp.builds.catalog_service import KINDS, find_entry, resolve_entries, resolve_state_code, valid_names
 from webapp.builds.models import RESULTS, Build, BuildFailure, BuildStateEvent, StateCode
@@ -28,22 +29,17 @@ from webapp.repos.models import Repository
 COMPARED_FIELDS = ("platform", "os_version", "image_type", "pipeline_url", "commit_hash", "repository", "metadata")
 
 
-def _reporter(principal: Any) -> str:
+def _reporter(principal: Who | None | None) -> str:
     if principal is None:
         return "system"
-    if isinstance(principal, str):
-        return principal
-    user = getattr(principal, "user", principal)
-    return str(user.username)
+    return user_of(principal).username
 
 
-def _audit_actor(principal: Any) -> Any:
-    if principal is None or isinstance(principal, str):
-        return principal
-    return getattr(principal, "user", principal)
+def _audit_actor(principal: Who | None | None) -> Actor:
+    return None if principal is None else user_of(principal)
 
 
-def restrict_visible(stmt: Select[Any], principal: Any, column: Any = Build.repository_id) -> Select[Any]:
+def restrict_visible(stmt: Select[Any], principal: Who | None, column: Any = Build.repository_id) -> Select[Any]:
     """Builds without a repository, and builds of repositories `principal` may see (all for admins).
 
     `column` is the repository id column to filter on (a copy of the build's, on failures).
@@ -56,7 +52,7 @@ def restrict_visible(stmt: Select[Any], principal: Any, column: Any = Build.repo
     return stmt.where(or_(column.is_(None), column.in_(sorted(ids))))
 
 
-def visibility_scope(principal: Any) -> str:
+def visibility_scope(principal: Who | None) -> str:
     """A short key naming what `principal` may see, for caching per audience."""
     ids = None if principal is None else visible_repository_ids(principal)
     if ids is None:
@@ -73,7 +69,7 @@ def _uuid(value: uuid_module.UUID | str) -> uuid_module.UUID:
         raise NotFound(f"Build {value} does not exist or you have no access to it.") from exc
 
 
-def get_build(build_uuid: uuid_module.UUID | str, principal: Any) -> Build:
+def get_build(build_uuid: uuid_module.UUID | str, principal: Who | None) -> Build:
     """The build, or 404 — the same answer whether it does not exist or is not the caller's to see."""
     build = db.session.scalar(restrict_visible(select(Build).where(Build.uuid == _uuid(build_uuid)), principal))
     if build is None:
@@ -81,7 +77,7 @@ def get_build(build_uuid: uuid_module.UUID | str, principal: Any) -> Build:
     return build
 
 
-def _locked_build(build_uuid: uuid_module.UUID | str, principal: Any) -> Build:
+def _locked_build(build_uuid: uuid_module.UUID | str, principal: Who | None) -> Build:
     """The build with its row locked until commit, so concurrent updates apply one after another."""
     build_id = db.session.scalar(
         restrict_visible(select(Build.id).where(Build.uuid == _uuid(build_uuid)), principal).with_for_update())
@@ -105,7 +101,7 @@ def lock_build(build_id: int) -> Build:
 # --- creating ------------------------------------------------------------------------------
 
 
-def _resolve_repository(value: Any, principal: Any) -> Repository | None:
+def _resolve_repository(value: Any, principal: Who | None) -> Repository | None:
     if value in (None, ""):
         return None
     if principal is None:  # the system (webhook handlers) names repositories by id
@@ -146,7 +142,7 @@ def _differences(build: Build, wanted: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def add_build(data: dict[str, Any], principal: Any, *, source: str = "api",
+def add_build(data: dict[str, Any], principal: Who | None, *, source: str = "api",
               created_at: datetime | None = None) -> tuple[Build, bool]:
     """Insert the build unless its build_id exists; (build, created). Does not commit.
 
@@ -220,7 +216,7 @@ def add_build(data: dict[str, Any], principal: Any, *, source: str = "api",
     return build, True
 
 
-def create_build(data: dict[str, Any], principal: Any) -> tuple[Build, bool]:
+def create_build(data: dict[str, Any], principal: Who | None) -> tuple[Build, bool]:
     """Register a build; the same build_id with the same body answers the existing build (created=False)."""
     build, created = add_build(data, principal)
     db.session.commit()
@@ -279,7 +275,7 @@ def apply_state(build: Build, state_code: Any, message: str, occurred_at: dateti
     return event, True
 
 
-def record_state(build_uuid: uuid_module.UUID | str, data: dict[str, Any], principal: Any) -> tuple[Build,
+def record_state(build_uuid: uuid_module.UUID | str, data: dict[str, Any], principal: Who | None) -> tuple[Build,
                                                                                                BuildStateEvent, bool]:
     """Report a state for a build; (build, event, appended). Repeats of the same report are not appended twice."""
     build = _locked_build(build_uuid, principal)
@@ -291,7 +287,7 @@ def record_state(build_uuid: uuid_module.UUID | str, data: dict[str, Any], princ
     return build, event, appended
 
 
-def history(build_uuid: uuid_module.UUID | str, principal: Any) -> tuple[Build, list[BuildStateEvent]]:
+def history(build_uuid: uuid_module.UUID | str, principal: Who | None) -> tuple[Build, list[BuildStateEvent]]:
     build = get_build(build_uuid, principal)
     events = list(db.session.scalars(select(BuildStateEvent).where(BuildStateEvent.build_id == build.id)
                                      .order_by(BuildStateEvent.occurred_at, BuildStateEvent.id)))
@@ -314,7 +310,7 @@ def add_failure(build: Build, data: dict[str, Any], reporter: str) -> BuildFailu
     return failure
 
 
-def record_failure(build_uuid: uuid_module.UUID | str, data: dict[str, Any], principal: Any) -> BuildFailure:
+def record_failure(build_uuid: uuid_module.UUID | str, data: dict[str, Any], principal: Who | None) -> BuildFailure:
     """Record what failed in a build (component, error code, message, details)."""
     build = _locked_build(build_uuid, principal)
     failure = add_failure(build, data, _reporter(principal))
@@ -340,7 +336,7 @@ def _slug_id(kind_key: str, slug: str) -> int:
     return int(found.id)
 
 
-def filtered_builds(filters: dict[str, Any], principal: Any) -> Select[Any]:
+def filtered_builds(filters: dict[str, Any], principal: Who | None) -> Select[Any]:
     """The builds matching the list filters that `principal` may see (unordered)."""
     stmt = restrict_visible(select(Build), principal)
     for kind_key in KINDS:
@@ -376,7 +372,7 @@ def filtered_builds(filters: dict[str, Any], principal: Any) -> Select[Any]:
     return stmt
 
 
-def list_builds(filters: dict[str, Any], principal: Any, *, cursor: str | None, limit: int) -> Page[Build]:
+def list_builds(filters: dict[str, Any], principal: Who | None, *, cursor: str | None, limit: int) -> Page[Build]:
     """Builds newest first, filtered, one keyset page at a time."""
     stmt = filtered_builds(filters, principal)
     return keyset_page(stmt, [Build.created_at, Build.id], cursor, limit)

@@ -9,7 +9,7 @@ import marshmallow as ma
 from flask import Blueprint, request
 from werkzeug.datastructures import MultiDict
 
-from webapp.auth.access import actor, current_principal, page_requires
+from webapp.auth.access import actor, page_requires, signed_in
 from webapp.builds import catalog_service, charts, dashboard, service
 from webapp.builds.catalog_service import KINDS, PHASES
 from webapp.builds.models import RESULTS
@@ -53,7 +53,7 @@ def list_page() -> Any:
     try:
         filters = _filters(request.args)
         cursor, limit = filters.pop("cursor"), filters.pop("limit")
-        page = service.list_builds(filters, current_principal(), cursor=cursor, limit=min(limit, PAGE_SIZE))
+        page = service.list_builds(filters, signed_in(), cursor=cursor, limit=min(limit, PAGE_SIZE))
     except GantryError as exc:
         error, errors, status = exc.message, exc.errors, exc.status
     current = {name: request.args.get(name, "") for name in FILTER_NAMES}
@@ -69,7 +69,7 @@ def list_page() -> Any:
 @bp.route("/builds/dashboard")
 @page_requires("viewer")
 def dashboard_page() -> Any:
-    principal = current_principal()
+    principal = signed_in()
     summary = dashboard.summary(principal)
     failures = dashboard.failures(principal)
     recent = dashboard.recent(principal)
@@ -88,7 +88,7 @@ def dashboard_page() -> Any:
 @bp.route("/builds/<build_uuid>")
 @page_requires("viewer")
 def detail_page(build_uuid: str) -> Any:
-    build, events = service.history(build_uuid, current_principal())
+    build, events = service.history(build_uuid, signed_in())
     return render("builds/detail.html", "build_live", build=build, events=events,
                   failures=service.failures_of(build))
 
@@ -101,7 +101,7 @@ def _catalog_page(status: int = 200, error: str | None = None, errors: dict[str,
     return render("builds/catalog.html", "catalog_panel", status_code=status, error=error, errors=errors or {},
                   form=form or {}, section=section, kinds=KINDS, phases=PHASES,
                   entries={key: catalog_service.list_entries(key) for key in KINDS},
-                  mappings=catalog_service.list_mappings(current_principal()),
+                  mappings=catalog_service.list_mappings(signed_in()),
                   repositories=catalog_service.mappable_repositories(),
                   **_catalogue_choices())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -12,6 +12,16 @@ from webapp.core.logging import current_client_address, current_request_id
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
+
+
+class Person(Protocol):
+    """What the audit log reads of a user who acted."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def username(self) -> str: ...
 
 
 class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
@@ -35,7 +45,7 @@ def record(
     target_type: str,
     target_id: Any = None,
     *,
-    actor: Any = None,
+    actor: Person | str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Add an audit event to the session; it commits with the change it describes.

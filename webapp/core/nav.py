@@ -7,9 +7,19 @@ is shown to admins only, whatever the roles of its entries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask, request, url_for
+
+
+class Viewer(Protocol):
+    """Whoever looks at a page, as plumbing sees them: a request's principal or a user."""
+
+    def has_role(self, role: str) -> bool: ...
+
+    @property
+    def is_admin(self) -> bool: ...
+
 
 EXTENSION_KEY = "gantry.nav"
 GROUPS = ("", "Delivery", "Events", "GitHub", "Admin")
@@ -45,7 +55,7 @@ def _is_current(url: str, path: str) -> bool:
     return path == url or path.startswith(url.rstrip("/") + "/")
 
 
-def navigation_for(app: Flask, principal: Any, path: str) -> list[tuple[str, list[NavLink]]]:
+def navigation_for(app: Flask, principal: Viewer | None, path: str) -> list[tuple[str, list[NavLink]]]:
     """The groups of links this principal may follow, in order; the longest matching link is current."""
     if principal is None:
         return []

@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from webapp.core.models import utcnow
+from webapp.core.nav import Viewer
 from webapp.extensions import db
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def add_setup_step(app: Flask, source: StepSource, order: int = 50) -> None:
     app.extensions.setdefault(SETUP_KEY, []).append((order, source))
 
 
-def overview_sections(principal: Any) -> list[tuple[str, list[Card]]]:
+def overview_sections(principal: Viewer) -> list[tuple[str, list[Card]]]:
     """Each section's cards for this viewer; a failing source shows as one failed card."""
     sections = []
     for _, section, source in sorted(current_app.extensions.get(EXTENSION_KEY, []), key=lambda s: (s[0], s[1])):
@@ -130,7 +131,7 @@ def forget_remembered() -> None:
 
 
 
-def daily_trend(name: str, principal: Any, column: Any, restrict: Callable[[Any], Any],
+def daily_trend(name: str, principal: Viewer, column: Any, restrict: Callable[[Any], Any],
                 seconds: float = 60) -> tuple[int, ...]:
     """A 7-day trend for this viewer: failures or events per UTC day over `column`, oldest first.
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import selectinload
 
+from webapp.auth.principal import Actor, Who
 from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound
 from webapp.core.pagination import Page, keyset_page
@@ -90,7 +90,7 @@ def sweep_due(limit: int = SWEEP_BATCH) -> int:
     return queued
 
 
-def resend(who: Any, delivery_id: int, *, actor: Any) -> ForwardDelivery:
+def resend(who: Who, delivery_id: int, *, actor: Actor) -> ForwardDelivery:
     """Send one delivery again now, whatever its state, starting the retry schedule afresh."""
     delivery = get_delivery(who, delivery_id)
     if not delivery.target.active:
@@ -113,7 +113,7 @@ def finished_before(cutoff: datetime) -> ColumnElement[bool]:
 # --- the delivery log ----------------------------------------------------------------------
 
 
-def get_delivery(who: Any, delivery_id: int) -> ForwardDelivery:
+def get_delivery(who: Who, delivery_id: int) -> ForwardDelivery:
     """The delivery, or 404 when it does not exist or its target is not visible to `who`."""
     delivery = db.session.get(ForwardDelivery, delivery_id) if 0 < delivery_id <= service.MAX_BIG_ID else None
     try:
@@ -125,7 +125,7 @@ def get_delivery(who: Any, delivery_id: int) -> ForwardDelivery:
     return delivery
 
 
-def page_deliveries(who: Any, target_id: int, *, status: str | None, cursor: str | None,
+def page_deliveries(who: Who, target_id: int, *, status: str | None, cursor: str | None,
                     limit: int) -> Page[ForwardDelivery]:
     target = service.get_target(who, target_id)
     stmt = select(ForwardDelivery).where(ForwardDelivery.target_id == target.id)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import url_for
 from sqlalchemy import func
 
+from webapp.auth.principal import Who
 from webapp.core.overview import Card
 from webapp.extensions import db
 from webapp.forwarding.models import ForwardTarget
 from webapp.forwarding.service import visible_targets
 
 
-def overview_cards(principal: Any) -> list[Card]:
+def overview_cards(principal: Who) -> list[Card]:
     """Only for maintainers and admins, who are the ones the forwarding pages are open to."""
     if not principal.has_role("maintainer"):
         return []

@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import selectinload
 
+from webapp.auth.principal import Actor, Who
 from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.core.models import utcnow
@@ -50,7 +51,7 @@ def url_policy() -> Policy:
 # --- visibility ----------------------------------------------------------------------------
 
 
-def visible_targets(who: Any) -> Select[Any]:
+def visible_targets(who: Who) -> Select[Any]:
     """Targets `who` may see: all for admins; for others, those whose repositories are all theirs."""
     stmt = select(ForwardTarget).options(selectinload(ForwardTarget.repositories))
     visible = visible_repository_ids(who)
@@ -66,7 +67,7 @@ MAX_ID = 2**31 - 1  # target ids are 32-bit; a larger number in a URL is simply 
 MAX_BIG_ID = 2**63 - 1
 
 
-def get_target(who: Any, target_id: int) -> ForwardTarget:
+def get_target(who: Who, target_id: int) -> ForwardTarget:
     """The target, or 404 — the same answer whether it does not exist or is not yours to see."""
     target = None
     if 0 < target_id <= MAX_ID:
@@ -76,15 +77,15 @@ def get_target(who: Any, target_id: int) -> ForwardTarget:
     return target
 
 
-def page_targets(who: Any, *, cursor: str | None, limit: int) -> Page[ForwardTarget]:
+def page_targets(who: Who, *, cursor: str | None, limit: int) -> Page[ForwardTarget]:
     return keyset_page(visible_targets(who), [ForwardTarget.id], cursor, limit)
 
 
-def list_targets(who: Any) -> list[ForwardTarget]:
+def list_targets(who: Who) -> list[ForwardTarget]:
     return list(db.session.scalars(visible_targets(who).order_by(ForwardTarget.name, ForwardTarget.id)))
 
 
-def selectable_repositories(who: Any) -> list[Repository]:
+def selectable_repositories(who: Who) -> list[Repository]:
     """Repositories `who` may limit a target to (for the page's form)."""
     stmt = select(Repository).where(Repository.removed_at.is_(None)).order_by(Repository.full_name)
     visible = visible_repository_ids(who)
@@ -96,7 +97,7 @@ def selectable_repositories(who: Any) -> list[Repository]:
 # --- validation ----------------------------------------------------------------------------
 
 
-def _clean(who: Any, data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+def _clean(who: Who, data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     """Validate the fields given; raise ValidationFailed listing every problem at once."""
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, Any] = {}
@@ -140,7 +141,7 @@ def _clean(who: Any, data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     return cleaned
 
 
-def _clean_repository_ids(who: Any, raw: list[Any]) -> tuple[list[int], list[str]]:
+def _clean_repository_ids(who: Who, raw: list[Any]) -> tuple[list[int], list[str]]:
     """The repositories a target is limited to, checked against what `who` may see."""
     ids = sorted({int(i) for i in raw})
     if any(not 0 < i <= MAX_BIG_ID for i in ids):
@@ -176,7 +177,7 @@ def _public_fields(target: ForwardTarget) -> dict[str, Any]:
 # --- changes -------------------------------------------------------------------------------
 
 
-def create_target(who: Any, data: dict[str, Any], *, actor: Any) -> tuple[ForwardTarget, str]:
+def create_target(who: Who, data: dict[str, Any], *, actor: Actor) -> tuple[ForwardTarget, str]:
     """Create a target; returns it with its signing secret (shown to the caller once)."""
     cleaned = _clean(who, data, creating=True)
     secret = cleaned.pop("secret", None) or signing.new_secret()
@@ -191,7 +192,7 @@ def create_target(who: Any, data: dict[str, Any], *, actor: Any) -> tuple[Forwar
     return target, secret
 
 
-def update_target(who: Any, target_id: int, data: dict[str, Any], *, actor: Any) -> ForwardTarget:
+def update_target(who: Who, target_id: int, data: dict[str, Any], *, actor: Actor) -> ForwardTarget:
     """Change a target's name, URL, filters or active flag (re-enabling clears why it was disabled)."""
     target = get_target(who, target_id)
     cleaned = _clean(who, {k: v for k, v in data.items() if k not in ("active", "secret")}, creating=False)
@@ -231,7 +232,7 @@ def disable_target(target: ForwardTarget, reason: str, now: datetime) -> None:
     audit.record("forwarding.target.disabled", "forward_target", target.id, actor=None, details={"reason": reason})
 
 
-def delete_target(who: Any, target_id: int, *, actor: Any) -> None:
+def delete_target(who: Who, target_id: int, *, actor: Actor) -> None:
     target = get_target(who, target_id)
     audit.record("forwarding.target.deleted", "forward_target", target.id, actor=actor,
                  details=_public_fields(target))
@@ -239,7 +240,8 @@ def delete_target(who: Any, target_id: int, *, actor: Any) -> None:
     db.session.commit()
 
 
-def rotate_secret(who: Any, target_id: int, *, actor: Any, new_secret: str | None = None) -> tuple[ForwardTarget, str]:
+def rotate_secret(who: Who, target_id: int, *, actor: Actor,
+                  new_secret: str | None = None) -> tuple[ForwardTarget, str]:
     """Sign with a new secret; the old one keeps signing too for 24 hours so receivers can switch."""
     target = get_target(who, target_id)
     if new_secret and not signing.is_valid_secret(new_secret):
@@ -263,7 +265,7 @@ def signing_secrets(target: ForwardTarget, now: datetime) -> list[str]:
     return secrets_in_use
 
 
-def recover_failed_since(who: Any, target_id: int, since: datetime, *, actor: Any) -> list[int]:
+def recover_failed_since(who: Who, target_id: int, since: datetime, *, actor: Actor) -> list[int]:
     """Send again every failed delivery of the target created since `since` (the target must be active)."""
     target = get_target(who, target_id)
     if not target.active:

@@ -6,10 +6,11 @@ import re
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, g, redirect, request, url_for
+from flask import Blueprint, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from webapp.auth.access import actor, current_principal, page_requires
+from webapp.auth.access import actor, page_requires, signed_in
+from webapp.auth.principal import Principal
 from webapp.core.errors import GantryError, ValidationFailed
 from webapp.core.htmx import render
 from webapp.core.models import UTC
@@ -19,8 +20,8 @@ from webapp.forwarding.models import DELIVERY_STATUSES
 bp = Blueprint("forwarding", __name__, url_prefix="/forwarding")
 
 
-def _who() -> Any:
-    return g.get("principal") or current_principal()
+def _who() -> Principal:
+    return signed_in()
 
 
 def _split(raw: str) -> list[str]:

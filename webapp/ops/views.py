@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from webapp.auth.access import authenticate_api_request, current_principal, page_requires, public
+from webapp.auth.access import authenticate_api_request, current_principal, page_requires, public, signed_in
 from webapp.core.crypto import constant_time_equals
 from webapp.core.errors import Forbidden, GantryError, Unauthorized
 from webapp.core.htmx import render
@@ -47,11 +47,11 @@ def _require_operator() -> None:
 def home() -> Any:
     """What needs the viewer now (failing, stuck or waiting), then each capability's health; admins also
     see the first-run checklist until it is done and one line of system status (details on /status)."""
-    principal = current_principal()
+    principal = signed_in()
     sections = overview_sections(principal)
     attention = [(section, card) for section, cards in sections for card in cards if card.needs_attention]
-    steps = setup_steps() if principal is not None and principal.is_admin else []
-    system_ok = service.system_ok() if principal is not None and principal.is_admin else None
+    steps = setup_steps() if principal.is_admin else []
+    system_ok = service.system_ok() if principal.is_admin else None
     return render("ops/home.html", "overview_panel", sections=sections, attention=attention,
                   steps=steps if not all(step.done for step in steps) else [], system_ok=system_ok)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g
 from flask.views import MethodView
 
-from webapp.auth.access import api_requires
+from webapp.auth.access import api_requires, signed_in
+from webapp.auth.principal import Principal
 from webapp.extensions import Blueprint
 from webapp.releases import deployments, environments, figures, service
 from webapp.releases.schemas import (
@@ -36,8 +36,8 @@ environments_blp = Blueprint("environments_api", __name__, url_prefix="/api/v1/r
                              description="A repository's environments, rollbacks and delivery figures")
 
 
-def _who() -> Any:
-    return g.principal
+def _who() -> Principal:
+    return signed_in()
 
 
 def _shown(release: Any) -> Any:

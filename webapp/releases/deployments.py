@@ -18,6 +18,8 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from webapp.auth.models import User
+from webapp.auth.principal import Actor, Who
 from webapp.core import audit
 from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.extensions import db
@@ -50,7 +52,7 @@ FROM_GITHUB = {"queued": QUEUED, "pending": QUEUED, "in_progress": IN_PROGRESS, 
 REPORTABLE = (IN_PROGRESS, SUCCEEDED, FAILED)
 
 
-def get_deployment(who: Any, deployment_id: int) -> Deployment:
+def get_deployment(who: Who, deployment_id: int) -> Deployment:
     deployment = db.session.get(Deployment, deployment_id)
     if deployment is None:
         raise NotFound(f"Deployment {deployment_id} does not exist or you have no access to it.")
@@ -61,7 +63,7 @@ def get_deployment(who: Any, deployment_id: int) -> Deployment:
     return deployment
 
 
-def list_deployments(who: Any, *, release_id: int | None = None, environment_id: int | None = None,
+def list_deployments(who: Who, *, release_id: int | None = None, environment_id: int | None = None,
                      limit: int = 100) -> list[Deployment]:
     stmt = restrict_to_visible(select(Deployment), Deployment.repository_id, who)
     if release_id is not None:
@@ -78,7 +80,7 @@ def valid_approvals(deployment: Deployment, at: datetime | None = None) -> list[
     return [a for a in deployment.approvals if a.is_valid(moment)]
 
 
-def may_approve(user: Any, env: Environment) -> bool:
+def may_approve(user: User, env: Environment) -> bool:
     """Allowed approvers: anyone with the environment's approver role, and the named users."""
     if env.approver_role is None and not env.approver_user_ids:
         return bool(user.has_role("maintainer"))
@@ -124,9 +126,9 @@ def _new_deployment(release: Release, env: Environment, *, trigger: str, request
     return deployment
 
 
-def request_deployment(who: Any, release_id: int, environment_id: int, *, scheduled_for: datetime | None = None,
+def request_deployment(who: Who, release_id: int, environment_id: int, *, scheduled_for: datetime | None = None,
                        override_freeze: bool = False, override_reason: str | None = None,
-                       actor: Any) -> Deployment:
+                       actor: Actor) -> Deployment:
     """Promote a release to an environment (after success in the one before it)."""
     release = service.get_release(who, release_id)
     env = environments.get_environment(who, environment_id, release.repository_id)
@@ -154,8 +156,8 @@ def request_deployment(who: Any, release_id: int, environment_id: int, *, schedu
     return deployment
 
 
-def _override_freeze(who: Any, deployment: Deployment, reason: str | None, *, actor: Any) -> None:
-    if not getattr(who, "is_admin", False):
+def _override_freeze(who: Who, deployment: Deployment, reason: str | None, *, actor: Actor) -> None:
+    if not who.is_admin:
         raise Forbidden("Only an admin can deploy through a freeze window.", code="admin_required")
     reason = (reason or "").strip()
     if not reason:
@@ -167,7 +169,7 @@ def _override_freeze(who: Any, deployment: Deployment, reason: str | None, *, ac
                           "environment_id": deployment.environment_id})
 
 
-def override_freeze(who: Any, deployment_id: int, reason: str | None, *, actor: Any) -> Deployment:
+def override_freeze(who: Who, deployment_id: int, reason: str | None, *, actor: Actor) -> Deployment:
     """An admin lets a waiting deployment through the freeze window, with a reason (audited)."""
     deployment = get_deployment(who, deployment_id)
     if deployment.status not in WAITING_STATUSES:
@@ -194,7 +196,7 @@ def start_first_environment(release: Release) -> None:
 # --- approvals -----------------------------------------------------------------------------
 
 
-def approve(who: Any, deployment_id: int, *, comment: str = "") -> Deployment:
+def approve(who: Who, deployment_id: int, *, comment: str = "") -> Deployment:
     """Record the caller's own approval; the release's author and non-approvers are refused."""
     deployment = get_deployment(who, deployment_id)
     user = who.user
@@ -281,8 +283,8 @@ def _finish(deployment: Deployment, status: str, moment: datetime) -> list[int]:
     return to_mirror
 
 
-def report_status(who: Any, deployment_id: int, state: str, *, description: str | None = None,
-                  actor: Any) -> Deployment:
+def report_status(who: Who, deployment_id: int, state: str, *, description: str | None = None,
+                  actor: Actor) -> Deployment:
     """A deployer (CI job, script) reports progress or the outcome; GitHub is told too."""
     if state not in REPORTABLE:
         raise ValidationFailed("Report in_progress, succeeded or failed.", errors={"state": list(REPORTABLE)})
@@ -299,7 +301,7 @@ def report_status(who: Any, deployment_id: int, state: str, *, description: str 
     return deployment
 
 
-def rollback(who: Any, environment_id: int, *, reason: str = "", actor: Any) -> Deployment:
+def rollback(who: Who, environment_id: int, *, reason: str = "", actor: Actor) -> Deployment:
     """Redeploy the last release that succeeded in the environment before the current one."""
     env = environments.get_environment(who, environment_id)
     current = db.session.scalar(select(Deployment).where(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from webapp.auth.models import ROLES, User
+from webapp.auth.principal import Actor, Who
 from webapp.core import audit
 from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.extensions import db
@@ -20,7 +21,7 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$")
 MAX_APPROVALS = 20
 
 
-def list_environments(who: Any, repository_id: int) -> list[Environment]:
+def list_environments(who: Who, repository_id: int) -> list[Environment]:
     get_visible_repository(who, repository_id)
     return environments_of(repository_id)
 
@@ -30,7 +31,7 @@ def environments_of(repository_id: int) -> list[Environment]:
                                    .order_by(Environment.position, Environment.id)))
 
 
-def get_environment(who: Any, environment_id: int, repository_id: int | None = None) -> Environment:
+def get_environment(who: Who, environment_id: int, repository_id: int | None = None) -> Environment:
     env = db.session.get(Environment, environment_id)
     if env is None or (repository_id is not None and env.repository_id != repository_id):
         raise NotFound(f"Environment {environment_id} does not exist.")
@@ -86,9 +87,9 @@ def _has_gates(env: Environment) -> bool:
     return bool(env.required_approvals or env.approver_role or env.approver_user_ids or env.freeze_windows)
 
 
-def _only_admins_change_gates(who: Any, gates: list[str]) -> None:
+def _only_admins_change_gates(who: Who, gates: list[str]) -> None:
     # The same rule as the freeze override: an admin, with credentials that carry the admin scope.
-    if gates and not getattr(who, "is_admin", False):
+    if gates and not who.is_admin:
         raise Forbidden(f"Only an admin can change an environment's gates ({', '.join(gates)}).",
                         code="admin_required", errors={gate: ["only an admin can change this"] for gate in gates})
 
@@ -127,7 +128,7 @@ def _apply_environment_fields(env: Environment, data: dict[str, Any]) -> None:
         raise ValidationFailed("Some environment settings are not valid.", errors=errors)
 
 
-def create_environment(who: Any, repository_id: int, data: dict[str, Any], *, actor: Any) -> Environment:
+def create_environment(who: Who, repository_id: int, data: dict[str, Any], *, actor: Actor) -> Environment:
     """Add an environment; without a position it goes after the last one."""
     get_visible_repository(who, repository_id)
     last = db.session.scalar(select(func.max(Environment.position)).where(Environment.repository_id == repository_id))
@@ -144,7 +145,7 @@ def create_environment(who: Any, repository_id: int, data: dict[str, Any], *, ac
     return env
 
 
-def update_environment(who: Any, environment_id: int, data: dict[str, Any], *, actor: Any,
+def update_environment(who: Who, environment_id: int, data: dict[str, Any], *, actor: Actor,
                        repository_id: int | None = None) -> Environment:
     env = get_environment(who, environment_id, repository_id)
     gates = _changed_gates(env, data)
@@ -157,7 +158,7 @@ def update_environment(who: Any, environment_id: int, data: dict[str, Any], *, a
     return env
 
 
-def delete_environment(who: Any, environment_id: int, *, actor: Any, repository_id: int | None = None) -> None:
+def delete_environment(who: Who, environment_id: int, *, actor: Actor, repository_id: int | None = None) -> None:
     env = get_environment(who, environment_id, repository_id)
     if _has_gates(env) or next_environment(env) is not None:  # removing it drops gates or a step of the order
         _only_admins_change_gates(who, ["environment"])

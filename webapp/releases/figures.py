@@ -22,6 +22,7 @@ from typing import Any
 from prometheus_client.core import Metric
 from sqlalchemy import func, select
 
+from webapp.auth.principal import Who
 from webapp.core.metrics import gauge
 from webapp.extensions import db
 from webapp.releases import environments, service
@@ -91,7 +92,7 @@ def _chart(title: str, unit: str, weeks: list[datetime], values: list[float | No
     return Chart(title, unit, bars, summary, width, height, ticks, left, baseline)
 
 
-def delivery_figures(who: Any, repository_id: int, environment_id: int | None = None,
+def delivery_figures(who: Who, repository_id: int, environment_id: int | None = None,
                      at: datetime | None = None) -> dict[str, Any]:
     """The four figures for the last WEEKS weeks, as charts and totals."""
     envs = environments.list_environments(who, repository_id)
@@ -188,7 +189,7 @@ def collect_metrics() -> Iterable[Metric]:
                 [([status], float(count)) for status, count in releases])
 
 
-def overview_cards(principal: Any) -> list[Any]:
+def overview_cards(principal: Who) -> list[Any]:
     """Cards for the overview page: what waits for approval, what is running, the last week."""
     from flask import url_for
 

@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from webapp.auth.principal import Actor, Who
 from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.core.models import utcnow
@@ -67,7 +68,7 @@ def latest_release(repository_id: int, *, before: str | None = None) -> Release 
     return max(candidates, key=lambda c: c[0])[1] if candidates else None
 
 
-def preview_release(who: Any, repository_id: int, target: str, version: str | None = None) -> dict[str, Any]:
+def preview_release(who: Who, repository_id: int, target: str, version: str | None = None) -> dict[str, Any]:
     """What a release of `target` would be: commit range, notes, suggested version. Writes nothing."""
     repo = get_visible_repository(who, repository_id)
     target = (target or "").strip() or repo.default_branch
@@ -117,8 +118,8 @@ def _clean_build_uuids(raw: list[str] | None) -> list[str]:
     return sorted(set(cleaned))
 
 
-def create_release(who: Any, repository_id: int, *, target: str, version: str | None = None, title: str = "",
-                   build_uuids: list[str] | None = None, actor: Any) -> Release:
+def create_release(who: Who, repository_id: int, *, target: str, version: str | None = None, title: str = "",
+                   build_uuids: list[str] | None = None, actor: Actor) -> Release:
     """Cut a release: the target is resolved to a SHA now, notes are read now; nothing goes to GitHub yet."""
     preview = preview_release(who, repository_id, target, version)
     notes: Notes = preview["notes"]
@@ -151,7 +152,7 @@ def create_release(who: Any, repository_id: int, *, target: str, version: str | 
     return release
 
 
-def list_releases(who: Any, *, repository_id: int | None, cursor: str | None, limit: int) -> Page[Release]:
+def list_releases(who: Who, *, repository_id: int | None, cursor: str | None, limit: int) -> Page[Release]:
     stmt = select(Release)
     if repository_id is not None:
         get_visible_repository(who, repository_id)
@@ -160,7 +161,7 @@ def list_releases(who: Any, *, repository_id: int | None, cursor: str | None, li
     return keyset_page(stmt, [Release.id], cursor, limit)
 
 
-def get_release(who: Any, release_id: int) -> Release:
+def get_release(who: Who, release_id: int) -> Release:
     release = db.session.get(Release, release_id)
     if release is None:
         raise NotFound(f"Release {release_id} does not exist or you have no access to it.")
@@ -171,7 +172,7 @@ def get_release(who: Any, release_id: int) -> Release:
     return release
 
 
-def update_release_builds(who: Any, release_id: int, build_uuids: list[str], *, actor: Any) -> Release:
+def update_release_builds(who: Who, release_id: int, build_uuids: list[str], *, actor: Actor) -> Release:
     """Set the builds linked to a release; links to builds `who` cannot see are kept, as they were not shown."""
     release = get_release(who, release_id)
     unseen = _hidden_build_uuids(who, set(release.build_uuids))
@@ -181,7 +182,7 @@ def update_release_builds(who: Any, release_id: int, build_uuids: list[str], *, 
     return release
 
 
-def _hidden_build_uuids(who: Any, uuids: set[str]) -> set[str]:
+def _hidden_build_uuids(who: Who, uuids: set[str]) -> set[str]:
     """Of `uuids`, those of builds in repositories hidden from `who` (all of them if builds cannot be read)."""
     ids = visible_repository_ids(who) if uuids else None
     if ids is None:  # nothing asked, or an admin
@@ -200,7 +201,7 @@ def _hidden_build_uuids(who: Any, uuids: set[str]) -> set[str]:
         return set(uuids)
 
 
-def shown_to(who: Any, releases: list[Release]) -> list[Release]:
+def shown_to(who: Who, releases: list[Release]) -> list[Release]:
     """The releases, each with `visible_build_uuids`: its linked builds less those `who` may not see.
 
     The API answers that list as `build_uuids`, so a release never names a build of a repository
@@ -212,7 +213,7 @@ def shown_to(who: Any, releases: list[Release]) -> list[Release]:
     return releases
 
 
-def linked_builds(who: Any, release: Release) -> list[dict[str, Any]]:
+def linked_builds(who: Who, release: Release) -> list[dict[str, Any]]:
     """The builds linked to a release that `who` may see, looked up in the builds catalogue when it is
     installed; a build of a repository hidden from `who` is left out, uuid and all."""
     if not release.build_uuids:
@@ -233,7 +234,7 @@ def linked_builds(who: Any, release: Release) -> list[dict[str, Any]]:
     return [{"uuid": u, "build": found.get(u)} for u in release.build_uuids if u in found or u not in existing]
 
 
-def repositories_with_releases(who: Any) -> list[dict[str, Any]]:
+def repositories_with_releases(who: Who) -> list[dict[str, Any]]:
     """Every repository the user may see, with its release count and latest version."""
     stmt = restrict_to_visible(select(Repository).where(Repository.removed_at.is_(None)), Repository.id, who)
     repos = list(db.session.scalars(stmt.order_by(Repository.full_name)))
@@ -249,7 +250,7 @@ def repositories_with_releases(who: Any) -> list[dict[str, Any]]:
 # --- publishing ----------------------------------------------------------------------------
 
 
-def request_publish(who: Any, release_id: int, *, actor: Any) -> Release:
+def request_publish(who: Who, release_id: int, *, actor: Actor) -> Release:
     """Ask for the release to be published to GitHub (tag, then Release), by a resumable task."""
     release = get_release(who, release_id)
     if release.status == "published":

@@ -8,7 +8,8 @@ from typing import Any
 from flask import Blueprint, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth.access import actor, current_principal, page_requires
+from webapp.auth.access import actor, page_requires, signed_in
+from webapp.auth.principal import Principal
 from webapp.core.errors import GantryError, ValidationFailed
 from webapp.core.htmx import is_htmx, render
 from webapp.integrations.github import GitHubError
@@ -21,8 +22,8 @@ from webapp.repos.access import get_visible_repository
 bp = Blueprint("releases", __name__)
 
 
-def _who() -> Any:
-    return current_principal()
+def _who() -> Principal:
+    return signed_in()
 
 
 def _go(target: str) -> Response:

@@ -11,19 +11,18 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from webapp.auth.principal import Who, user_of
 from webapp.core.errors import NotFound
 from webapp.extensions import db
 from webapp.repos.models import Repository, RepositoryAccess
 
 
-def _user_and_admin(who: Any) -> tuple[int, bool]:
+def _user_and_admin(who: Who) -> tuple[int, bool]:
     """Accept a Principal (API/page) or a User."""
-    user = getattr(who, "user", who)
-    is_admin = who.is_admin if hasattr(who, "scopes") else user.is_admin
-    return user.id, bool(is_admin)
+    return user_of(who).id, bool(who.is_admin)
 
 
-def visible_repository_ids(who: Any) -> set[int] | None:
+def visible_repository_ids(who: Who) -> set[int] | None:
     """The repository ids `who` may see, or None meaning every repository (admins)."""
     user_id, is_admin = _user_and_admin(who)
     if is_admin:
@@ -31,7 +30,7 @@ def visible_repository_ids(who: Any) -> set[int] | None:
     return set(db.session.scalars(select(RepositoryAccess.repository_id).where(RepositoryAccess.user_id == user_id)))
 
 
-def restrict_to_visible(stmt: Select[Any], repository_id_column: InstrumentedAttribute[Any], who: Any) -> Select[Any]:
+def restrict_to_visible(stmt: Select[Any], repository_id_column: InstrumentedAttribute[Any], who: Who) -> Select[Any]:
     """Add "only repositories `who` may see" to a query over anything with a repository id."""
     user_id, is_admin = _user_and_admin(who)
     if is_admin:
@@ -40,7 +39,7 @@ def restrict_to_visible(stmt: Select[Any], repository_id_column: InstrumentedAtt
     return stmt.where(repository_id_column.in_(visible))
 
 
-def can_see_repository(who: Any, repository_id: int | None) -> bool:
+def can_see_repository(who: Who, repository_id: int | None) -> bool:
     if repository_id is None:
         return _user_and_admin(who)[1]
     user_id, is_admin = _user_and_admin(who)
@@ -49,7 +48,7 @@ def can_see_repository(who: Any, repository_id: int | None) -> bool:
     return db.session.get(RepositoryAccess, (user_id, repository_id)) is not None
 
 
-def get_visible_repository(who: Any, repository_id: int) -> Repository:
+def get_visible_repository(who: Who, repository_id: int) -> Repository:
     """The repository, or 404 — the same answer whether it does not exist or is not yours to see."""
     repo = db.session.get(Repository, repository_id)
     if repo is None or not can_see_repository(who, repository_id):
@@ -57,7 +56,7 @@ def get_visible_repository(who: Any, repository_id: int) -> Repository:
     return repo
 
 
-def get_visible_repository_by_name(who: Any, full_name: str) -> Repository:
+def get_visible_repository_by_name(who: Who, full_name: str) -> Repository:
     """The repository named owner/name (exact spelling first, by its unique index; then any case), or 404."""
     repo = db.session.scalar(select(Repository).where(Repository.full_name == full_name))
     if repo is None:

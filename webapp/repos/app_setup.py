@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 from flask import current_app
 from sqlalchemy import delete
 
+from webapp.auth.principal import Actor
 from webapp.core import audit
 from webapp.core.errors import ValidationFailed
 from webapp.extensions import db
@@ -63,7 +64,7 @@ def manifest_form(*, state: str, organization: str | None = None, name: str = "G
     return {"action": f"{action}?{urlencode({'state': state})}", "manifest": json.dumps(build_manifest(name))}
 
 
-def complete_manifest(code: str, *, actor: Any) -> GitHubAppConfig:
+def complete_manifest(code: str, *, actor: Actor) -> GitHubAppConfig:
     """Exchange the manifest code for the App's credentials and store them (replacing any earlier App)."""
     if not code or not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", code):
         raise ValidationFailed("GitHub did not send a valid code.", errors={"code": ["missing or malformed"]})

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from webapp.auth.models import User
+from webapp.auth.principal import Who, user_of
 from webapp.core.errors import Conflict
 from webapp.extensions import db
 from webapp.integrations.github import github
@@ -77,7 +79,7 @@ def active_installation(repo: Repository | None) -> Installation | None:
     return installation
 
 
-def user_credential(user: Any, full_name: str, need: str, *, private: bool | None = None) -> RepoCredential:
+def user_credential(user: User, full_name: str, need: str, *, private: bool | None = None) -> RepoCredential:
     """The user's own token, when GitHub lets it do `need` on a repository the App is not installed on."""
     account = db.session.get(GitHubAccount, user.id)
     what = DESCRIBED[need]
@@ -103,12 +105,12 @@ def user_credential(user: Any, full_name: str, need: str, *, private: bool | Non
     return RepoCredential("user", token=account.access_token)
 
 
-def credential_for(who: Any, repo: Repository, need: str) -> RepoCredential:
+def credential_for(who: Who, repo: Repository, need: str) -> RepoCredential:
     """The installation when the App is installed on `repo` with the permission, else the user's token."""
     installation = active_installation(repo)
     if installation is not None and app_allows(installation.permissions, need):
         return RepoCredential("installation", installation_id=installation.id)
-    user = getattr(who, "user", who)
+    user = user_of(who)
     if installation is not None:
         # the App is there without the permission; a classic token may still do it, an App user token never
         account = db.session.get(GitHubAccount, user.id)

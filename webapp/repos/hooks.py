@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import select
 
+from webapp.auth.models import User
+from webapp.auth.principal import Who, user_of
 from webapp.core import audit
 from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.core.models import utcnow
@@ -35,7 +37,7 @@ def intake_url() -> str:
     return f"{current_app.config['BASE_URL']}/webhooks/github"
 
 
-def _user_token(user: Any) -> str:
+def _user_token(user: User) -> str:
     account = db.session.get(GitHubAccount, user.id)
     if account is None or not account.access_token:
         raise Conflict("Connect your user to GitHub first: hooks are created with your own GitHub token.",
@@ -43,7 +45,7 @@ def _user_token(user: Any) -> str:
     return account.access_token
 
 
-def _refuse_if_app_installed(who: Any, repo: Repository | None) -> None:
+def _refuse_if_app_installed(who: Who, repo: Repository | None) -> None:
     """Where the App is installed its events already arrive: no hook (404 for a repository `who` cannot see)."""
     if active_installation(repo) is not None:
         assert repo is not None
@@ -53,14 +55,14 @@ def _refuse_if_app_installed(who: Any, repo: Repository | None) -> None:
                        code="app_installed")
 
 
-def set_up_hook(who: Any, full_name: str, events: list[str] | None = None) -> RepositoryHook:
+def set_up_hook(who: Who, full_name: str, events: list[str] | None = None) -> RepositoryHook:
     """Create a repository hook pointing at Gantry (the user must administer the repository), then ping it.
 
     Only for repositories the App is not installed on (there its events already arrive), and so only
     with a user token GitHub lets create hooks there: a classic OAuth App's token with
     `admin:repo_hook`. Anything else is refused with the reason and what to configure.
     """
-    user = getattr(who, "user", who)
+    user = user_of(who)
     owner, _, name = full_name.strip().partition("/")
     if not owner or not name:
         raise ValidationFailed("Name the repository as owner/name.", errors={"repository": ["owner/name"]})
@@ -112,7 +114,7 @@ def set_up_hook(who: Any, full_name: str, events: list[str] | None = None) -> Re
     return hook
 
 
-def _scopes(user: Any) -> set[str]:
+def _scopes(user: User) -> set[str]:
     account = db.session.get(GitHubAccount, user.id)
     return token_scopes(account) if account is not None else set()
 
@@ -123,7 +125,7 @@ def _ping(token: str, hook: RepositoryHook) -> None:
     db.session.commit()
 
 
-def get_hook(who: Any, hook_id: int) -> RepositoryHook:
+def get_hook(who: Who, hook_id: int) -> RepositoryHook:
     hook = db.session.get(RepositoryHook, hook_id)
     if hook is None:
         raise NotFound(f"Webhook {hook_id} does not exist or you have no access to it.")
@@ -131,20 +133,20 @@ def get_hook(who: Any, hook_id: int) -> RepositoryHook:
     return hook
 
 
-def ping_hook(who: Any, hook_id: int) -> RepositoryHook:
+def ping_hook(who: Who, hook_id: int) -> RepositoryHook:
     hook = get_hook(who, hook_id)
     if hook.removed_at is not None:
         raise Conflict("This webhook was removed.", code="hook_removed")
-    _ping(_user_token(getattr(who, "user", who)), hook)
+    _ping(_user_token(user_of(who)), hook)
     return hook
 
 
-def remove_hook(who: Any, hook_id: int) -> RepositoryHook:
+def remove_hook(who: Who, hook_id: int) -> RepositoryHook:
     """Delete the hook on GitHub (already gone there is fine) and stop accepting its deliveries."""
     hook = get_hook(who, hook_id)
     if hook.removed_at is not None:
         return hook
-    user = getattr(who, "user", who)
+    user = user_of(who)
     try:
         github().user_request(_user_token(user), "DELETE", f"/repos/{hook.repository.full_name}/hooks/{hook.id}")
     except GitHubError as exc:
@@ -157,7 +159,7 @@ def remove_hook(who: Any, hook_id: int) -> RepositoryHook:
     return hook
 
 
-def list_hooks(who: Any, *, include_removed: bool = False) -> list[RepositoryHook]:
+def list_hooks(who: Who, *, include_removed: bool = False) -> list[RepositoryHook]:
     stmt = select(RepositoryHook).order_by(RepositoryHook.created_at.desc())
     if not include_removed:
         stmt = stmt.where(RepositoryHook.removed_at.is_(None))

@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import ARRAY, BigInteger, any_, func, or_, select
 from sqlalchemy import cast as cast_sql
 
+from webapp.auth.principal import Who, user_of
 from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.core.jobs import redis_connection
@@ -73,14 +74,14 @@ def hook_covers(hook_id: int, repository_id: int | None, installation_id: int | 
 # --- repositories --------------------------------------------------------------------------
 
 
-def visible_repositories_query(who: Any, search: str | None = None) -> Any:
+def visible_repositories_query(who: Who, search: str | None = None) -> Any:
     stmt = select(Repository).where(Repository.removed_at.is_(None))
     if search:
         pattern = "%" + search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(or_(func.lower(Repository.full_name).like(pattern, escape="\\"),
                               func.lower(func.coalesce(Repository.description, "")).like(pattern, escape="\\")))
-    user = getattr(who, "user", who)
-    if search and not getattr(who, "is_admin", False) and db.engine.dialect.name == "postgresql":
+    user = user_of(who)
+    if search and not who.is_admin and db.engine.dialect.name == "postgresql":
         # PostgreSQL cannot estimate a LIKE on a substring and would scan every repository; reading
         # the user's ids first (one array) lets it fetch just those by primary key.
         ids = select(func.array_agg(RepositoryAccess.repository_id)).where(RepositoryAccess.user_id == user.id)
@@ -88,13 +89,13 @@ def visible_repositories_query(who: Any, search: str | None = None) -> Any:
     return restrict_to_visible(stmt, Repository.id, who)
 
 
-def list_repositories(who: Any, *, search: str | None = None, cursor: str | None = None,
+def list_repositories(who: Who, *, search: str | None = None, cursor: str | None = None,
                       limit: int = 50) -> Page[Repository]:
     """The repositories `who` may see, newest id first, optionally filtered by name or description."""
     return keyset_page(visible_repositories_query(who, search), [Repository.id], cursor, limit)
 
 
-def numbered_page_of_repositories(who: Any, *, page: int = 1, per_page: int = 30) -> tuple[list[Repository], int]:
+def numbered_page_of_repositories(who: Who, *, page: int = 1, per_page: int = 30) -> tuple[list[Repository], int]:
     """One numbered page (GitHub's `page`/`per_page`, at most 100) of what `who` may see, by name; and the total."""
     per_page = max(1, min(int(per_page), 100))
     page = max(1, int(page))
@@ -103,33 +104,33 @@ def numbered_page_of_repositories(who: Any, *, page: int = 1, per_page: int = 30
     return items, count_repositories(who)
 
 
-def count_repositories(who: Any, search: str | None = None) -> int:
+def count_repositories(who: Who, search: str | None = None) -> int:
     stmt = visible_repositories_query(who, search).with_only_columns(func.count(Repository.id))
     return int(db.session.scalar(stmt) or 0)
 
 
-def permission_of(who: Any, repository_id: int) -> str | None:
-    user = getattr(who, "user", who)
+def permission_of(who: Who, repository_id: int) -> str | None:
+    user = user_of(who)
     access = db.session.get(RepositoryAccess, (user.id, repository_id))
     if access is not None:
         return access.permission
-    return "admin" if getattr(who, "is_admin", False) else None
+    return "admin" if who.is_admin else None
 
 
-def get_repository(who: Any, owner: str, name: str) -> Repository:
+def get_repository(who: Who, owner: str, name: str) -> Repository:
     repo = get_visible_repository_by_name(who, f"{owner}/{name}")
     if repo.removed_at is not None:
         raise NotFound(f"Repository {owner}/{name} does not exist or you have no access to it.")
     return repo
 
 
-def _repo_request(who: Any, repo: Repository, method: str, path: str, *, need: str = "metadata",
+def _repo_request(who: Who, repo: Repository, method: str, path: str, *, need: str = "metadata",
                   **kwargs: Any) -> Any:
     """Call GitHub about a repository with whichever credential GitHub lets do `need` there."""
     return credential_for(who, repo, need).request(method, path, **kwargs)
 
 
-def recent_commits(who: Any, owner: str, name: str, *, branch: str | None = None,
+def recent_commits(who: Who, owner: str, name: str, *, branch: str | None = None,
                    limit: int = 20) -> list[dict[str, Any]]:
     """The latest commits of a visible repository, straight from GitHub."""
     repo = get_repository(who, owner, name)
@@ -156,7 +157,7 @@ def recent_commits(who: Any, owner: str, name: str, *, branch: str | None = None
     ]
 
 
-def validate_access(who: Any, repositories: list[str], permission: str = "read") -> list[dict[str, Any]]:
+def validate_access(who: Who, repositories: list[str], permission: str = "read") -> list[dict[str, Any]]:
     """For each repository name: may `who` use it with `permission`, and can the App reach it on GitHub?"""
     if permission not in PERMISSION_RANK:
         raise ValidationFailed("Unknown permission.", errors={"permission": [f"one of {', '.join(PERMISSION_RANK)}"]})
@@ -193,11 +194,11 @@ def _split_full_name(full_name: str) -> tuple[str, str]:
     return owner, name
 
 
-def create_repository(who: Any, *, owner: str, name: str, private: bool = True, description: str | None = None,
+def create_repository(who: Who, *, owner: str, name: str, private: bool = True, description: str | None = None,
                       auto_init: bool = True) -> Repository:
     """Create a repository through the App in an organisation it is installed on (or, for a user account,
     with that user's own token) and mirror it."""
-    user = getattr(who, "user", who)
+    user = user_of(who)
     installation = db.session.scalar(select(Installation).where(
         func.lower(Installation.account_login) == owner.lower(), Installation.removed_at.is_(None)))
     if installation is None or installation.suspended_at is not None:
@@ -246,17 +247,17 @@ def install_link(*, state: str | None = None, suggested_target_id: int | None = 
     return {"url": url, "app_slug": settings.slug, "app_url": settings.html_url, "state": state}
 
 
-def list_installations(who: Any) -> list[Installation]:
+def list_installations(who: Who) -> list[Installation]:
     """Active installations: all for admins, those holding a repository they can see for everyone else."""
     stmt = select(Installation).where(Installation.removed_at.is_(None)).order_by(Installation.account_login)
-    if not getattr(who, "is_admin", False):
+    if not who.is_admin:
         visible = restrict_to_visible(select(Repository.installation_id).where(Repository.removed_at.is_(None)),
                                       Repository.id, who)
         stmt = stmt.where(Installation.id.in_(visible))
     return list(db.session.scalars(stmt))
 
 
-def scoped_installation_token(who: Any, *, installation_id: int, repositories: list[str] | None = None,
+def scoped_installation_token(who: Who, *, installation_id: int, repositories: list[str] | None = None,
                               permissions: dict[str, str] | None = None) -> dict[str, Any]:
     """Mint an installation token limited to some repositories and permissions (admins only; audited)."""
     installation = db.session.get(Installation, installation_id)
@@ -281,7 +282,7 @@ def scoped_installation_token(who: Any, *, installation_id: int, repositories: l
         if exc.status == 422:
             raise ValidationFailed(exc.message) from exc
         raise
-    user = getattr(who, "user", who)
+    user = user_of(who)
     audit.record("github.installation_token", "installation", installation.id, actor=user,
                  details={"repositories": names, "permissions": minted.get("permissions") or permissions or {},
                           "expires_at": minted.get("expires_at")})

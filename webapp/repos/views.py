@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from flask import Blueprint, flash, g, jsonify, redirect, request, session, url_for
+from flask import Blueprint, flash, jsonify, redirect, request, session, url_for
 
-from webapp.auth.access import current_principal, page_requires, public
+from webapp.auth.access import page_requires, public, signed_in
+from webapp.auth.principal import Principal
 from webapp.core.errors import GantryError, ValidationFailed
 from webapp.core.htmx import render
 from webapp.integrations.github import GitHubError
@@ -18,8 +19,8 @@ from webapp.repos.app_config import get_app_settings
 bp = Blueprint("repos", __name__)
 
 
-def _principal() -> Any:
-    return g.get("principal") or current_principal()
+def _principal() -> Principal:
+    return signed_in()
 
 
 @bp.route("/health/github")

@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from sqlalchemy import case, func, select
 
+from webapp.auth.principal import Who
 from webapp.core.models import utcnow
 from webapp.extensions import db
 from webapp.repos.access import restrict_to_visible
@@ -116,7 +117,7 @@ class DayUsage:
     cost: float
 
 
-def usage_by_day(who: Any, *, days: int = 14, pool_id: int | None = None) -> list[DayUsage]:
+def usage_by_day(who: Who, *, days: int = 14, pool_id: int | None = None) -> list[DayUsage]:
     """Runner-seconds and cost per day, pool and repository (a runner spanning midnight is split)."""
     now = utcnow()
     start = datetime.combine((now - timedelta(days=days - 1)).date(), datetime.min.time(), tzinfo=now.tzinfo)

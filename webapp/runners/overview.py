@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import url_for
 from sqlalchemy import func, or_, select
 
+from webapp.auth.principal import Who
 from webapp.core.models import utcnow
 from webapp.core.overview import Card
 from webapp.extensions import db
@@ -22,7 +21,7 @@ def _wait_text(seconds: float) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
-def overview_cards(principal: Any) -> list[Card]:
+def overview_cards(principal: Who) -> list[Card]:
     """Alive runners by state and self-hosted jobs waiting for one, as the runner pages show them."""
     by_state = dict(db.session.execute(restrict_to_visible(
         select(Runner.state, func.count()).where(Runner.state.in_((*STARTING_STATES, IDLE, BUSY)))

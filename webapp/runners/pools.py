@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select
 
+from webapp.auth.principal import Actor, Who
 from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
 from webapp.extensions import db
@@ -38,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
 # --- who sees what ---------------------------------------------------------------------------
 
 
-def visible_pools_stmt(who: Any) -> Any:
+def visible_pools_stmt(who: Who) -> Any:
     """Pools `who` may see: every organisation pool, and repository pools of visible repositories."""
     stmt = select(RunnerPool)
     visible = visible_repository_ids(who)
@@ -47,11 +48,11 @@ def visible_pools_stmt(who: Any) -> Any:
     return stmt.where(or_(RunnerPool.scope == "organization", RunnerPool.repository_id.in_(visible or [-1])))
 
 
-def list_pools(who: Any) -> list[RunnerPool]:
+def list_pools(who: Who) -> list[RunnerPool]:
     return list(db.session.scalars(visible_pools_stmt(who).order_by(RunnerPool.name)).unique())
 
 
-def pools_for_repository(who: Any, repository_id: int) -> list[RunnerPool]:
+def pools_for_repository(who: Who, repository_id: int) -> list[RunnerPool]:
     """The pools that can run a repository's jobs: its own and its installation's organisation pools."""
     repo = get_visible_repository(who, repository_id)
     return list(db.session.scalars(select(RunnerPool).where(or_(
@@ -60,21 +61,21 @@ def pools_for_repository(who: Any, repository_id: int) -> list[RunnerPool]:
     )).order_by(RunnerPool.name)))
 
 
-def get_visible_pool(who: Any, pool_id: int) -> RunnerPool:
+def get_visible_pool(who: Who, pool_id: int) -> RunnerPool:
     pool = db.session.get(RunnerPool, pool_id)
     if pool is None or (pool.scope == "repository" and not can_see_repository(who, pool.repository_id)):
         raise NotFound(f"Runner pool {pool_id} does not exist or you have no access to it.")
     return pool
 
 
-def _require_manage(who: Any, pool: RunnerPool) -> None:
+def _require_manage(who: Who, pool: RunnerPool) -> None:
     """Organisation pools serve every repository, so only admins change them."""
     if pool.scope == "organization" and not _is_admin(who):
         raise Forbidden("Only admins manage organisation runner pools.", code="role_required")
 
 
-def _is_admin(who: Any) -> bool:
-    return bool(who.is_admin if hasattr(who, "scopes") else getattr(who, "is_admin", False))
+def _is_admin(who: Who) -> bool:
+    return bool(who.is_admin)
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -275,7 +276,7 @@ def _name_taken(name: str, pool_id: int | None) -> bool:
 # --- create, update, delete ------------------------------------------------------------------
 
 
-def create_pool(who: Any, data: dict[str, Any], *, actor: Any = None) -> RunnerPool:
+def create_pool(who: Who, data: dict[str, Any], *, actor: Actor = None) -> RunnerPool:
     """Create a pool for a repository (`repository_id`) or an organisation installation (`installation_id`)."""
     scope = str(data.get("scope") or ("repository" if data.get("repository_id") else "organization"))
     if scope == "repository":
@@ -321,7 +322,7 @@ def create_pool(who: Any, data: dict[str, Any], *, actor: Any = None) -> RunnerP
     return pool
 
 
-def update_pool(who: Any, pool_id: int, changes: dict[str, Any], *, actor: Any = None) -> RunnerPool:
+def update_pool(who: Who, pool_id: int, changes: dict[str, Any], *, actor: Actor = None) -> RunnerPool:
     """Change a pool's settings (checked against AWS again); saving clears a degraded status."""
     pool = get_visible_pool(who, pool_id)
     _require_manage(who, pool)
@@ -353,7 +354,7 @@ def _rescale_soon(pool_id: int) -> None:
     jobs.defer("tasks.runners.scale_pool", pool_id, job_id=f"runner-scale-{pool_id}", queue="high", retry=None)
 
 
-def delete_pool(who: Any, pool_id: int, *, actor: Any = None) -> None:
+def delete_pool(who: Who, pool_id: int, *, actor: Actor = None) -> None:
     pool = get_visible_pool(who, pool_id)
     _require_manage(who, pool)
     alive = db.session.scalar(

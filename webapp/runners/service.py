@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from webapp.auth.principal import Actor, Who
 from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound, Unavailable
 from webapp.core.pagination import Page, keyset_page
@@ -55,11 +56,11 @@ def scale_and_launch(pool_id: int) -> int:
 # --- runners ---------------------------------------------------------------------------------
 
 
-def _visible_runners(who: Any) -> Any:
+def _visible_runners(who: Who) -> Any:
     return restrict_to_visible(select(Runner), Runner.repository_id, who)
 
 
-def list_runners(who: Any, *, status: str | None = None, pool_id: int | None = None,
+def list_runners(who: Who, *, status: str | None = None, pool_id: int | None = None,
                  repository_id: int | None = None, cursor: str | None = None, limit: int = 50) -> Page[Runner]:
     stmt = _visible_runners(who)
     if status == "alive":
@@ -73,28 +74,28 @@ def list_runners(who: Any, *, status: str | None = None, pool_id: int | None = N
     return keyset_page(stmt, [Runner.id], cursor, limit)
 
 
-def pool_runners(pool: RunnerPool, who: Any, *, alive_only: bool = False, limit: int = 50) -> list[Runner]:
+def pool_runners(pool: RunnerPool, who: Who, *, alive_only: bool = False, limit: int = 50) -> list[Runner]:
     stmt = _visible_runners(who).where(Runner.pool_id == pool.id)
     if alive_only:
         stmt = stmt.where(Runner.state.in_(ALIVE_STATES))
     return list(db.session.scalars(stmt.order_by(Runner.id.desc()).limit(limit)).unique())
 
 
-def get_visible_runner(who: Any, runner_id: int) -> Runner:
+def get_visible_runner(who: Who, runner_id: int) -> Runner:
     runner = db.session.get(Runner, runner_id)
     if runner is None or not _runner_visible(who, runner):
         raise NotFound(f"Runner {runner_id} does not exist or you have no access to it.")
     return runner
 
 
-def _runner_visible(who: Any, runner: Runner) -> bool:
+def _runner_visible(who: Who, runner: Runner) -> bool:
     visible = visible_repository_ids(who)
     if visible is None:
         return True
     return runner.repository_id is not None and can_see_repository(who, runner.repository_id)
 
 
-def request_stop(who: Any, runner_id: int, *, actor: Any = None) -> Runner:
+def request_stop(who: Who, runner_id: int, *, actor: Actor = None) -> Runner:
     """Stop a runner by hand: deregister on GitHub, then StopTask. 409 while it runs a job."""
     runner = get_visible_runner(who, runner_id)
     from webapp.runners.pools import _require_manage
@@ -120,7 +121,7 @@ def request_stop(who: Any, runner_id: int, *, actor: Any = None) -> Runner:
 # --- jobs --------------------------------------------------------------------------------------
 
 
-def waiting_jobs(who: Any, *, pool_id: int | None = None, unmatched: bool = False,
+def waiting_jobs(who: Who, *, pool_id: int | None = None, unmatched: bool = False,
                  limit: int = 100) -> list[WorkflowJob]:
     """Jobs still waiting for a runner, oldest first (what the pool and runners pages show)."""
     stmt = restrict_to_visible(select(WorkflowJob), WorkflowJob.repository_id, who).where(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from webapp.auth.access import actor, current_principal, page_requires
+from webapp.auth.access import actor, page_requires, signed_in
+from webapp.auth.principal import Principal
 from webapp.core.errors import GantryError
 from webapp.core.htmx import render
 from webapp.core.models import utcnow
@@ -29,8 +30,8 @@ FORM_FIELDS = (
 )
 
 
-def _principal() -> Any:
-    return g.get("principal") or current_principal()
+def _principal() -> Principal:
+    return signed_in()
 
 
 def _form_data() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from webapp.auth.principal import Who
 from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationFailed
 from webapp.core.models import utcnow
@@ -34,7 +35,7 @@ from webapp.sync.service import (
 RESOLUTIONS = ("keep_github", "overwrite")
 
 
-def start_sync(who: Any, project_id: int, *, paths: list[str] | None = None, overwrite: bool = False,
+def start_sync(who: Who, project_id: int, *, paths: list[str] | None = None, overwrite: bool = False,
                message: str = "", trigger: str = "manual", overwrite_paths: list[str] | None = None) -> SyncRun:
     """Queue a sync of the project (or of some of its files); refuses over-large files up front."""
     project = get_project(who, project_id)
@@ -94,7 +95,7 @@ def requeue_stalled(older_than_seconds: int = 120) -> int:
     return len(ids)
 
 
-def get_run(who: Any, run_id: int) -> SyncRun:
+def get_run(who: Who, run_id: int) -> SyncRun:
     run = db.session.get(SyncRun, run_id)
     if run is None:
         raise NotFound(f"Sync run {run_id} does not exist or you have no access to it.")
@@ -105,7 +106,7 @@ def get_run(who: Any, run_id: int) -> SyncRun:
     return run
 
 
-def retry_run(who: Any, run_id: int) -> SyncRun:
+def retry_run(who: Who, run_id: int) -> SyncRun:
     """Run a failed sync again, under the same Sync-Id (so a commit it already made is not made twice)."""
     run = get_run(who, run_id)
     if run.status not in ("failed", "waiting"):
@@ -119,7 +120,7 @@ def retry_run(who: Any, run_id: int) -> SyncRun:
     return run
 
 
-def resolve_conflict(who: Any, run_id: int, path: str, choice: str) -> SyncRun:
+def resolve_conflict(who: Who, run_id: int, path: str, choice: str) -> SyncRun:
     """Settle one conflict of a run: keep GitHub's version here, or overwrite GitHub's at the next sync.
 
     When every conflict of the run is settled, a new sync starts with the "overwrite" choices.
@@ -167,7 +168,7 @@ def _take_github_version(project: Project, entry: dict[str, Any]) -> None:
     set_file(project, entry["path"], content, there["mode"] == "100755")
 
 
-def find_project(who: Any, reference: str | int) -> Project:
+def find_project(who: Who, reference: str | int) -> Project:
     """A visible project by its id, or by its name (how clients that keep their own project ids name it)."""
     text = str(reference).strip()
     if text.isdigit():
@@ -180,7 +181,7 @@ def find_project(who: Any, reference: str | int) -> Project:
     return project
 
 
-def get_run_by_sync_id(who: Any, sync_id: str) -> SyncRun:
+def get_run_by_sync_id(who: Who, sync_id: str) -> SyncRun:
     """A visible run by its Sync-Id (or its numeric id)."""
     text = str(sync_id).strip()
     if text.isdigit():
@@ -191,7 +192,7 @@ def get_run_by_sync_id(who: Any, sync_id: str) -> SyncRun:
     return get_run(who, run_id)
 
 
-def latest_failed_run(who: Any, project_id: int) -> SyncRun:
+def latest_failed_run(who: Who, project_id: int) -> SyncRun:
     project = get_project(who, project_id)
     run = db.session.scalar(select(SyncRun).where(SyncRun.project_id == project.id, SyncRun.status == "failed")
                             .order_by(SyncRun.id.desc()).limit(1))
@@ -200,7 +201,7 @@ def latest_failed_run(who: Any, project_id: int) -> SyncRun:
     return run
 
 
-def sync_now(who: Any, run: SyncRun) -> SyncRun:
+def sync_now(who: Who, run: SyncRun) -> SyncRun:
     """Execute a just-queued run in this request, for clients whose answer must carry the commit.
 
     The queued job still exists: whichever of the two takes the branch lock first does the work and
@@ -219,12 +220,12 @@ def sync_now(who: Any, run: SyncRun) -> SyncRun:
     return get_run(who, run.id)
 
 
-def run_history(who: Any, project_id: int, cursor: str | None, limit: int) -> Page[SyncRun]:
+def run_history(who: Who, project_id: int, cursor: str | None, limit: int) -> Page[SyncRun]:
     project = get_project(who, project_id)
     return keyset_page(select(SyncRun).where(SyncRun.project_id == project.id), [SyncRun.id], cursor, limit)
 
 
-def sync_status(who: Any, project_id: int) -> dict[str, Any]:
+def sync_status(who: Who, project_id: int) -> dict[str, Any]:
     project = get_project(who, project_id)
     latest = db.session.scalar(select(SyncRun).where(SyncRun.project_id == project.id)
                                .order_by(SyncRun.id.desc()).limit(1))
@@ -246,7 +247,7 @@ def sync_status(who: Any, project_id: int) -> dict[str, Any]:
     }
 
 
-def sync_metrics(who: Any, project_id: int | None = None) -> dict[str, Any]:
+def sync_metrics(who: Who, project_id: int | None = None) -> dict[str, Any]:
     """Syncs, successes, failures, in progress, files, conflicts, average duration and the last sync."""
     stmt = restrict_to_visible(select(SyncRun), SyncRun.repository_id, who)
     if project_id is not None:
@@ -270,7 +271,7 @@ def sync_metrics(who: Any, project_id: int | None = None) -> dict[str, Any]:
     }
 
 
-def check_conflicts(who: Any, project_id: int, paths: list[str] | None = None,
+def check_conflicts(who: Who, project_id: int, paths: list[str] | None = None,
                     overwrite: bool = False) -> dict[str, Any]:
     project = get_project(who, project_id)
     clean = sorted({normalize_path(p) for p in paths}) if paths is not None else None
@@ -282,7 +283,7 @@ def check_conflicts(who: Any, project_id: int, paths: list[str] | None = None,
         raise Unavailable(f"GitHub could not be read: {exc.message}", code="github_unavailable") from exc
 
 
-def find_or_create_binding(who: Any, repository_id: int, branch: str | None, base_path: str | None,
+def find_or_create_binding(who: Who, repository_id: int, branch: str | None, base_path: str | None,
                            name: str | None) -> Project:
     """The project bound to this repository, branch and base path (created for the files-map endpoints)."""
     repo = get_visible_repository(who, repository_id)
@@ -296,7 +297,7 @@ def find_or_create_binding(who: Any, repository_id: int, branch: str | None, bas
                                 "repository_id": repo.id, "branch": branch, "base_path": clean_base})
 
 
-def push_files_map(who: Any, data: dict[str, Any], *, replace_all: bool) -> SyncRun:
+def push_files_map(who: Who, data: dict[str, Any], *, replace_all: bool) -> SyncRun:
     """`repositories/push` (these files) and `repositories/sync` (exactly these files) from a files map."""
     project = find_or_create_binding(who, data["repository_id"], data.get("branch"), data.get("base_path"),
                                      data.get("project_name"))

@@ -15,6 +15,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from webapp.auth.models import User
+from webapp.auth.principal import Who, user_of
 from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from webapp.core.models import utcnow
@@ -28,8 +30,8 @@ MAX_PATH_LENGTH = 1000
 ZIP_MAX_FILES = 5000
 
 
-def acting_user(who: Any) -> Any:
-    return getattr(who, "user", who)
+def acting_user(who: Who) -> User:
+    return user_of(who)
 
 
 # --- paths ---------------------------------------------------------------------------------
@@ -99,14 +101,14 @@ def normalize_base_path(raw: str | None) -> str:
 # --- projects ------------------------------------------------------------------------------
 
 
-def list_projects(who: Any, repository_id: int | None = None) -> list[Project]:
+def list_projects(who: Who, repository_id: int | None = None) -> list[Project]:
     stmt = restrict_to_visible(select(Project), Project.repository_id, who)
     if repository_id is not None:
         stmt = stmt.where(Project.repository_id == repository_id)
     return list(db.session.scalars(stmt.order_by(Project.name, Project.id)))
 
 
-def get_project(who: Any, project_id: int) -> Project:
+def get_project(who: Who, project_id: int) -> Project:
     project = db.session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist or you have no access to it.")
@@ -117,7 +119,7 @@ def get_project(who: Any, project_id: int) -> Project:
     return project
 
 
-def create_project(who: Any, data: dict[str, Any]) -> Project:
+def create_project(who: Who, data: dict[str, Any]) -> Project:
     name = (data.get("name") or "").strip()
     if not name:
         raise ValidationFailed("A project needs a name.", errors={"name": ["required"]})
@@ -145,7 +147,7 @@ def create_project(who: Any, data: dict[str, Any]) -> Project:
     return project
 
 
-def update_project(who: Any, project_id: int, data: dict[str, Any]) -> Project:
+def update_project(who: Who, project_id: int, data: dict[str, Any]) -> Project:
     project = get_project(who, project_id)
     if "name" in data:
         name = (data["name"] or "").strip()
@@ -178,7 +180,7 @@ def update_project(who: Any, project_id: int, data: dict[str, Any]) -> Project:
     return project
 
 
-def delete_project(who: Any, project_id: int) -> None:
+def delete_project(who: Who, project_id: int) -> None:
     project = get_project(who, project_id)
     audit.record("sync.project.delete", "sync_project", project.id, actor=acting_user(who),
                  details={"name": project.name})
@@ -196,7 +198,7 @@ def _check_size(path: str, content: bytes) -> None:
                               errors={"content": [f"at most {limit} bytes"]})
 
 
-def get_file(who: Any, project_id: int, path: str) -> ProjectFile:
+def get_file(who: Who, project_id: int, path: str) -> ProjectFile:
     project = get_project(who, project_id)
     found = engine.file_by_path(project.id, normalize_path(path))
     if found is None:
@@ -220,7 +222,7 @@ def set_file(project: Project, path: str, content: bytes, executable: bool | Non
     return found, created
 
 
-def put_file(who: Any, project_id: int, path: str, content: bytes,
+def put_file(who: Who, project_id: int, path: str, content: bytes,
              executable: bool | None = None, replacing: str | None = None) -> tuple[ProjectFile, bool]:
     """Create or replace one file; returns it and whether it was created.
 
@@ -239,7 +241,7 @@ def put_file(who: Any, project_id: int, path: str, content: bytes,
     return found, created
 
 
-def put_files(who: Any, project_id: int, files: dict[str, tuple[bytes, bool | None]],
+def put_files(who: Who, project_id: int, files: dict[str, tuple[bytes, bool | None]],
               replace_all: bool = False) -> list[ProjectFile]:
     """Create or replace several files at once (and, with `replace_all`, delete every other file)."""
     project = get_project(who, project_id)
@@ -268,7 +270,7 @@ def put_files(who: Any, project_id: int, files: dict[str, tuple[bytes, bool | No
     return saved
 
 
-def delete_file(who: Any, project_id: int, path: str) -> None:
+def delete_file(who: Who, project_id: int, path: str) -> None:
     found = get_file(who, project_id, path)
     audit.record("sync.file.delete", "sync_project", project_id, actor=acting_user(who), details={"path": found.path})
     db.session.delete(found)

@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client.core import Metric
 from sqlalchemy import func, select
 
+from webapp.auth.principal import Who
 from webapp.core.metrics import gauge
 from webapp.core.models import utcnow
 from webapp.core.overview import Card, daily_trend
@@ -24,7 +25,7 @@ def collect_sync_figures() -> Iterable[Metric]:
     yield gauge("gantry_sync_projects", "Projects kept in Gantry", [], [([], float(projects))])
 
 
-def overview_cards(principal: Any) -> list[Card]:
+def overview_cards(principal: Who) -> list[Card]:
     """Cards for the overview page: runs going now, conflicts waiting for a choice, the last week."""
     from flask import url_for
 

@@ -7,7 +7,8 @@ from typing import Any
 from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth.access import current_principal, page_requires
+from webapp.auth.access import page_requires, signed_in
+from webapp.auth.principal import Principal
 from webapp.core.errors import GantryError, NotFound
 from webapp.core.htmx import is_htmx, render
 from webapp.core.pagination import DEFAULT_PAGE_SIZE
@@ -20,10 +21,8 @@ from webapp.sync.plan import CONFLICT
 bp = Blueprint("sync", __name__)
 
 
-def _principal() -> Any:
-    principal = current_principal()
-    assert principal is not None  # page_requires ran first
-    return principal
+def _principal() -> Principal:
+    return signed_in()
 
 
 def _visible_repositories() -> list[Repository]:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import url_for
 from sqlalchemy import func, select
 
+from webapp.auth.principal import Who
 from webapp.core.models import utcnow
 from webapp.core.overview import Card, daily_trend
 from webapp.extensions import db
@@ -17,7 +18,7 @@ from webapp.webhooks.models import FAILED, RETRYING, WebhookDelivery
 FAILED_WINDOW = timedelta(hours=24)
 
 
-def overview_cards(principal: Any) -> list[Card]:
+def overview_cards(principal: Who) -> list[Card]:
     """Failed deliveries of the last 24 hours and deliveries retrying, as the delivery log shows them."""
 
     def count(*conditions: Any) -> int:

@@ -18,6 +18,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 from sqlalchemy import Select, func, select
 
+from webapp.auth.principal import Actor, Who
 from webapp.core import audit, jobs
 from webapp.core.errors import Conflict, NotFound
 from webapp.core.metrics import REGISTRY
@@ -195,12 +196,12 @@ def enqueue_pending(older_than: int | None = None, limit: int = 500) -> int:
 # --- the delivery log ----------------------------------------------------------------------
 
 
-def _visible(who: Any) -> Select[Any]:
+def _visible(who: Who) -> Select[Any]:
     return restrict_to_visible(select(WebhookDelivery), WebhookDelivery.repository_id, who)
 
 
 def list_deliveries(
-    who: Any,
+    who: Who,
     *,
     cursor: str | None = None,
     limit: int = 50,
@@ -225,7 +226,7 @@ def list_deliveries(
     return keyset_page(stmt, [WebhookDelivery.id], cursor, limit)
 
 
-def get_delivery(who: Any, pk: int) -> WebhookDelivery:
+def get_delivery(who: Who, pk: int) -> WebhookDelivery:
     """One delivery, or 404 — the same for one that does not exist and one `who` may not see."""
     delivery = db.session.get(WebhookDelivery, pk) if 0 < pk <= MAX_ID else None
     if delivery is None or not can_see_repository(who, delivery.repository_id):
@@ -233,7 +234,7 @@ def get_delivery(who: Any, pk: int) -> WebhookDelivery:
     return delivery
 
 
-def reprocess(who: Any, pk: int, *, actor: Any) -> WebhookDelivery:
+def reprocess(who: Who, pk: int, *, actor: Actor) -> WebhookDelivery:
     """Run a delivery's handlers again (after a fix, or to replay it); audited."""
     delivery = get_delivery(who, pk)
     if delivery.payload_purged_at is not None:

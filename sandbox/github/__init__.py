@@ -73,12 +73,12 @@ def default_app() -> dict[str, Any]:
                     "public_pem": public})
         _SESSION["app"] = app
         _SESSION["private_key"] = private
-    return _SESSION["app"]  # type: ignore[no-any-return]
+    return _SESSION["app"]
 
 
 def fake_app_private_key() -> str:
     default_app()
-    return _SESSION["private_key"]  # type: ignore[no-any-return]
+    return _SESSION["private_key"]
 
 
 class FakeGitHub:

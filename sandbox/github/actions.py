@@ -44,7 +44,7 @@ def _area(current: FakeState | None = None) -> dict[str, Any]:
     current = current or state()
     if "actions" not in current.extra:
         reset(current)
-    return current.extra["actions"]  # type: ignore[no-any-return]
+    return current.extra["actions"]
 
 
 def all_runners(current: FakeState) -> list[dict[str, Any]]:

@@ -185,7 +185,7 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
                 if match is None:
                     fail(422, f"There is at least one repository that does not exist or is not accessible "
                               f"to the parent installation: {name}")
-                repo_ids.append(match)  # type: ignore[arg-type]
+                repo_ids.append(match)
             if any(r not in available for r in repo_ids):
                 fail(422, "There is at least one repository that does not exist or is not accessible "
                           "to the parent installation.")
@@ -363,7 +363,7 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
         hook = next((h for h in state().hooks.get(found["id"], []) if h["id"] == hook_id), None)
         if hook is None:
             not_found()
-        return hook  # type: ignore[return-value]
+        return hook
 
     @app.delete("/repos/<owner>/<repo>/hooks/<int:hook_id>")
     def delete_hook(owner: str, repo: str, hook_id: int) -> Any:

@@ -34,7 +34,7 @@ def reset(state: FakeState) -> None:
 def _log(state: FakeState) -> dict[str, Any]:
     if AREA not in state.extra:
         reset(state)
-    return state.extra[AREA]  # type: ignore[no-any-return]
+    return state.extra[AREA]
 
 
 def add_log_entry(state: FakeState, *, guid: str, status_code: int = 200, event: str = "push",

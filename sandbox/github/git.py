@@ -279,7 +279,7 @@ def reset(state: Any) -> None:
 
 def git_store(fake_github: Any) -> GitStore:
     """The git objects of the fake a test holds (`fake_github` fixture)."""
-    return fake_github.state.extra["git"]  # type: ignore[no-any-return]
+    return fake_github.state.extra["git"]
 
 
 def register(app: Flask, state_ref: Callable[[], Any]) -> None:
@@ -299,7 +299,7 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
             from flask import abort
 
             abort(_error(409, "Git Repository is empty."))
-        return repo  # type: ignore[no-any-return]
+        return repo
 
     @app.post("/repos/<owner>/<name>/git/blobs")
     def git_create_blob(owner: str, name: str) -> Any:

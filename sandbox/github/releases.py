@@ -31,7 +31,7 @@ def reset(state: Any) -> None:
 
 
 def _area(fake_github: Any) -> dict[str, Any]:
-    return fake_github.state.extra[AREA]  # type: ignore[no-any-return]
+    return fake_github.state.extra[AREA]
 
 
 def lose_response(fake_github: Any, method: str, path_regex: str, times: int = 1) -> None:
@@ -131,7 +131,7 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
     from sandbox.github.server import fail, json_response, not_found, page, require_repo_access
 
     def area() -> dict[str, Any]:
-        return state_ref().extra[AREA]  # type: ignore[no-any-return]
+        return state_ref().extra[AREA]
 
     def git_repo(owner: str, name: str) -> Any:
         require_repo_access(owner, name)
@@ -143,7 +143,7 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
     def resolve(repo: Any, ref: str) -> str | None:
         for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
             if candidate in repo.refs:
-                return repo.refs[candidate]  # type: ignore[no-any-return]
+                return repo.refs[candidate]
         if re.fullmatch(r"[0-9a-f]{7,40}", ref):
             matches = [s for s in repo.commits if s.startswith(ref)]
             if len(matches) == 1:
@@ -188,7 +188,7 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
         return json_response(body)
 
     def release_list(owner: str, name: str) -> list[dict[str, Any]]:
-        return area()["releases"].setdefault(f"{owner}/{name}".lower(), [])  # type: ignore[no-any-return]
+        return area()["releases"].setdefault(f"{owner}/{name}".lower(), [])
 
     @app.post("/repos/<owner>/<name>/releases")
     def releases_create(owner: str, name: str) -> Any:
@@ -232,7 +232,7 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
         return json_response(page(list(reversed(release_list(owner, name)))))
 
     def deployment_list(owner: str, name: str) -> list[dict[str, Any]]:
-        return area()["deployments"].setdefault(f"{owner}/{name}".lower(), [])  # type: ignore[no-any-return]
+        return area()["deployments"].setdefault(f"{owner}/{name}".lower(), [])
 
     @app.post("/repos/<owner>/<name>/deployments")
     def releases_create_deployment(owner: str, name: str) -> Any:

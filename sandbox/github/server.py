@@ -164,7 +164,7 @@ class FakeServer:
 def fake() -> FakeServer:
     from flask import current_app
 
-    return current_app.config["FAKE"]  # type: ignore[no-any-return]
+    return current_app.config["FAKE"]
 
 
 def state() -> FakeState:
@@ -201,7 +201,7 @@ def require_app() -> int:
     cred = _credential()
     if cred is None or cred[0] != "bearer":
         unauthorized()
-    token = cred[1]  # type: ignore[index]
+    token = cred[1]
     for app_id, app in state().apps.items():
         try:
             decoded = jwt.decode(token, RSAKey.import_key(app["public_pem"]))
@@ -212,7 +212,7 @@ def require_app() -> int:
             continue
         _mark("app")
         return app_id
-    return unauthorized()  # type: ignore[no-any-return]
+    return unauthorized()
 
 
 def installation_token_info() -> dict[str, Any] | None:
@@ -231,7 +231,7 @@ def require_installation() -> dict[str, Any]:
     info = installation_token_info()
     if info is None:
         unauthorized()
-    return info  # type: ignore[return-value]
+    return info
 
 
 def user_login() -> str | None:
@@ -260,7 +260,7 @@ def require_user() -> str:
     login = user_login()
     if login is None:
         unauthorized()
-    return login  # type: ignore[return-value]
+    return login
 
 
 RANKS = ["read", "triage", "write", "maintain", "admin"]
@@ -314,17 +314,17 @@ def require_repo_access(owner: str, repo: str, *, user_permission: str = "read",
     if info is not None:
         if found is None or current.installation_of_repo(found["id"]) != info["installation_id"]:
             not_found()
-        if info["repository_ids"] and found["id"] not in info["repository_ids"]:  # type: ignore[index]
+        if info["repository_ids"] and found["id"] not in info["repository_ids"]:
             not_found()
         permissions = info["permissions"] or current.installations[info["installation_id"]]["permissions"]
         if not _app_allows(permissions, need):
             fail(403, NOT_ACCESSIBLE, documentation_url="https://docs.github.com/rest")
-        return found  # type: ignore[return-value]
+        return found
     login = user_login()
     if login is None:
         unauthorized()
     grant = user_grant() or {}
-    permission = current.permissions.get(login, {}).get(found["id"]) if found else None  # type: ignore[arg-type]
+    permission = current.permissions.get(login, {}).get(found["id"]) if found else None
     if found is None or permission is None:
         not_found()
     assert found is not None and permission is not None

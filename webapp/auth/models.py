@@ -34,7 +34,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
 API_KEY_PREFIX = "gty_"
 
 
-class User(UserMixin, TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class User(UserMixin, TimestampMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -69,7 +69,7 @@ class User(UserMixin, TimestampMixin, db.Model):  # type: ignore[name-defined,mi
         return f"<User {self.username} ({self.role})>"
 
 
-class ApiKey(db.Model):  # type: ignore[name-defined,misc]
+class ApiKey(db.Model):  # type: ignore[name-defined]
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -99,7 +99,7 @@ class ApiKey(db.Model):  # type: ignore[name-defined,misc]
         return "active"
 
 
-class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
+class RefreshToken(db.Model):  # type: ignore[name-defined]
     """One refresh token of a login; tokens of one login share a family, revoked together on reuse."""
 
     __tablename__ = "refresh_tokens"

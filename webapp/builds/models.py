@@ -20,7 +20,7 @@ from webapp.extensions import db
 RESULTS = ("in_progress", "succeeded", "failed", "cancelled")
 
 
-class Platform(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class Platform(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """Where an image is built for: a cloud and its partition (aws-commercial, aws-govcloud, azure...)."""
 
     __tablename__ = "build_platforms"
@@ -32,7 +32,7 @@ class Platform(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     aliases: Mapped[list[Any]] = mapped_column(default=list)  # other names pipelines send for it ("aws")
 
 
-class OsVersion(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class OsVersion(TimestampMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "build_os_versions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -42,7 +42,7 @@ class OsVersion(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     aliases: Mapped[list[Any]] = mapped_column(default=list)
 
 
-class ImageType(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class ImageType(TimestampMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "build_image_types"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,7 +52,7 @@ class ImageType(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     aliases: Mapped[list[Any]] = mapped_column(default=list)
 
 
-class StateCode(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class StateCode(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """A numbered step a build reports; terminal codes end the build, failure codes end it badly."""
 
     __tablename__ = "build_state_codes"
@@ -74,7 +74,7 @@ class StateCode(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
         return "cancelled" if self.phase == "cancelled" else "succeeded"
 
 
-class Build(db.Model):  # type: ignore[name-defined,misc]
+class Build(db.Model):  # type: ignore[name-defined]
     __tablename__ = "builds"
     __table_args__ = (
         # Newest-first lists and every time-windowed dashboard read this one; the included
@@ -135,7 +135,7 @@ class Build(db.Model):  # type: ignore[name-defined,misc]
         return self.result == "in_progress"
 
 
-class BuildStateEvent(db.Model):  # type: ignore[name-defined,misc]
+class BuildStateEvent(db.Model):  # type: ignore[name-defined]
     """One state report; `applied` is false when it arrived after a newer one and only joined history."""
 
     __tablename__ = "build_state_events"
@@ -153,7 +153,7 @@ class BuildStateEvent(db.Model):  # type: ignore[name-defined,misc]
     state: Mapped[StateCode] = relationship(lazy="joined")
 
 
-class BuildFailure(db.Model):  # type: ignore[name-defined,misc]
+class BuildFailure(db.Model):  # type: ignore[name-defined]
     __tablename__ = "build_failures"
     __table_args__ = (
         Index("ix_build_failures_occurred", "occurred_at",
@@ -173,7 +173,7 @@ class BuildFailure(db.Model):  # type: ignore[name-defined,misc]
     reported_by: Mapped[str] = mapped_column(String(200), default="")
 
 
-class GithubBuildMapping(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class GithubBuildMapping(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """Runs of this repository's workflows are builds of this catalogue entry.
 
     An empty `workflow_name` matches every workflow of the repository; a named one wins over it.

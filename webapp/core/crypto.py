@@ -42,7 +42,7 @@ def init_app(app: Flask) -> None:
 
 
 def crypto() -> Crypto:
-    return current_app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+    return current_app.extensions[EXTENSION_KEY]
 
 
 class EncryptedText(TypeDecorator[str]):

@@ -115,7 +115,7 @@ def add_error_style(app: Flask, prefix: str, style: ErrorStyle) -> None:
 def _error_style() -> ErrorStyle | None:
     for prefix, style in current_app.extensions.get(ERROR_STYLES_KEY, {}).items():
         if request.path.startswith(prefix):
-            return style  # type: ignore[no-any-return]
+            return style
     return None
 
 

@@ -48,7 +48,7 @@ def init_app(app: Flask) -> None:
 def redis_connection(app: Flask | None = None) -> Redis:
     """The app's Redis client (shared by the queue, caches, rate limits and locks)."""
     app = app or current_app
-    return app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+    return app.extensions[EXTENSION_KEY]
 
 
 def get_queue(name: str = "default", connection: Redis | None = None) -> Queue:

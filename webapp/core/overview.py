@@ -116,7 +116,7 @@ def remember(key: Any, seconds: float, compute: Callable[[], T]) -> T:
     with _remembered_lock:
         hit = _remembered.get(key)
     if hit is not None and hit[0] > now:
-        return hit[1]  # type: ignore[no-any-return]
+        return hit[1]
     value = compute()
     with _remembered_lock:
         if len(_remembered) >= REMEMBER_LIMIT:

@@ -51,7 +51,7 @@ class PurgeOutcome:
 
 
 def _table(model: Any) -> Table:
-    return model.__table__  # type: ignore[no-any-return]
+    return model.__table__
 
 
 def count_matching(model: Any, condition: ColumnElement[bool]) -> int:

@@ -23,7 +23,7 @@ FAILED = "failed"
 DELIVERY_STATUSES = (PENDING, SUCCEEDED, FAILED)
 
 
-class ForwardTarget(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class ForwardTarget(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """A downstream receiver (a deployment platform) and which events it wants."""
 
     __tablename__ = "forward_targets"
@@ -56,7 +56,7 @@ class ForwardTarget(TimestampMixin, db.Model):  # type: ignore[name-defined,misc
         return sorted(r.repository_id for r in self.repositories)
 
 
-class ForwardTargetRepository(db.Model):  # type: ignore[name-defined,misc]
+class ForwardTargetRepository(db.Model):  # type: ignore[name-defined]
     """A repository a target is limited to (a target without any gets every repository)."""
 
     __tablename__ = "forward_target_repositories"
@@ -67,7 +67,7 @@ class ForwardTargetRepository(db.Model):  # type: ignore[name-defined,misc]
     target: Mapped[ForwardTarget] = relationship(back_populates="repositories")
 
 
-class ForwardDelivery(db.Model):  # type: ignore[name-defined,misc]
+class ForwardDelivery(db.Model):  # type: ignore[name-defined]
     """One event to send to one target (the outbox row), with its retry state."""
 
     __tablename__ = "forward_deliveries"
@@ -105,7 +105,7 @@ class ForwardDelivery(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class ForwardAttempt(db.Model):  # type: ignore[name-defined,misc]
+class ForwardAttempt(db.Model):  # type: ignore[name-defined]
     """One try at sending a delivery: what was sent, what came back, how long it took."""
 
     __tablename__ = "forward_attempts"

@@ -423,7 +423,7 @@ def github(app: Flask | None = None) -> GitHubService:
     service = app.extensions.get(EXTENSION_KEY)
     if service is None:
         service = app.extensions[EXTENSION_KEY] = GitHubService(app)
-    return service  # type: ignore[no-any-return]
+    return service
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ FINAL_STATUSES = (SUCCEEDED, FAILED, ROLLED_BACK)
 ACTIVE_SQL = "status IN ('pending_approval', 'approved', 'queued', 'in_progress')"
 
 
-class Environment(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class Environment(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """A stage a release goes through (dev -> staging -> production), ordered by position."""
 
     __tablename__ = "release_environments"
@@ -49,7 +49,7 @@ class Environment(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     url: Mapped[str | None] = mapped_column(String(500))
 
 
-class Release(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class Release(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """A semantic version of a repository cut at one commit, with its notes."""
 
     __tablename__ = "releases"
@@ -82,7 +82,7 @@ class Release(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     deployments: Mapped[list[Deployment]] = relationship(back_populates="release", order_by="Deployment.id")
 
 
-class Deployment(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class Deployment(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """One release going to one environment, mirrored to a GitHub Deployment."""
 
     __tablename__ = "deployments"
@@ -126,7 +126,7 @@ class Deployment(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
         return self.status in FINAL_STATUSES
 
 
-class DeploymentApproval(db.Model):  # type: ignore[name-defined,misc]
+class DeploymentApproval(db.Model):  # type: ignore[name-defined]
     """One person's approval of a deployment; it counts until it expires."""
 
     __tablename__ = "deployment_approvals"

@@ -29,7 +29,7 @@ def _who() -> Principal:
 def _go(target: str) -> Response:
     if is_htmx():
         return Response("", 204, {"HX-Redirect": target})
-    return redirect(target, 303)  # type: ignore[return-value]
+    return redirect(target, 303)
 
 
 # --- releases ------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def github_profile(user: User) -> dict[str, Any]:
     if account is None or not account.access_token:
         raise NotFound("Your user is not connected to GitHub.", code="not_connected")
     try:
-        return github().user_request(account.access_token, "GET", "/user")  # type: ignore[no-any-return]
+        return github().user_request(account.access_token, "GET", "/user")
     except GitHubError as exc:
         if exc.status == 401:
             raise Conflict("GitHub no longer accepts your token: connect to GitHub again.",

@@ -19,7 +19,7 @@ PERMISSIONS = ("read", "triage", "write", "maintain", "admin")
 PERMISSION_RANK = {p: i for i, p in enumerate(PERMISSIONS)}
 
 
-class Installation(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class Installation(TimestampMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "github_installations"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -41,7 +41,7 @@ class Installation(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
         return self.removed_at is None and self.suspended_at is None
 
 
-class Repository(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class Repository(TimestampMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "repositories"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -71,7 +71,7 @@ Index("ix_repositories_description_trgm",
       postgresql_using="gin", postgresql_ops={"description_lower": "gin_trgm_ops"})
 
 
-class RepositoryAccess(db.Model):  # type: ignore[name-defined,misc]
+class RepositoryAccess(db.Model):  # type: ignore[name-defined]
     """What GitHub says a user may do in a repository (from /user/installations/.../repositories)."""
 
     __tablename__ = "repository_access"
@@ -84,7 +84,7 @@ class RepositoryAccess(db.Model):  # type: ignore[name-defined,misc]
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class GitHubAppConfig(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class GitHubAppConfig(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """The GitHub App registered through the App-manifest flow (one row); secrets encrypted.
 
     Settings in the environment (GITHUB_APP_ID, ...) override these field by field.
@@ -104,7 +104,7 @@ class GitHubAppConfig(TimestampMixin, db.Model):  # type: ignore[name-defined,mi
     webhook_secret: Mapped[str | None] = mapped_column(EncryptedText())
 
 
-class GitHubAccount(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class GitHubAccount(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """A Gantry user's GitHub identity and OAuth token (encrypted), from "Sign in with GitHub"."""
 
     __tablename__ = "github_accounts"
@@ -123,7 +123,7 @@ class GitHubAccount(TimestampMixin, db.Model):  # type: ignore[name-defined,misc
     access_synced_at: Mapped[datetime | None]
 
 
-class RepositoryHook(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class RepositoryHook(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """A webhook Gantry created on a repository the App is not installed on, with its own secret."""
 
     __tablename__ = "repository_hooks"

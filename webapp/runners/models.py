@@ -33,7 +33,7 @@ CAPACITY_CHOICES = ("FARGATE", "FARGATE_SPOT", "EC2")
 POOL_OK, POOL_DEGRADED = "ok", "degraded"
 
 
-class RunnerPool(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class RunnerPool(TimestampMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "runner_pools"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -105,7 +105,7 @@ def new_launch_token() -> str:
     return uuid.uuid4().hex
 
 
-class Runner(db.Model):  # type: ignore[name-defined,misc]
+class Runner(db.Model):  # type: ignore[name-defined]
     __tablename__ = "runners"
     __table_args__ = (Index("ix_runners_pool_state", "pool_id", "state"),)
 
@@ -156,7 +156,7 @@ class Runner(db.Model):  # type: ignore[name-defined,misc]
         return max(0.0, (end - self.launching_at).total_seconds())
 
 
-class RunnerEvent(db.Model):  # type: ignore[name-defined,misc]
+class RunnerEvent(db.Model):  # type: ignore[name-defined]
     """One step of a runner's timeline; launch failures carry a reason for the failure figures."""
 
     __tablename__ = "runner_events"
@@ -173,7 +173,7 @@ class RunnerEvent(db.Model):  # type: ignore[name-defined,misc]
     runner: Mapped[Runner] = relationship(back_populates="events")
 
 
-class WorkflowJob(db.Model):  # type: ignore[name-defined,misc]
+class WorkflowJob(db.Model):  # type: ignore[name-defined]
     """The ledger: one GitHub Actions job attempt, as the workflow_job webhooks describe it."""
 
     __tablename__ = "workflow_jobs"

@@ -17,7 +17,7 @@ RUN_FINAL = ("succeeded", "nothing_to_do", "conflict", "failed", "pull_request")
 RUN_STATES = RUN_ACTIVE + RUN_FINAL
 
 
-class Project(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class Project(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """A set of files kept in Gantry and pushed to one repository, branch and base path."""
 
     __tablename__ = "sync_projects"
@@ -43,7 +43,7 @@ class Project(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class ProjectFile(db.Model):  # type: ignore[name-defined,misc]
+class ProjectFile(db.Model):  # type: ignore[name-defined]
     __tablename__ = "sync_project_files"
     __table_args__ = (UniqueConstraint("project_id", "path", name="uq_sync_project_files_project_path"),)
 
@@ -63,7 +63,7 @@ class ProjectFile(db.Model):  # type: ignore[name-defined,misc]
         return "100755" if self.executable else "100644"
 
 
-class SyncedFile(db.Model):  # type: ignore[name-defined,misc]
+class SyncedFile(db.Model):  # type: ignore[name-defined]
     """The blob and mode of a path as of the last successful sync: the base of the three-way check."""
 
     __tablename__ = "sync_synced_files"
@@ -76,7 +76,7 @@ class SyncedFile(db.Model):  # type: ignore[name-defined,misc]
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class SyncRun(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class SyncRun(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """One sync of a project (re-executed in place on retry, so its Sync-Id stays the same)."""
 
     __tablename__ = "sync_runs"

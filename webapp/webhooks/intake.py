@@ -76,7 +76,7 @@ def app_webhook_secret(*, refresh: bool = False) -> str | None:
         return str(configured)
     cache: dict[str, Any] = current_app.extensions.setdefault(SECRET_CACHE_KEY, {})
     if not refresh and cache and time.monotonic() - cache["read_at"] < SECRET_CACHE_SECONDS:
-        return cache["secret"]  # type: ignore[no-any-return]
+        return cache["secret"]
     from webapp.repos.app_config import get_app_settings
 
     settings = get_app_settings()

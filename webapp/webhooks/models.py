@@ -27,7 +27,7 @@ PENDING_STATUSES = (RECEIVED, RETRYING)
 FINAL_STATUSES = (HANDLED, IGNORED, FAILED)
 
 
-class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
+class WebhookDelivery(db.Model):  # type: ignore[name-defined]
     __tablename__ = "webhook_deliveries"
     __table_args__ = (Index("ix_webhook_deliveries_status_received_at", "status", "received_at"),)
 
@@ -65,7 +65,7 @@ ASK_GAVE_UP = "gave_up"  # WEBHOOK_REDELIVERY_MAX_ATTEMPTS used up
 ASK_STATUSES = (ASK_PENDING, ASK_REQUESTED, ASK_ERROR, ASK_DELIVERED, ASK_GAVE_UP)
 
 
-class RedeliveryRequest(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class RedeliveryRequest(TimestampMixin, db.Model):  # type: ignore[name-defined]
     """A delivery GitHub failed to make that Gantry asked it to try again (one row per GUID)."""
 
     __tablename__ = "webhook_redelivery_requests"
@@ -80,7 +80,7 @@ class RedeliveryRequest(TimestampMixin, db.Model):  # type: ignore[name-defined,
     last_error: Mapped[str | None] = mapped_column(Text)  # why GitHub refused the last request, if it did
 
 
-class RedeliveryCheckpoint(db.Model):  # type: ignore[name-defined,misc]
+class RedeliveryCheckpoint(db.Model):  # type: ignore[name-defined]
     """How far back GitHub's delivery log has been read, so the next run stops there."""
 
     __tablename__ = "webhook_redelivery_checkpoints"

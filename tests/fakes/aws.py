@@ -16,37 +16,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-import requests
-from botocore.config import Config
 from flask import Flask
 
-REGION = "us-east-1"
-CLUSTER = "gantry-runners"
-TASK_FAMILY = "gantry-runner"
-CONTAINER = "runner"
+from sandbox.aws import CLUSTER, CONTAINER, REGION, TASK_FAMILY, AwsWorld, build_world, moto_url, start_moto
+
+__all__ = ["CLUSTER", "CONTAINER", "REGION", "TASK_FAMILY", "FakeAws", "setup_world", "moto_server", "fake_aws"]
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
 
 
-@dataclass
-class FakeAws:
-    url: str
-    ecs: Any
-    ssm: Any
-    ec2: Any
-    cluster: str = CLUSTER
-    task_definition: str = TASK_FAMILY
-    container: str = CONTAINER
-    subnet_id: str = ""
-    security_group_id: str = ""
-    region: str = REGION
+class FakeAws(AwsWorld):
+    """The sandbox's AWS world (sandbox/aws.py) with what tests ask of it."""
 
     def running_tasks(self) -> list[str]:
         return list(self.ecs.list_tasks(cluster=self.cluster, desiredStatus="RUNNING")["taskArns"])
@@ -92,39 +77,15 @@ class FakeAws:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server = start_moto()
+    yield moto_url(server)
     server.stop()
-
-
-def _clients(url: str) -> tuple[Any, Any, Any]:
-    config = Config(retries={"max_attempts": 1}, max_pool_connections=50)
-    kwargs = {"region_name": REGION, "endpoint_url": url, "config": config}
-    return boto3.client("ecs", **kwargs), boto3.client("ssm", **kwargs), boto3.client("ec2", **kwargs)
 
 
 def setup_world(url: str) -> FakeAws:
     """Reset moto and create the cluster, task definition and network a runner pool needs."""
-    requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
-    requests.post(f"{url}/moto-api/state-manager/set-transition", timeout=10, json={
-        "model_name": "ecs::task", "transition": {"progression": "manual", "times": 1_000_000},
-    }).raise_for_status()
-    ecs, ssm, ec2 = _clients(url)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="gantry-runners", Description="runners", VpcId=vpc)["GroupId"]
-    ecs.create_cluster(clusterName=CLUSTER)
-    ecs.register_task_definition(
-        family=TASK_FAMILY, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="1024", memory="2048",
-        containerDefinitions=[{"name": CONTAINER, "image": "ghcr.io/example/gantry-runner:latest", "memory": 2048,
-                               "essential": True}],
-    )
-    return FakeAws(url=url, ecs=ecs, ssm=ssm, ec2=ec2, subnet_id=subnet, security_group_id=group)
+    world = build_world(url)
+    return FakeAws(**{name: getattr(world, name) for name in world.__dataclass_fields__})
 
 
 @pytest.fixture

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from webapp.auth.models import User
 from webapp.extensions import db
-from webapp.repos.mirror import upsert_installation, upsert_repository
+from webapp.repos.mirror import reconcile_installations, upsert_installation, upsert_repository
 from webapp.repos.models import Repository, RepositoryAccess
 
 DEMO_ORG = "gantry-demo"
@@ -32,10 +33,16 @@ DEMO_REPOSITORIES = [
 
 
 def seed_repositories(admin: Any) -> None:
-    """Idempotent: the same rows however often it runs; maria and victor may see Infrajet."""
+    """Idempotent: the same rows however often it runs; maria and victor may see Infrajet.
+
+    In sandbox mode the GitHub simulator holds the same organisation: Gantry then also reconciles
+    with it, as it does with GitHub, and learns the sandbox's other repositories.
+    """
     installation = upsert_installation(DEMO_INSTALLATION)
     for data, installed in DEMO_REPOSITORIES:
         upsert_repository(data, installation.id if installed else None)
+    if current_app.config.get("SANDBOX"):
+        reconcile_installations()
     infrajet = db.session.get(Repository, DEMO_REPOSITORIES[0][0]["id"])
     for username, permission in (("maria", "write"), ("victor", "read")):
         user = db.session.scalar(select(User).where(User.username == username))

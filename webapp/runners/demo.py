@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from webapp.core.models import utcnow
@@ -23,6 +24,7 @@ from webapp.runners.models import (
     WorkflowJob,
     new_launch_token,
 )
+from webapp.runners.pools import launch_defaults
 
 DEMO_INSTALLATION = 4_000_001
 DEMO_REPOSITORY = 4_000_101
@@ -51,7 +53,10 @@ def _pool(name: str, **fields: Any) -> RunnerPool:
                           capacity="FARGATE", subnets=["subnet-0a1b2c3d"], security_groups=["sg-0a1b2c3d"],
                           container_name="runner", task_cpu=2048, task_memory=4096, **fields)
         db.session.add(pool)
-        db.session.flush()
+    if current_app.config.get("SANDBOX"):  # the sandbox's moto is new at every start: launch there
+        for key, value in {**launch_defaults(), "region": current_app.config["AWS_REGION"]}.items():
+            setattr(pool, key, value)
+    db.session.flush()
     return pool
 
 

@@ -1,0 +1,153 @@
+"""Sandbox mode: the SANDBOX setting, its refusal in production, the world `make run` starts, the banner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from sqlalchemy import select
+
+from sandbox import world as sandbox_world
+from sandbox.github import events
+from webapp import local
+from webapp.config import ConfigError, load_settings
+
+BANNER = "Sandbox — nothing here reaches GitHub or AWS"
+STRONG = {"SECRET_KEY": "k3y-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "ENCRYPTION_KEYS": Fernet.generate_key().decode()}
+REFUSED = "SANDBOX=1 puts simulated GitHub and AWS in place of real ones: refused in"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("0", False), (" 1 ", True), ("", False), (None, False)])
+def test_setting_is_on_only_for_1(tmp_path: Path, value: str | None, expected: bool) -> None:
+    env = {} if value is None else {"SANDBOX": value}
+    assert load_settings(env, tmp_path)["SANDBOX"] is expected
+
+
+def test_other_values_stop_start_up_naming_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^SANDBOX must be '0' or '1', got 'yes'$"):
+        load_settings({"SANDBOX": "yes"}, tmp_path)
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_refused_in_production_with_one_line(tmp_path: Path, environment: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"ENVIRONMENT": environment, "SANDBOX": "1", **STRONG}, tmp_path)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message == f"{REFUSED} {environment}"
+    assert load_settings({"ENVIRONMENT": environment, "SANDBOX": "0", **STRONG}, tmp_path)["SANDBOX"] is False
+
+
+def test_make_run_refuses_before_starting_anything(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    for name, value in {"ENVIRONMENT": "production", "SANDBOX": "1", **STRONG}.items():
+        monkeypatch.setenv(name, value)
+    started: list[str] = []
+    monkeypatch.setattr(sandbox_world, "start", lambda base_url: started.append(base_url))
+    assert local.main() == 2
+    assert started == []
+    err = capsys.readouterr().err
+    assert err == f"Gantry cannot start: {REFUSED} production\n"
+
+
+@pytest.mark.parametrize(("env", "on"), [
+    ({}, True),
+    ({"SANDBOX": "0"}, False),
+    ({"GITHUB_APP_ID": "123"}, False),
+    ({"GITHUB_APP_ID": "123", "SANDBOX": "1"}, True),
+    ({"AWS_ENDPOINT_URL": "http://localstack:4566"}, False),
+    ({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}, False),
+    ({"AWS_PROFILE": "dev"}, False),
+    ({"ENVIRONMENT": "production", **STRONG}, False),
+])
+def test_make_run_turns_it_on_when_nothing_real_is_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                env: dict[str, str], on: bool) -> None:
+    monkeypatch.setattr(local, "INSTANCE", tmp_path)
+    given = dict(env)
+    assert local.sandbox_wanted(given) is on
+    assert given["SANDBOX"] == ("1" if on else "0")  # what the web server and worker are started with
+
+
+def test_world_points_gantry_at_the_simulators(sandbox: sandbox_world.Sandbox) -> None:
+    settings = sandbox.settings
+    for name in ("GITHUB_URL", "GITHUB_API_URL", "AWS_ENDPOINT_URL"):
+        assert settings[name].startswith("http://127.0.0.1:")
+    assert settings["GITHUB_URL"] == sandbox.github.url
+    assert settings["AWS_ENDPOINT_URL"] == sandbox.aws.url
+    assert settings["GITHUB_APP_PRIVATE_KEY"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert settings["ECS_CLUSTER"] == "gantry-runners"
+    assert settings["ECS_SUBNETS"].startswith("subnet-") and settings["ECS_SECURITY_GROUPS"].startswith("sg-")
+    assert events.sent(sandbox.github.state) == []
+    assert sandbox.github.state.extra["events"]["target"] == "http://gantry.test/webhooks/github"
+
+
+def test_gantry_lists_the_sandbox_org_repositories_through_its_github_client(sandbox_app: Flask) -> None:
+    from webapp.integrations.github import app_configured, github
+    from webapp.repos.demo import DEMO_INSTALLATION
+
+    with sandbox_app.app_context():
+        assert app_configured()
+        installations = github().paginate_app("/app/installations")
+        assert [(i["id"], i["account"]["login"]) for i in installations] == [(DEMO_INSTALLATION["id"], "gantry-demo")]
+        repos = github().paginate_installation(DEMO_INSTALLATION["id"], "/installation/repositories",
+                                               item_key="repositories")
+        engine = "/repos/gantry-demo/engine"
+        commits = github().installation_request(DEMO_INSTALLATION["id"], "GET", f"{engine}/commits")
+        branch = github().installation_request(DEMO_INSTALLATION["id"], "GET", f"{engine}/branches/main")
+        tree = github().installation_request(DEMO_INSTALLATION["id"], "GET",
+                                             f"{engine}/git/trees/{branch['commit']['sha']}", params={"recursive": "1"})
+    assert sorted(r["full_name"] for r in repos) == [
+        "gantry-demo/engine", "gantry-demo/infrajet", "gantry-demo/web-portal"]
+    assert sorted(c["commit"]["message"] for c in commits) == sorted(["Initial commit", *sandbox_world.HISTORY])
+    assert branch["commit"]["commit"]["message"] == sandbox_world.HISTORY[-1]
+    files = {item["path"] for item in tree["tree"] if item["type"] == "blob"}
+    assert files == {"README.md", ".github/workflows/ci.yml"}
+
+
+def test_ecs_cluster_and_task_definition_exist_in_moto(sandbox_app: Flask, sandbox: sandbox_world.Sandbox) -> None:
+    from webapp.integrations.ecs import aws
+
+    clusters = sandbox.aws.ecs.describe_clusters(clusters=["gantry-runners"])["clusters"]
+    assert [(c["clusterName"], c["status"]) for c in clusters] == [("gantry-runners", "ACTIVE")]
+    with sandbox_app.app_context():
+        found = aws().describe_cluster("us-east-1", "gantry-runners")
+        definition = aws().describe_task_definition("us-east-1", "gantry-runner")
+    assert found is not None and found["status"] == "ACTIVE"
+    assert definition is not None and definition["containerDefinitions"][0]["name"] == "runner"
+
+
+def test_demo_data_matches_the_sandbox(sandbox_app: Flask, sandbox: sandbox_world.Sandbox) -> None:
+    from webapp.extensions import db
+    from webapp.repos.demo import seed_repositories
+    from webapp.repos.models import Repository
+    from webapp.runners.demo import seed_runners
+    from webapp.runners.models import RunnerPool
+
+    with sandbox_app.app_context():
+        seed_repositories(None)
+        seed_runners(None)
+        names = db.session.scalars(select(Repository.full_name).where(
+            Repository.installation_id.is_not(None), Repository.removed_at.is_(None))).all()
+        pools = db.session.scalars(select(RunnerPool).order_by(RunnerPool.name)).all()
+        launch = [(p.name, p.region, p.cluster, p.task_definition, p.subnets, p.security_groups) for p in pools]
+        db.session.remove()
+    assert sorted(names) == ["gantry-demo/engine", "gantry-demo/infrajet", "gantry-demo/web-portal"]
+    aws_world = sandbox.aws
+    assert launch == [(name, "us-east-1", "gantry-runners", "gantry-runner", [aws_world.subnet_id],
+                       [aws_world.security_group_id]) for name in ("gpu", "linux")]
+
+
+def test_banner_on_every_page_in_sandbox_mode(sandbox_app: Flask) -> None:
+    client = sandbox_app.test_client()
+    for path in ("/login", "/no-such-page"):
+        page = client.get(path)
+        assert BANNER in page.get_data(as_text=True), path
+
+
+def test_no_banner_outside_sandbox_mode(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/login")
+    assert page.status_code == 200
+    assert BANNER not in page.get_data(as_text=True)
+    assert "sandbox-banner" not in page.get_data(as_text=True)

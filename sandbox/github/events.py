@@ -31,7 +31,7 @@ def reset(state: FakeState) -> None:
 def _area(state: FakeState) -> dict[str, Any]:
     if AREA not in state.extra:
         reset(state)
-    return state.extra[AREA]  # type: ignore[no-any-return]
+    return state.extra[AREA]
 
 
 def set_target(state: FakeState, url: str | None) -> None:

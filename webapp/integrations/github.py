@@ -39,9 +39,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar, cast
 
 import httpx
@@ -51,6 +48,8 @@ from joserfc.jwk import RSAKey
 
 from webapp.core.crypto import crypto
 from webapp.core.jobs import redis_connection
+from webapp.integrations import github_answers as answers
+from webapp.integrations.github_answers import GitHubError, GitHubNotConfigured, GitHubRateLimited, Quota
 
 log = logging.getLogger(__name__)
 
@@ -62,38 +61,7 @@ ETAG_TTL = 24 * 3600
 ETAG_MAX_BODY = 512 * 1024
 QUOTA_KEY = "gantry:github:quota"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-MAX_PAGES = 100
 Task = TypeVar("Task", bound=Callable[..., Any])
-
-
-class GitHubError(Exception):
-    """GitHub answered with an error (or did not answer: `status` is None)."""
-
-    def __init__(self, status: int | None, message: str, body: Any = None, retry_after: float | None = None) -> None:
-        super().__init__(f"GitHub {status or 'unreachable'}: {message}")
-        self.status = status
-        self.message = message
-        self.body = body
-        self.retry_after = retry_after
-
-
-class GitHubRateLimited(GitHubError):
-    """A primary or secondary rate limit: try again after `retry_after` seconds."""
-
-
-class GitHubNotConfigured(GitHubError):
-    """No GitHub App (or OAuth client) is configured yet."""
-
-    def __init__(self, message: str = "No GitHub App is configured.") -> None:
-        super().__init__(None, message)
-
-
-@dataclass(frozen=True)
-class Quota:
-    identity: str
-    remaining: int
-    limit: int
-    reset: int  # epoch seconds
 
 
 SETTINGS_SOURCE_KEY = "gantry.github_app_settings"
@@ -228,12 +196,12 @@ class GitHubService:
             data: dict[str, Any] = json.loads(crypto().decrypt(cast(bytes, raw).decode()))
         except ValueError:
             return None
-        if _epoch(data.get("expires_at")) - time.time() <= TOKEN_REFRESH_MARGIN:
+        if answers.epoch_seconds(data.get("expires_at")) - time.time() <= TOKEN_REFRESH_MARGIN:
             return None
         return data
 
     def _store_token(self, installation_id: int, minted: dict[str, Any]) -> None:
-        ttl = int(_epoch(minted.get("expires_at")) - time.time() - TOKEN_REFRESH_MARGIN)
+        ttl = int(answers.epoch_seconds(minted.get("expires_at")) - time.time() - TOKEN_REFRESH_MARGIN)
         if ttl <= 0:
             return
         try:
@@ -290,15 +258,16 @@ class GitHubService:
 
     def paginate_app(self, path: str, *, item_key: str | None = None,
                      params: dict[str, Any] | None = None) -> list[Any]:
-        return _paginate(lambda p: self.app_request("GET", path, params=p), item_key, params)
+        return answers.paginate(lambda p: self.app_request("GET", path, params=p), item_key, params)
 
     def paginate_installation(self, installation_id: int, path: str, *, item_key: str | None = None,
                               params: dict[str, Any] | None = None) -> list[Any]:
-        return _paginate(lambda p: self.installation_request(installation_id, "GET", path, params=p), item_key, params)
+        return answers.paginate(lambda p: self.installation_request(installation_id, "GET", path, params=p),
+                                item_key, params)
 
     def paginate_user(self, token: str, path: str, *, item_key: str | None = None,
                       params: dict[str, Any] | None = None) -> list[Any]:
-        return _paginate(lambda p: self.user_request(token, "GET", path, params=p), item_key, params)
+        return answers.paginate(lambda p: self.user_request(token, "GET", path, params=p), item_key, params)
 
     def exchange_oauth_code(self, code: str, redirect_uri: str | None) -> dict[str, Any]:
         """Trade an OAuth authorization code for a user token (`access_token`, `scope`, ...).
@@ -339,7 +308,7 @@ class GitHubService:
         etag_key = None
         cached: dict[str, Any] | None = None
         if method == "GET" and links is None:  # a page read for its Link header is never served from cache
-            etag_key = _etag_key(etag_scope or identity, path, params)
+            etag_key = answers.etag_cache_key(etag_scope or identity, path, params)
             cached = self._etag_lookup(etag_key)
             if cached is not None:
                 request_headers["If-None-Match"] = cached["etag"]
@@ -356,23 +325,24 @@ class GitHubService:
             if response.status_code == 304 and cached is not None:
                 return cached["body"]
             if response.status_code < 400:
-                body = _decode(response)
+                body = answers.decode_body(response)
                 if links is not None:
                     links.update({str(rel): str(link.get("url", "")) for rel, link in response.links.items()})
                 if etag_key and response.headers.get("ETag"):
                     self._etag_store(etag_key, response.headers["ETag"], body, len(response.content))
                 return body
-            body = _decode(response, strict=False)
-            retry_after = _rate_limit_wait(response, body)
+            body = answers.decode_body(response, strict=False)
+            retry_after = answers.rate_limit_wait(response, body)
             if retry_after is not None:
                 if retry_after <= self.max_inline_wait and attempt == 0:
                     time.sleep(max(retry_after, 0))
                     continue
-                raise GitHubRateLimited(response.status_code, _message(body, response), body, retry_after)
+                raise GitHubRateLimited(response.status_code, answers.error_message(body, response), body, retry_after)
             if response.status_code >= 500 and method in IDEMPOTENT and attempt < 2:
                 time.sleep(0.2 * 2**attempt)
                 continue
-            raise GitHubError(response.status_code, _message(body, response), body, _retry_after_header(response))
+            raise GitHubError(response.status_code, answers.error_message(body, response), body,
+                              answers.retry_after_header(response))
         raise GitHubError(None, f"GitHub kept failing {method} {path}")  # pragma: no cover - loop always returns
 
     # --- caches --------------------------------------------------------------------------
@@ -424,80 +394,3 @@ def github(app: Flask | None = None) -> GitHubService:
     if service is None:
         service = app.extensions[EXTENSION_KEY] = GitHubService(app)
     return service
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-def _paginate(call: Callable[[dict[str, Any]], Any], item_key: str | None,
-              params: dict[str, Any] | None) -> list[Any]:
-    items: list[Any] = []
-    per_page = 100
-    for page in range(1, MAX_PAGES + 1):
-        body = call({**(params or {}), "per_page": per_page, "page": page})
-        chunk = (body or {}).get(item_key, []) if item_key else (body or [])
-        items.extend(chunk)
-        if len(chunk) < per_page:
-            break
-    return items
-
-
-def _etag_key(scope: str, path: str, params: dict[str, Any] | None) -> str:
-    digest = hashlib.sha256(json.dumps([path, sorted((params or {}).items())], default=str).encode()).hexdigest()
-    return f"gantry:github:etag:{scope}:{digest}"
-
-
-def _decode(response: httpx.Response, strict: bool = True) -> Any:
-    if response.status_code == 204 or not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError as exc:
-        if strict:
-            raise GitHubError(response.status_code, "GitHub answered with something that is not JSON",
-                              response.text[:500]) from exc
-        return response.text[:500]
-
-
-def _message(body: Any, response: httpx.Response) -> str:
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return response.reason_phrase or f"HTTP {response.status_code}"
-
-
-def _retry_after_header(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        return max(float(raw), 0.0)
-    except ValueError:
-        try:
-            return max((parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds(), 0.0)
-        except (TypeError, ValueError):
-            return None
-
-
-def _rate_limit_wait(response: httpx.Response, body: Any) -> float | None:
-    """Seconds to wait when the answer is a rate limit, None when it is another error."""
-    if response.status_code not in (403, 429):
-        return None
-    header = _retry_after_header(response)
-    if header is not None:
-        return header
-    if response.headers.get("x-ratelimit-remaining") == "0":
-        reset = int(response.headers.get("x-ratelimit-reset", "0") or 0)
-        return max(reset - time.time(), 1.0)
-    text = json.dumps(body).lower() if body else ""
-    if response.status_code == 429 or "rate limit" in text:
-        return 60.0  # GitHub: without a header, wait at least a minute before retrying
-    return None
-
-
-def _epoch(value: Any) -> float:
-    if not value:
-        return 0.0
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0

@@ -27,6 +27,7 @@ from sandbox.github import (
 )
 from sandbox.github import events as github_events
 from sandbox.github.releases import make_history
+from sandbox.runner import RunnerSimulator
 from webapp.repos.demo import DEMO_INSTALLATION, DEMO_ORG, DEMO_REPOSITORIES
 
 SANDBOX_USER = "octocat"
@@ -79,8 +80,10 @@ class Sandbox:
     moto: Any
     aws: aws.AwsWorld
     settings: dict[str, str]
+    runners: RunnerSimulator
 
     def stop(self) -> None:
+        self.runners.stop()
         self.github.stop()
         self.moto.stop()
 
@@ -93,8 +96,11 @@ def github_settings(github_url: str, base_url: str) -> dict[str, str]:
             "GITHUB_WEBHOOK_SECRET": DEFAULT_WEBHOOK_SECRET, "BASE_URL": base_url}
 
 
-def start(base_url: str) -> Sandbox:
-    """Start the GitHub simulator and moto, build both worlds, and answer Gantry's settings for them."""
+def start(base_url: str, *, watch_runners: bool = True) -> Sandbox:
+    """Start the GitHub simulator and moto, build both worlds, and answer Gantry's settings for them.
+
+    With `watch_runners`, the runner simulator plays every ECS task Gantry starts (sandbox/runner.py);
+    without, `sandbox.runners.step()` does it when called."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # both servers log every request otherwise
     app = default_app()
     github = FakeServer(lambda: sandbox_state(app))
@@ -109,4 +115,7 @@ def start(base_url: str) -> Sandbox:
         moto.stop()
         raise
     settings = {**github_settings(github.url, base_url), **world.settings(), "SANDBOX": "1"}
-    return Sandbox(github=github, moto=moto, aws=world, settings=settings)
+    runners = RunnerSimulator(github, world)
+    if watch_runners:
+        runners.start()
+    return Sandbox(github=github, moto=moto, aws=world, settings=settings, runners=runners)

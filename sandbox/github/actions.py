@@ -62,6 +62,16 @@ def set_status(current: FakeState, name: str, status: str, *, busy: bool = False
     return runner
 
 
+def remove(current: FakeState, name: str) -> bool:
+    """An ephemeral runner is gone once its job ends (GitHub removes it); False if it was not there."""
+    for scope in _area(current)["runners"].values():
+        for runner_id, runner in list(scope.items()):
+            if runner["name"] == name:
+                del scope[runner_id]
+                return True
+    return False
+
+
 def add_runner(current: FakeState, scope: str, name: str, *, status: str = "offline",
                busy: bool = False) -> dict[str, Any]:
     """A runner registered outside Gantry's knowledge (e.g. an orphan of a lost database)."""

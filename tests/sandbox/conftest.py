@@ -17,7 +17,7 @@ SANDBOX_BASE_URL = "http://gantry.test"
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[sandbox_world.Sandbox]:
-    started = sandbox_world.start(SANDBOX_BASE_URL)
+    started = sandbox_world.start(SANDBOX_BASE_URL, watch_runners=False)
     yield started
     started.stop()
 

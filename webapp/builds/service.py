@@ -23,7 +23,13 @@ from webapp.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
-from webapp.repos.access import get_visible_repository, get_visible_repository_by_name, visible_repository_ids
+from webapp.repos.access import (
+    get_visible_repository,
+    get_visible_repository_by_name,
+    not_visible,
+    visible_or_404,
+    visible_repository_ids,
+)
 from webapp.repos.models import Repository
 
 COMPARED_FIELDS = ("platform", "os_version", "image_type", "pipeline_url", "commit_hash", "repository", "metadata")
@@ -66,24 +72,20 @@ def _uuid(value: uuid_module.UUID | str) -> uuid_module.UUID:
     try:
         return uuid_module.UUID(str(value))
     except ValueError as exc:
-        raise NotFound(f"Build {value} does not exist or you have no access to it.") from exc
+        raise not_visible(f"Build {value}") from exc
 
 
 def get_build(build_uuid: uuid_module.UUID | str, principal: Who | None) -> Build:
     """The build, or 404 — the same answer whether it does not exist or is not the caller's to see."""
     build = db.session.scalar(restrict_visible(select(Build).where(Build.uuid == _uuid(build_uuid)), principal))
-    if build is None:
-        raise NotFound(f"Build {build_uuid} does not exist or you have no access to it.")
-    return build
+    return visible_or_404(build, f"Build {build_uuid}")
 
 
 def _locked_build(build_uuid: uuid_module.UUID | str, principal: Who | None) -> Build:
     """The build with its row locked until commit, so concurrent updates apply one after another."""
     build_id = db.session.scalar(
         restrict_visible(select(Build.id).where(Build.uuid == _uuid(build_uuid)), principal).with_for_update())
-    if build_id is None:
-        raise NotFound(f"Build {build_uuid} does not exist or you have no access to it.")
-    return lock_build(build_id)
+    return lock_build(visible_or_404(build_id, f"Build {build_uuid}"))
 
 
 def lock_build(build_id: int) -> Build:

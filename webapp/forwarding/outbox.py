@@ -12,11 +12,12 @@ from sqlalchemy.orm import selectinload
 
 from webapp.auth.principal import Actor, Who
 from webapp.core import audit
-from webapp.core.errors import Conflict, NotFound
+from webapp.core.errors import Conflict
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
 from webapp.forwarding import filters, service
 from webapp.forwarding.models import FAILED, PENDING, ForwardDelivery, ForwardTarget
+from webapp.repos.access import get_visible_or_404
 from webapp.webhooks.router import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -115,14 +116,8 @@ def finished_before(cutoff: datetime) -> ColumnElement[bool]:
 
 def get_delivery(who: Who, delivery_id: int) -> ForwardDelivery:
     """The delivery, or 404 when it does not exist or its target is not visible to `who`."""
-    delivery = db.session.get(ForwardDelivery, delivery_id) if 0 < delivery_id <= service.MAX_BIG_ID else None
-    try:
-        if delivery is None:
-            raise NotFound("no such delivery")
-        service.get_target(who, delivery.target_id)
-    except NotFound as exc:
-        raise NotFound(f"Forward delivery {delivery_id} does not exist or you have no access to it.") from exc
-    return delivery
+    return get_visible_or_404(who, ForwardDelivery, delivery_id, "Forward delivery", visible=lambda delivery: (
+        db.session.scalar(service.visible_targets(who).where(ForwardTarget.id == delivery.target_id)) is not None))
 
 
 def page_deliveries(who: Who, target_id: int, *, status: str | None, cursor: str | None,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp.auth.principal import Actor, Who
 from webapp.core import audit, jobs
-from webapp.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.core.errors import Conflict, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
@@ -29,7 +29,7 @@ from webapp.forwarding.models import (
     ForwardTargetRepository,
 )
 from webapp.forwarding.ssrf import Policy, UnsafeURL, check_url
-from webapp.repos.access import visible_repository_ids
+from webapp.repos.access import visible_or_404, visible_repository_ids
 from webapp.repos.models import Repository
 
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -72,9 +72,7 @@ def get_target(who: Who, target_id: int) -> ForwardTarget:
     target = None
     if 0 < target_id <= MAX_ID:
         target = db.session.scalar(visible_targets(who).where(ForwardTarget.id == target_id))
-    if target is None:
-        raise NotFound(f"Forward target {target_id} does not exist or you have no access to it.")
-    return target
+    return visible_or_404(target, f"Forward target {target_id}")
 
 
 def page_targets(who: Who, *, cursor: str | None, limit: int) -> Page[ForwardTarget]:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.auth.models import User
 from webapp.auth.principal import Actor, Who
 from webapp.core import audit
-from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from webapp.core.errors import Conflict, Forbidden, ValidationFailed
 from webapp.extensions import db
 from webapp.integrations.github import NOT_CONFIGURED, app_configured
 from webapp.releases import environments, service
@@ -42,7 +42,7 @@ from webapp.releases.models import (
     Environment,
     Release,
 )
-from webapp.repos.access import get_visible_repository, restrict_to_visible
+from webapp.repos.access import get_visible_or_404, restrict_to_visible
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,7 @@ REPORTABLE = (IN_PROGRESS, SUCCEEDED, FAILED)
 
 
 def get_deployment(who: Who, deployment_id: int) -> Deployment:
-    deployment = db.session.get(Deployment, deployment_id)
-    if deployment is None:
-        raise NotFound(f"Deployment {deployment_id} does not exist or you have no access to it.")
-    try:
-        get_visible_repository(who, deployment.repository_id)
-    except NotFound as exc:
-        raise NotFound(f"Deployment {deployment_id} does not exist or you have no access to it.") from exc
-    return deployment
+    return get_visible_or_404(who, Deployment, deployment_id, "Deployment")
 
 
 def list_deployments(who: Who, *, release_id: int | None = None, environment_id: int | None = None,

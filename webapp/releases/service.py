@@ -17,14 +17,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from webapp.auth.principal import Actor, Who
 from webapp.core import audit, jobs
-from webapp.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.core.errors import Conflict, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
 from webapp.releases import github_ops
 from webapp.releases.models import ACTIVE_STATUSES, Deployment, Release
 from webapp.releases.notes import Notes, parse_version, summarise
-from webapp.repos.access import get_visible_repository, restrict_to_visible, visible_repository_ids
+from webapp.repos.access import get_visible_or_404, get_visible_repository, restrict_to_visible, visible_repository_ids
 from webapp.repos.models import Repository
 
 log = logging.getLogger(__name__)
@@ -162,14 +162,7 @@ def list_releases(who: Who, *, repository_id: int | None, cursor: str | None, li
 
 
 def get_release(who: Who, release_id: int) -> Release:
-    release = db.session.get(Release, release_id)
-    if release is None:
-        raise NotFound(f"Release {release_id} does not exist or you have no access to it.")
-    try:
-        get_visible_repository(who, release.repository_id)
-    except NotFound as exc:
-        raise NotFound(f"Release {release_id} does not exist or you have no access to it.") from exc
-    return release
+    return get_visible_or_404(who, Release, release_id, "Release")
 
 
 def update_release_builds(who: Who, release_id: int, build_uuids: list[str], *, actor: Actor) -> Release:

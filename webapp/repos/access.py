@@ -6,7 +6,8 @@ these helpers, so a non-admin can never reach another repository's data by guess
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute
@@ -48,12 +49,54 @@ def can_see_repository(who: Who, repository_id: int | None) -> bool:
     return db.session.get(RepositoryAccess, (user_id, repository_id)) is not None
 
 
+MAX_ID = 2**63 - 1  # BIGINT: a larger id in a URL or a body matches nothing
+
+
+class InRepository(Protocol):
+    """A row that belongs to one repository."""
+
+    @property
+    def repository_id(self) -> int | None: ...
+
+
+Row = TypeVar("Row")
+RepositoryRow = TypeVar("RepositoryRow", bound=InRepository)
+
+
+def not_visible(what: str) -> NotFound:
+    """The one answer for something that does not exist and for something the asker may not see."""
+    return NotFound(f"{what} does not exist or you have no access to it.")
+
+
+def _in_range(ident: object) -> bool:
+    return not isinstance(ident, int) or 0 < ident <= MAX_ID
+
+
+def visible_or_404(row: Row | None, what: str) -> Row:
+    """`row` as loaded by a query that applied the visibility rules itself, or 404 if there was none."""
+    if row is None:
+        raise not_visible(what)
+    return row
+
+
+def get_visible_or_404(who: Who, model: type[RepositoryRow], ident: object, what: str, *,
+                       visible: Callable[[RepositoryRow], bool] | None = None) -> RepositoryRow:
+    """The `model` row with primary key `ident`, or 404 — the same answer whether it does not exist
+    or `who` may not see it.
+
+    A row is visible to whoever may see its repository, unless `visible` gives another rule (a row
+    seen through its parent, say). `what` names the kind of row in the answer ("Release").
+    """
+    row = db.session.get(model, ident) if _in_range(ident) else None
+    if row is None or not (visible(row) if visible is not None else can_see_repository(who, row.repository_id)):
+        raise not_visible(f"{what} {ident}")
+    return row
+
+
 def get_visible_repository(who: Who, repository_id: int) -> Repository:
     """The repository, or 404 — the same answer whether it does not exist or is not yours to see."""
-    repo = db.session.get(Repository, repository_id)
-    if repo is None or not can_see_repository(who, repository_id):
-        raise NotFound(f"Repository {repository_id} does not exist or you have no access to it.")
-    return repo
+    return get_visible_or_404(who, Repository, repository_id, "Repository",
+                              visible=lambda repo: can_see_repository(who, repo.id))
 
 
 def get_visible_repository_by_name(who: Who, full_name: str) -> Repository:
@@ -62,5 +105,5 @@ def get_visible_repository_by_name(who: Who, full_name: str) -> Repository:
     if repo is None:
         repo = db.session.scalar(select(Repository).where(func.lower(Repository.full_name) == full_name.lower()))
     if repo is None or not can_see_repository(who, repo.id):
-        raise NotFound(f"Repository {full_name} does not exist or you have no access to it.")
+        raise not_visible(f"Repository {full_name}")
     return repo

@@ -24,7 +24,12 @@ from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.extensions import db
 from webapp.integrations.github import GitHubError, github
-from webapp.repos.access import can_see_repository, get_visible_repository, restrict_to_visible
+from webapp.repos.access import (
+    can_see_repository,
+    get_visible_or_404,
+    not_visible,
+    restrict_to_visible,
+)
 from webapp.repos.credentials import active_installation, token_scopes, user_credential
 from webapp.repos.mirror import upsert_repository
 from webapp.repos.models import GitHubAccount, Repository, RepositoryAccess, RepositoryHook
@@ -50,7 +55,7 @@ def _refuse_if_app_installed(who: Who, repo: Repository | None) -> None:
     if active_installation(repo) is not None:
         assert repo is not None
         if not can_see_repository(who, repo.id):
-            raise NotFound(f"Repository {repo.full_name} does not exist or you have no access to it.")
+            raise not_visible(f"Repository {repo.full_name}")
         raise Conflict(f"The GitHub App is installed on {repo.full_name}: its events already reach Gantry.",
                        code="app_installed")
 
@@ -126,11 +131,7 @@ def _ping(token: str, hook: RepositoryHook) -> None:
 
 
 def get_hook(who: Who, hook_id: int) -> RepositoryHook:
-    hook = db.session.get(RepositoryHook, hook_id)
-    if hook is None:
-        raise NotFound(f"Webhook {hook_id} does not exist or you have no access to it.")
-    get_visible_repository(who, hook.repository_id)  # 404 for other people's repositories
-    return hook
+    return get_visible_or_404(who, RepositoryHook, hook_id, "Webhook")
 
 
 def ping_hook(who: Who, hook_id: int) -> RepositoryHook:

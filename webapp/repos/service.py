@@ -22,7 +22,7 @@ from webapp.core.jobs import redis_connection
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
 from webapp.integrations.github import GitHubError, GitHubNotConfigured, github
-from webapp.repos.access import can_see_repository, get_visible_repository_by_name, restrict_to_visible
+from webapp.repos.access import can_see_repository, get_visible_repository_by_name, not_visible, restrict_to_visible
 from webapp.repos.credentials import credential_for
 from webapp.repos.mirror import upsert_repository
 from webapp.repos.models import (
@@ -120,7 +120,7 @@ def permission_of(who: Who, repository_id: int) -> str | None:
 def get_repository(who: Who, owner: str, name: str) -> Repository:
     repo = get_visible_repository_by_name(who, f"{owner}/{name}")
     if repo.removed_at is not None:
-        raise NotFound(f"Repository {owner}/{name} does not exist or you have no access to it.")
+        raise not_visible(f"Repository {owner}/{name}")
     return repo
 
 
@@ -190,7 +190,7 @@ def validate_access(who: Who, repositories: list[str], permission: str = "read")
 def _split_full_name(full_name: str) -> tuple[str, str]:
     owner, _, name = (full_name or "").strip().partition("/")
     if not owner or not name or "/" in name:
-        raise NotFound(f"Repository {full_name} does not exist or you have no access to it.")
+        raise not_visible(f"Repository {full_name}")
     return owner, name
 
 

@@ -10,10 +10,10 @@ from sqlalchemy import func, or_, select
 
 from webapp.auth.principal import Actor, Who
 from webapp.core import audit, jobs
-from webapp.core.errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
+from webapp.core.errors import Conflict, Forbidden, Unavailable, ValidationFailed
 from webapp.extensions import db
 from webapp.integrations.ecs import NO_CREDENTIALS, AwsError, aws, credentials_configured
-from webapp.repos.access import can_see_repository, get_visible_repository, visible_repository_ids
+from webapp.repos.access import can_see_repository, get_visible_or_404, get_visible_repository, visible_repository_ids
 from webapp.repos.models import Installation
 from webapp.runners.models import ALIVE_STATES, CAPACITY_CHOICES, POOL_OK, Runner, RunnerPool
 
@@ -62,10 +62,8 @@ def pools_for_repository(who: Who, repository_id: int) -> list[RunnerPool]:
 
 
 def get_visible_pool(who: Who, pool_id: int) -> RunnerPool:
-    pool = db.session.get(RunnerPool, pool_id)
-    if pool is None or (pool.scope == "repository" and not can_see_repository(who, pool.repository_id)):
-        raise NotFound(f"Runner pool {pool_id} does not exist or you have no access to it.")
-    return pool
+    return get_visible_or_404(who, RunnerPool, pool_id, "Runner pool", visible=lambda pool: (
+        pool.scope != "repository" or can_see_repository(who, pool.repository_id)))
 
 
 def _require_manage(who: Who, pool: RunnerPool) -> None:

@@ -9,12 +9,18 @@ from sqlalchemy import select
 
 from webapp.auth.principal import Actor, Who
 from webapp.core import audit
-from webapp.core.errors import Conflict, NotFound, Unavailable
+from webapp.core.errors import Conflict, Unavailable
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
 from webapp.integrations.ecs import AwsError
 from webapp.integrations.github import GitHubError
-from webapp.repos.access import can_see_repository, restrict_to_visible, visible_repository_ids
+from webapp.repos.access import (
+    can_see_repository,
+    get_visible_or_404,
+    not_visible,
+    restrict_to_visible,
+    visible_repository_ids,
+)
 from webapp.runners.launcher import defer_launches
 from webapp.runners.ledger import record_workflow_job
 from webapp.runners.models import (
@@ -82,10 +88,7 @@ def pool_runners(pool: RunnerPool, who: Who, *, alive_only: bool = False, limit:
 
 
 def get_visible_runner(who: Who, runner_id: int) -> Runner:
-    runner = db.session.get(Runner, runner_id)
-    if runner is None or not _runner_visible(who, runner):
-        raise NotFound(f"Runner {runner_id} does not exist or you have no access to it.")
-    return runner
+    return get_visible_or_404(who, Runner, runner_id, "Runner", visible=lambda runner: _runner_visible(who, runner))
 
 
 def _runner_visible(who: Who, runner: Runner) -> bool:
@@ -103,7 +106,7 @@ def request_stop(who: Who, runner_id: int, *, actor: Actor = None) -> Runner:
     _require_manage(who, runner.pool)
     locked = lock_runner(runner.id)
     if locked is None:
-        raise NotFound(f"Runner {runner_id} does not exist or you have no access to it.")
+        raise not_visible(f"Runner {runner_id}")
     try:
         outcome = stop_runner(locked, f"Stopped by {getattr(actor, 'username', None) or 'an operator'}")
     except (AwsError, GitHubError) as exc:

@@ -18,7 +18,13 @@ from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
 from webapp.integrations.github import GitHubError
-from webapp.repos.access import get_visible_repository, restrict_to_visible
+from webapp.repos.access import (
+    can_see_repository,
+    get_visible_or_404,
+    get_visible_repository,
+    restrict_to_visible,
+    visible_or_404,
+)
 from webapp.sync import engine
 from webapp.sync.models import RUN_ACTIVE, Project, ProjectFile, SyncRun
 from webapp.sync.plan import CONFLICT, is_text
@@ -96,14 +102,8 @@ def requeue_stalled(older_than_seconds: int = 120) -> int:
 
 
 def get_run(who: Who, run_id: int) -> SyncRun:
-    run = db.session.get(SyncRun, run_id)
-    if run is None:
-        raise NotFound(f"Sync run {run_id} does not exist or you have no access to it.")
-    try:
-        get_project(who, run.project_id)
-    except NotFound:
-        raise NotFound(f"Sync run {run_id} does not exist or you have no access to it.") from None
-    return run
+    return get_visible_or_404(who, SyncRun, run_id, "Sync run",
+                              visible=lambda run: can_see_repository(who, run.project.repository_id))
 
 
 def retry_run(who: Who, run_id: int) -> SyncRun:
@@ -175,10 +175,7 @@ def find_project(who: Who, reference: str | int) -> Project:
         return get_project(who, int(text))
     stmt = restrict_to_visible(select(Project).where(Project.name == text).order_by(Project.id).limit(1),
                                Project.repository_id, who)
-    project = db.session.scalar(stmt)
-    if project is None:
-        raise NotFound(f"Project {text} does not exist or you have no access to it.")
-    return project
+    return visible_or_404(db.session.scalar(stmt), f"Project {text}")
 
 
 def get_run_by_sync_id(who: Who, sync_id: str) -> SyncRun:
@@ -187,9 +184,7 @@ def get_run_by_sync_id(who: Who, sync_id: str) -> SyncRun:
     if text.isdigit():
         return get_run(who, int(text))
     run_id = db.session.scalar(select(SyncRun.id).where(SyncRun.sync_id == text))
-    if run_id is None:
-        raise NotFound(f"Sync run {text} does not exist or you have no access to it.")
-    return get_run(who, run_id)
+    return get_run(who, visible_or_404(run_id, f"Sync run {text}"))
 
 
 def latest_failed_run(who: Who, project_id: int) -> SyncRun:

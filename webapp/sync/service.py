@@ -21,7 +21,7 @@ from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from webapp.core.models import utcnow
 from webapp.extensions import db
-from webapp.repos.access import get_visible_repository, restrict_to_visible
+from webapp.repos.access import get_visible_or_404, get_visible_repository, restrict_to_visible
 from webapp.sync import engine
 from webapp.sync.models import Project, ProjectFile
 from webapp.sync.plan import blob_sha
@@ -109,14 +109,7 @@ def list_projects(who: Who, repository_id: int | None = None) -> list[Project]:
 
 
 def get_project(who: Who, project_id: int) -> Project:
-    project = db.session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"Project {project_id} does not exist or you have no access to it.")
-    try:
-        get_visible_repository(who, project.repository_id)
-    except NotFound:
-        raise NotFound(f"Project {project_id} does not exist or you have no access to it.") from None
-    return project
+    return get_visible_or_404(who, Project, project_id, "Project")
 
 
 def create_project(who: Who, data: dict[str, Any]) -> Project:

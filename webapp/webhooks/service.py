@@ -20,12 +20,12 @@ from sqlalchemy import Select, func, select
 
 from webapp.auth.principal import Actor, Who
 from webapp.core import audit, jobs
-from webapp.core.errors import Conflict, NotFound
+from webapp.core.errors import Conflict
 from webapp.core.metrics import REGISTRY
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
-from webapp.repos.access import can_see_repository, restrict_to_visible
+from webapp.repos.access import get_visible_or_404, restrict_to_visible
 from webapp.webhooks.intake import job_id_for
 from webapp.webhooks.models import (
     FAILED,
@@ -228,10 +228,7 @@ def list_deliveries(
 
 def get_delivery(who: Who, pk: int) -> WebhookDelivery:
     """One delivery, or 404 — the same for one that does not exist and one `who` may not see."""
-    delivery = db.session.get(WebhookDelivery, pk) if 0 < pk <= MAX_ID else None
-    if delivery is None or not can_see_repository(who, delivery.repository_id):
-        raise NotFound(f"Webhook delivery {pk} does not exist or you have no access to it.")
-    return delivery
+    return get_visible_or_404(who, WebhookDelivery, pk, "Webhook delivery")
 
 
 def reprocess(who: Who, pk: int, *, actor: Actor) -> WebhookDelivery:

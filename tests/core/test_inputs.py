@@ -44,7 +44,7 @@ def test_loads_json_reads_ordinary_json() -> None:
 
 
 def test_signed_webhook_nested_2000_deep_is_refused_not_stored(client: Any, db: Any, monkeypatch: Any) -> None:
-    from webapp.webhooks.intake import sign
+    from webapp.webhooks.delivery_checks import sign
     from webapp.webhooks.models import WebhookDelivery
 
     monkeypatch.setitem(client.application.config, "GITHUB_WEBHOOK_SECRET", "deep-secret")

@@ -10,7 +10,7 @@ from prometheus_client import Counter
 from webapp.auth.access import public
 from webapp.core.errors import GantryError
 from webapp.core.metrics import REGISTRY
-from webapp.webhooks import intake
+from webapp.webhooks import delivery_checks, intake
 
 bp = Blueprint("webhook_intake", __name__)
 
@@ -25,11 +25,11 @@ def github_webhook() -> Any:
     """Verify, store and queue one GitHub delivery: 202 when new, 200 when already stored."""
     try:
         # Size and type first: neither needs the body, and a 25 MB body is not read to be refused.
-        intake.check_size(request.content_length)
-        intake.check_content_type(request.mimetype)
+        delivery_checks.check_size(request.content_length)
+        delivery_checks.check_content_type(request.mimetype)
         if request.content_length is None and request.environ.get("wsgi.input_terminated"):
             # chunked: counted while read from the server's de-chunked stream
-            body = intake.read_bounded(request.environ["wsgi.input"])
+            body = delivery_checks.read_bounded(request.environ["wsgi.input"])
         else:
             body = request.get_data(cache=False)
         result = intake.receive(

@@ -9,7 +9,7 @@ from flask import Blueprint, request
 from webapp.auth.access import actor, current_principal, page_requires, signed_in
 from webapp.core.errors import GantryError
 from webapp.core.htmx import render
-from webapp.webhooks import intake, redelivery, service
+from webapp.webhooks import delivery_checks, redelivery, service
 from webapp.webhooks.models import STATUSES
 
 bp = Blueprint("webhooks", __name__)
@@ -39,7 +39,7 @@ def deliveries() -> Any:
     asked = redelivery.recent_requests() if principal is not None and principal.is_admin else []
     return render("webhooks/deliveries.html", "delivery_rows", status_code=422 if error else 200, page=page,
                   filters=filters, statuses=STATUSES, error=error, redeliveries=asked,
-                  unsigned_accepted=intake.unsigned_allowed())
+                  unsigned_accepted=delivery_checks.unsigned_allowed())
 
 
 @bp.route("/webhook-deliveries/<int:delivery_pk>")

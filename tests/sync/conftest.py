@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.github.git import GitStore, git_store
+from sandbox.github.git import git_store
+from sandbox.github.git_objects import GitStore
 
 OWNER, NAME, REPO_ID, INSTALLATION_ID = "acme", "infrajet", 1001, 101
 OTHER_REPO_ID = 1002  # acme/widgets, same installation

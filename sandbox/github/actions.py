@@ -103,6 +103,11 @@ def _register(current: FakeState, scope: str, name: str, labels: list[str], *, s
 
 
 def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
+    """Add the Actions routes: just-in-time runner configs, runners (list, delete) and workflow jobs.
+
+    Long on purpose: the route table of nested handlers that share `state_ref`, read top to bottom like GitHub's docs.
+    """
+
     def _repo_scope(owner: str, repo: str) -> str:
         return f"repo:{require_repo_access(owner, repo)['id']}"
 

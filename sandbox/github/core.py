@@ -68,6 +68,11 @@ APP_TOKEN_ONLY = ("You must authenticate with an access token authorized to a Gi
 
 
 def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
+    """Add the OAuth web flow, App manifest, App, installation, user, organisation, repository and rate-limit routes.
+
+    Long on purpose: the route table of nested handlers that share `state_ref`, read top to bottom like GitHub's docs.
+    """
+
     # --- OAuth web flow (served at GITHUB_URL) ------------------------------------------
 
     @app.get("/login/oauth/authorize")

@@ -127,7 +127,10 @@ def _commit_body(repo: Any, sha: str) -> dict[str, Any]:
 
 
 def register(app: Flask, state_ref: Callable[[], Any]) -> None:
-    """Add get-a-commit, compare, releases and deployments routes (installation tokens with access)."""
+    """Add get-a-commit, compare, releases and deployments routes (installation tokens with access).
+
+    Long on purpose: the route table of nested handlers that share `state_ref`, read top to bottom like GitHub's docs.
+    """
     from sandbox.github.server import fail, json_response, not_found, page, require_repo_access
 
     def area() -> dict[str, Any]:

@@ -92,6 +92,11 @@ class FakeServer:
             self.rules.clear()
 
     def _build_app(self) -> Flask:
+        """The fake's Flask app: failure injection and recording before each request, rate limits and
+        ETags after it, then every module's routes.
+
+        Long on purpose: the before/after hooks are nested handlers that share `server`, kept with the app they wrap.
+        """
         app = Flask("fake_github")
         app.config["FAKE"] = self
         server = self

@@ -144,6 +144,32 @@ def _differences(build: Build, wanted: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _insert_unless_exists(values: dict[str, Any], repo: Repository | None) -> int | None:
+    """INSERT the build row; None when its build_id already exists in the repository (or among builds without one)."""
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    index = (["repository_id", "build_id"], text("repository_id IS NOT NULL")) if repo is not None else (
+        ["build_id"], text("repository_id IS NULL"))
+    stmt = dialect.insert(Build.__table__).values(**values).on_conflict_do_nothing(
+        index_elements=index[0], index_where=index[1])
+    return db.session.execute(stmt.returning(Build.__table__.c.id)).scalar()
+
+
+def _the_same_build(build_id: str, repo: Repository | None, wanted: dict[str, Any]) -> Build:
+    """The existing build with this build_id, or Conflict when the request sends other values than it has."""
+    # build_id is unique per repository (and among builds without one): whoever may name the
+    # repository sees all of its builds, so a duplicate never reveals a build the caller cannot see.
+    scoped = Build.repository_id == repo.id if repo is not None else Build.repository_id.is_(None)
+    existing = db.session.scalar(select(Build).where(Build.build_id == build_id, scoped)
+                                 .execution_options(populate_existing=True))
+    if existing is None:  # pragma: no cover - the conflicting row was deleted in between
+        raise Conflict("The build_id is being created by another request; retry.")
+    differences = _differences(existing, wanted)
+    if differences:
+        raise Conflict(f"Build {build_id!r} exists with other values: "
+                       f"{', '.join(sorted(differences))} differ.", errors=differences, code="build_id_conflict")
+    return existing
+
+
 def add_build(data: dict[str, Any], principal: Who | None, *, source: str = "api",
               created_at: datetime | None = None) -> tuple[Build, bool]:
     """Insert the build unless its build_id exists; (build, created). Does not commit.
@@ -189,25 +215,9 @@ def add_build(data: dict[str, Any], principal: Who | None, *, source: str = "api
         "created_at": now,
         "updated_at": now,
     }
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    # build_id is unique per repository (and among builds without one): whoever may name the
-    # repository sees all of its builds, so a duplicate never reveals a build the caller cannot see.
-    scoped = Build.repository_id == repo.id if repo is not None else Build.repository_id.is_(None)
-    index = (["repository_id", "build_id"], text("repository_id IS NOT NULL")) if repo is not None else (
-        ["build_id"], text("repository_id IS NULL"))
-    stmt = dialect.insert(Build.__table__).values(**values).on_conflict_do_nothing(
-        index_elements=index[0], index_where=index[1])
-    new_id = db.session.execute(stmt.returning(Build.__table__.c.id)).scalar()
+    new_id = _insert_unless_exists(values, repo)
     if new_id is None:
-        existing = db.session.scalar(select(Build).where(Build.build_id == data["build_id"], scoped)
-                                     .execution_options(populate_existing=True))
-        if existing is None:  # pragma: no cover - the conflicting row was deleted in between
-            raise Conflict("The build_id is being created by another request; retry.")
-        differences = _differences(existing, wanted)
-        if differences:
-            raise Conflict(f"Build {data['build_id']!r} exists with other values: "
-                           f"{', '.join(sorted(differences))} differ.", errors=differences, code="build_id_conflict")
-        return existing, False
+        return _the_same_build(data["build_id"], repo, wanted), False
     db.session.add(BuildStateEvent(build_id=new_id, state_code=state.code, occurred_at=now, recorded_at=utcnow(),
                                    message="Build registered", applied=True, reported_by=_reporter(principal)))
     audit.record("build.create", "build", values["uuid"], actor=_audit_actor(principal),

@@ -8,11 +8,13 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import STRICT_ENVIRONMENTS
+from webapp.core.errors import UnsupportedMediaType
 from webapp.core.inputs import is_webhook_intake
 from webapp.extensions import cors, csrf
 
@@ -49,7 +51,6 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app: Flask) -> None:
-    production = app.config["ENVIRONMENT"] in STRICT_ENVIRONMENTS
     app.session_interface = SessionInterface()
     proxies = app.config.get("TRUSTED_PROXIES", 0)
     if proxies:
@@ -67,52 +68,53 @@ def init_app(app: Flask) -> None:
         expose_headers=["X-Request-ID"],
         supports_credentials=app.config["CORS_ALLOW_CREDENTIALS"],
     )
+    app.before_request(protect_forms)
+    app.before_request(api_bodies_are_json)
+    app.after_request(security_headers)
 
-    @app.before_request
-    def protect_forms() -> Any:
-        # The API and webhooks authenticate with headers, never cookies, so a forged cross-site
-        # request carries nothing; pages (and HTMX requests) must show the session's CSRF token.
-        if request.method not in UNSAFE_METHODS:
-            return None
-        if request.path.startswith(CSRF_EXEMPT_PREFIXES[:3]):
-            return None
-        if request.path.startswith(CSRF_EXEMPT_PREFIXES[3]):
-            return _same_origin_only()
-        csrf.protect()
+
+def protect_forms() -> Any:
+    # The API and webhooks authenticate with headers, never cookies, so a forged cross-site
+    # request carries nothing; pages (and HTMX requests) must show the session's CSRF token.
+    if request.method not in UNSAFE_METHODS:
         return None
+    if request.path.startswith(CSRF_EXEMPT_PREFIXES[:3]):
+        return None
+    if request.path.startswith(CSRF_EXEMPT_PREFIXES[3]):
+        return _same_origin_only()
+    csrf.protect()
+    return None
 
-    @app.before_request
-    def api_bodies_are_json() -> None:
-        # Without this a form or text body would parse as "no fields" and answer a misleading 422.
-        if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith(("/api/", COMPAT_PREFIX)):
-            return
-        if is_webhook_intake(request.path):  # GitHub sends what the hook was set up with: JSON or a form
-            return
-        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
-        if has_body and not request.is_json:
-            from webapp.core.errors import UnsupportedMediaType
 
-            raise UnsupportedMediaType(
-                f"The API takes JSON bodies (Content-Type: application/json), not {request.mimetype or 'untyped data'}."
-            )
+def api_bodies_are_json() -> None:
+    # Without this a form or text body would parse as "no fields" and answer a misleading 422.
+    if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith(("/api/", COMPAT_PREFIX)):
+        return
+    if is_webhook_intake(request.path):  # GitHub sends what the hook was set up with: JSON or a form
+        return
+    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+    if has_body and not request.is_json:
+        raise UnsupportedMediaType(
+            f"The API takes JSON bodies (Content-Type: application/json), not {request.mimetype or 'untyped data'}."
+        )
 
-    @app.after_request
-    def security_headers(response: Response) -> Response:
-        csp = DOCS_CSP if request.path.startswith(DOCS_PATHS) else PAGE_CSP
-        if request.path.startswith("/admin/rq"):
-            csp = _dashboard_csp(response)
-        response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        # Answers show new API keys and signing secrets, audit rows, people: no browser or proxy keeps a
-        # copy. Files that set their own caching (static assets, docs bundles) keep it.
-        if "Cache-Control" not in response.headers and not request.path.startswith("/static/"):
-            response.headers["Cache-Control"] = "no-store"
-        if production:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        return response
+
+def security_headers(response: Response) -> Response:
+    csp = DOCS_CSP if request.path.startswith(DOCS_PATHS) else PAGE_CSP
+    if request.path.startswith("/admin/rq"):
+        csp = _dashboard_csp(response)
+    response.headers.setdefault("Content-Security-Policy", csp)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    # Answers show new API keys and signing secrets, audit rows, people: no browser or proxy keeps a
+    # copy. Files that set their own caching (static assets, docs bundles) keep it.
+    if "Cache-Control" not in response.headers and not request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"
+    if current_app.config["ENVIRONMENT"] in STRICT_ENVIRONMENTS:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
 
 
 # rq-dashboard renders its page logic as an inline <script> and compiles underscore templates
@@ -133,8 +135,6 @@ def _dashboard_csp(response: Response) -> str:
 
 def _same_origin_only() -> None:
     """rq-dashboard's own scripts send no CSRF token: require the browser's Origin to be ours."""
-    from werkzeug.exceptions import Forbidden
-
     origin = urlsplit(request.headers.get("Origin") or request.headers.get("Referer") or "")
     # Scheme and host compared whole: a prefix test would let https://gantry.example.com.evil.net in.
     if (origin.scheme, origin.netloc) != (request.scheme, request.host):

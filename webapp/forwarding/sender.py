@@ -66,6 +66,30 @@ def _decode(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")
 
 
+def _connection(destination: Destination, connect_timeout: float,
+                tls_context: ssl.SSLContext | None) -> http.client.HTTPConnection:
+    if destination.scheme == "https":
+        return _PinnedHTTPSConnection(destination, connect_timeout, tls_context or _default_tls())
+    return _PinnedHTTPConnection(destination, connect_timeout)
+
+
+def _start_watchdog(conn: http.client.HTTPConnection, total_timeout: float,
+                    timed_out: threading.Event) -> threading.Timer:
+    """After `total_timeout`, mark the request timed out and shut its socket, wherever it is blocked."""
+
+    def expire() -> None:
+        timed_out.set()
+        sock = conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(total_timeout, expire)
+    watchdog.daemon = True
+    watchdog.start()
+    return watchdog
+
+
 def post(
     destination: Destination,
     body: bytes,
@@ -78,24 +102,9 @@ def post(
     """POST `body` and return what came back (status None and an error when nothing did)."""
     started = time.monotonic()
     deadline = started + total_timeout
-    conn: http.client.HTTPConnection
-    if destination.scheme == "https":
-        conn = _PinnedHTTPSConnection(destination, min(connect_timeout, total_timeout),
-                                      tls_context or _default_tls())
-    else:
-        conn = _PinnedHTTPConnection(destination, min(connect_timeout, total_timeout))
+    conn = _connection(destination, min(connect_timeout, total_timeout), tls_context)
     timed_out = threading.Event()
-
-    def _expire() -> None:
-        timed_out.set()
-        sock = conn.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    watchdog = threading.Timer(total_timeout, _expire)
-    watchdog.daemon = True
-    watchdog.start()
+    watchdog = _start_watchdog(conn, total_timeout, timed_out)
 
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)

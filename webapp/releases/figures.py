@@ -103,35 +103,69 @@ def delivery_figures(who: Who, repository_id: int, environment_id: int | None = 
         env = envs[-1] if envs else None
     moment = at or service.now()
     weeks = [_week_start(moment) - timedelta(weeks=WEEKS - 1 - i) for i in range(WEEKS)]
-    since = weeks[0]
-    rows: list[_Finished] = []
-    if env is not None:
-        # Columns only (not ORM objects): this reads every finished deployment of twelve weeks.
-        found = db.session.execute(
-            select(Deployment.status, Deployment.finished_at, Release.notes_data["commits"])
-            .join(Release, Release.id == Deployment.release_id)
-            .where(Deployment.environment_id == env.id, Deployment.status.in_(FINAL_STATUSES),
-                   Deployment.finished_at >= since)
-            .order_by(Deployment.finished_at)).all()
-        rows = [_Finished(status, finished, commits or []) for status, finished, commits in found]
+    rows = _finished_deployments(env, weeks[0]) if env is not None else []
+    series, all_lead, all_restore = _weekly_series(weeks, rows)
+    finished = len(rows)
+    failed = sum(1 for d in rows if d.status in (FAILED, ROLLED_BACK))
+    succeeded = sum(1 for d in rows if d.status == SUCCEEDED)
+    totals = {
+        "deployments_per_week": round(succeeded / WEEKS, 2),
+        "lead_time_hours": round(statistics.median(all_lead), 1) if all_lead else None,
+        "change_failure_rate": round(100 * failed / finished, 1) if finished else None,
+        "time_to_restore_hours": round(statistics.median(all_restore), 1) if all_restore else None,
+        "deployments": finished,
+    }
+    charts = [
+        _chart("Deployment frequency", "deploys", weeks, series["deployment_frequency"],
+               f"{totals['deployments_per_week']:g} per week"),
+        _chart("Lead time for changes", "h", weeks, series["lead_time_hours"],
+               "median " + _fmt(totals["lead_time_hours"], "h")),
+        _chart("Change failure rate", "%", weeks, series["change_failure_rate"],
+               _fmt(totals["change_failure_rate"], "%")),
+        _chart("Time to restore", "h", weeks, series["time_to_restore_hours"],
+               "median " + _fmt(totals["time_to_restore_hours"], "h")),
+    ]
+    return {"environment": env, "environments": envs, "charts": charts, "totals": totals,
+            "weeks": [w.date().isoformat() for w in weeks], "series": series}
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    return "no data" if value is None else f"{value:g} {unit}"
+
+
+def _finished_deployments(env: Environment, since: datetime) -> list[_Finished]:
+    # Columns only (not ORM objects): this reads every finished deployment of twelve weeks.
+    found = db.session.execute(
+        select(Deployment.status, Deployment.finished_at, Release.notes_data["commits"])
+        .join(Release, Release.id == Deployment.release_id)
+        .where(Deployment.environment_id == env.id, Deployment.status.in_(FINAL_STATUSES),
+               Deployment.finished_at >= since)
+        .order_by(Deployment.finished_at)).all()
+    return [_Finished(status, finished, commits or []) for status, finished, commits in found]
+
+
+def _lead_hours(d: _Finished) -> list[float]:
+    dates = [_parse(c.get("date")) for c in d.commits if isinstance(c, dict)]
+    return [(d.finished_at - c).total_seconds() / 3600 for c in dates if c is not None]
+
+
+def _restore_hours(d: _Finished, successes: list[datetime]) -> float | None:
+    """Until the next success in the environment (`successes` sorted; they come later than `d`)."""
+    index = bisect.bisect_right(successes, d.finished_at)
+    if index == len(successes):
+        return None
+    return (successes[index] - d.finished_at).total_seconds() / 3600
+
+
+def _weekly_series(weeks: list[datetime], rows: list[_Finished]
+                   ) -> tuple[dict[str, list[float | None]], list[float], list[float]]:
+    """Each figure week by week, and every lead time and time to restore of the whole period."""
     successes = sorted(d.finished_at for d in rows if d.status == SUCCEEDED)
     buckets: dict[datetime, list[_Finished]] = {w: [] for w in weeks}
     for d in rows:
         week = _week_start(d.finished_at)
         if week in buckets:
             buckets[week].append(d)
-
-    def lead_hours(d: _Finished) -> list[float]:
-        dates = [_parse(c.get("date")) for c in d.commits if isinstance(c, dict)]
-        return [(d.finished_at - c).total_seconds() / 3600 for c in dates if c is not None]
-
-    def restore_hours(d: _Finished) -> float | None:
-        """Until the next success in the environment (successes are in `rows`: they come later)."""
-        index = bisect.bisect_right(successes, d.finished_at)
-        if index == len(successes):
-            return None
-        return (successes[index] - d.finished_at).total_seconds() / 3600
-
     freq: list[float | None] = []
     lead: list[float | None] = []
     cfr: list[float | None] = []
@@ -143,37 +177,16 @@ def delivery_figures(who: Who, repository_id: int, environment_id: int | None = 
         ok = [d for d in ds if d.status == SUCCEEDED]
         bad = [d for d in ds if d.status in (FAILED, ROLLED_BACK)]
         freq.append(float(len(ok)))
-        hours = [h for d in ok for h in lead_hours(d)]
+        hours = [h for d in ok for h in _lead_hours(d)]
         all_lead += hours
         lead.append(round(statistics.median(hours), 1) if hours else None)
         cfr.append(round(100 * len(bad) / len(ds), 1) if ds else None)
-        restores = [h for h in (restore_hours(d) for d in bad) if h is not None]
+        restores = [h for h in (_restore_hours(d, successes) for d in bad) if h is not None]
         all_restore += restores
         ttr.append(round(statistics.median(restores), 1) if restores else None)
-    finished = len(rows)
-    failed = sum(1 for d in rows if d.status in (FAILED, ROLLED_BACK))
-    succeeded = sum(1 for d in rows if d.status == SUCCEEDED)
-    totals = {
-        "deployments_per_week": round(succeeded / WEEKS, 2),
-        "lead_time_hours": round(statistics.median(all_lead), 1) if all_lead else None,
-        "change_failure_rate": round(100 * failed / finished, 1) if finished else None,
-        "time_to_restore_hours": round(statistics.median(all_restore), 1) if all_restore else None,
-        "deployments": finished,
-    }
-
-    def fmt(value: float | None, unit: str) -> str:
-        return "no data" if value is None else f"{value:g} {unit}"
-
-    charts = [
-        _chart("Deployment frequency", "deploys", weeks, freq, f"{totals['deployments_per_week']:g} per week"),
-        _chart("Lead time for changes", "h", weeks, lead, "median " + fmt(totals["lead_time_hours"], "h")),
-        _chart("Change failure rate", "%", weeks, cfr, fmt(totals["change_failure_rate"], "%")),
-        _chart("Time to restore", "h", weeks, ttr, "median " + fmt(totals["time_to_restore_hours"], "h")),
-    ]
-    return {"environment": env, "environments": envs, "charts": charts, "totals": totals,
-            "weeks": [w.date().isoformat() for w in weeks],
-            "series": {"deployment_frequency": freq, "lead_time_hours": lead, "change_failure_rate": cfr,
-                       "time_to_restore_hours": ttr}}
+    series = {"deployment_frequency": freq, "lead_time_hours": lead, "change_failure_rate": cfr,
+              "time_to_restore_hours": ttr}
+    return series, all_lead, all_restore
 
 
 def collect_metrics() -> Iterable[Metric]:

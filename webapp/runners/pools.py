@@ -118,6 +118,36 @@ def _as_bool(value: Any) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _clean_labels(errors: dict[str, list[str]], value: Any) -> list[str]:
+    labels: list[str] = []
+    for label in _as_list(value):
+        if not LABEL_RE.match(label):
+            errors.setdefault("labels", []).append(f"{label!r} is not a valid label")
+        elif label.lower() not in {existing.lower() for existing in labels}:
+            labels.append(label)
+    if not [label for label in labels if label.lower() != "self-hosted"]:
+        errors.setdefault("labels", []).append("give at least one label besides self-hosted")
+    return labels
+
+
+def _clean_network(errors: dict[str, list[str]], data: dict[str, Any], capacity: str) -> tuple[list[str], list[str]]:
+    """(subnets, security groups): well-formed ids, and at least one of each for Fargate tasks."""
+    subnets = _as_list(data.get("subnets"))
+    groups = _as_list(data.get("security_groups"))
+    bad = [s for s in subnets if not SUBNET_RE.match(s)]
+    if bad:
+        errors["subnets"] = [f"not subnet ids: {', '.join(bad)}"]
+    bad = [g for g in groups if not GROUP_RE.match(g)]
+    if bad:
+        errors["security_groups"] = [f"not security group ids: {', '.join(bad)}"]
+    if capacity in ("FARGATE", "FARGATE_SPOT"):
+        if not subnets:
+            errors.setdefault("subnets", []).append("Fargate tasks need at least one subnet")
+        if not groups:
+            errors.setdefault("security_groups", []).append("Fargate tasks need at least one security group")
+    return subnets, groups
+
+
 def clean_pool_fields(data: dict[str, Any], scope: str) -> dict[str, Any]:
     """Check and normalise pool settings; raises ValidationFailed naming every bad field."""
     errors: dict[str, list[str]] = {}
@@ -126,15 +156,7 @@ def clean_pool_fields(data: dict[str, Any], scope: str) -> dict[str, Any]:
     if not NAME_RE.match(name):
         errors["name"] = ["1-30 lower-case letters, digits or dashes, starting with a letter or digit"]
     out["name"] = name
-    labels: list[str] = []
-    for label in _as_list(data.get("labels")):
-        if not LABEL_RE.match(label):
-            errors.setdefault("labels", []).append(f"{label!r} is not a valid label")
-        elif label.lower() not in {existing.lower() for existing in labels}:
-            labels.append(label)
-    if not [label for label in labels if label.lower() != "self-hosted"]:
-        errors.setdefault("labels", []).append("give at least one label besides self-hosted")
-    out["labels"] = labels
+    out["labels"] = _clean_labels(errors, data.get("labels"))
     out["max_runners"] = _as_int(errors, "max_runners", data.get("max_runners"), 0, 1000)
     out["min_idle"] = _as_int(errors, "min_idle", data.get("min_idle"), 0, 1000)
     if out["max_runners"] is not None and out["min_idle"] is not None and out["min_idle"] > out["max_runners"]:
@@ -161,19 +183,7 @@ def clean_pool_fields(data: dict[str, Any], scope: str) -> dict[str, Any]:
     if capacity not in CAPACITY_CHOICES:
         errors["capacity"] = [f"one of {', '.join(CAPACITY_CHOICES)}"]
     out["capacity"] = capacity
-    out["subnets"] = _as_list(data.get("subnets"))
-    out["security_groups"] = _as_list(data.get("security_groups"))
-    bad = [s for s in out["subnets"] if not SUBNET_RE.match(s)]
-    if bad:
-        errors["subnets"] = [f"not subnet ids: {', '.join(bad)}"]
-    bad = [g for g in out["security_groups"] if not GROUP_RE.match(g)]
-    if bad:
-        errors["security_groups"] = [f"not security group ids: {', '.join(bad)}"]
-    if capacity in ("FARGATE", "FARGATE_SPOT"):
-        if not out["subnets"]:
-            errors.setdefault("subnets", []).append("Fargate tasks need at least one subnet")
-        if not out["security_groups"]:
-            errors.setdefault("security_groups", []).append("Fargate tasks need at least one security group")
+    out["subnets"], out["security_groups"] = _clean_network(errors, data, capacity)
     out["assign_public_ip"] = _as_bool(data.get("assign_public_ip", False))
     out["cpu"] = _as_int(errors, "cpu", data.get("cpu"), 256, 16384, optional=True)
     out["memory"] = _as_int(errors, "memory", data.get("memory"), 512, 122880, optional=True)

@@ -21,6 +21,8 @@ from sqlalchemy import select, update
 
 from webapp.core.models import utcnow
 from webapp.extensions import db
+from webapp.integrations.github import NOT_CONFIGURED, GitHubNotConfigured, GitHubRateLimited, github
+from webapp.repos.app_config import get_app_settings
 from webapp.webhooks.models import (
     ASK_DELIVERED,
     ASK_ERROR,
@@ -97,16 +99,12 @@ def _failed_guids(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def redeliver_failed() -> dict[str, int]:
     """Read the delivery log since the last run and ask GitHub to redeliver what never arrived."""
-    from webapp.integrations.github import NOT_CONFIGURED, GitHubNotConfigured, GitHubRateLimited, github
-    from webapp.repos.app_config import get_app_settings
-
     settings = get_app_settings()
     if settings is None or not settings.can_authenticate_app:
         log.info("webhook redelivery skipped: %s", NOT_CONFIGURED)
         return {"skipped": 1}
     gh = github()
     now = utcnow()
-    max_attempts = int(current_app.config["WEBHOOK_REDELIVERY_MAX_ATTEMPTS"])
     since = now - timedelta(hours=int(current_app.config["WEBHOOK_REDELIVERY_LOOKBACK_HOURS"]))
     checkpoint = db.session.get(RedeliveryCheckpoint, CHECKPOINT)
     stop_at_id = checkpoint.last_log_id if checkpoint is not None and checkpoint.checked_at >= since else None
@@ -115,15 +113,26 @@ def redeliver_failed() -> dict[str, int]:
     except GitHubNotConfigured:
         return {"skipped": 1}
     stats = {"read": len(entries), "failed": 0, "requested": 0, "errors": 0, "gave_up": 0}
+    stats["failed"] = _record_failures(entries)
+    _ask_for_redeliveries(gh, now, stats)
+    _move_checkpoint(checkpoint, entries, now)
+    db.session.commit()
+    if stats["requested"] or stats["errors"] or stats["gave_up"]:
+        log.info("webhook redelivery: %s", stats)
+    return stats
 
+
+def _record_failures(entries: list[dict[str, Any]]) -> int:
+    """Remember each failed delivery Gantry never stored as one to ask for; returns how many there are."""
     failed = _failed_guids(entries)
     stored = set(db.session.scalars(
         select(WebhookDelivery.delivery_id).where(WebhookDelivery.delivery_id.in_(list(failed)))
     )) if failed else set()
+    count = 0
     for guid, entry in failed.items():
         if guid in stored:
             continue
-        stats["failed"] += 1
+        count += 1
         ask = db.session.get(RedeliveryRequest, guid)
         if ask is None:
             ask = RedeliveryRequest(guid=guid, log_id=entry["id"], event=str(entry.get("event") or "")[:100],
@@ -134,8 +143,12 @@ def redeliver_failed() -> dict[str, int]:
             ask.status = ASK_PENDING  # the redelivery Gantry asked for failed as well
             ask.log_id = entry["id"]
     db.session.flush()
+    return count
 
-    # Deliveries asked for earlier that have arrived since.
+
+def _ask_for_redeliveries(gh: Any, now: datetime, stats: dict[str, int]) -> None:
+    """Close the asks whose delivery has arrived since, then ask GitHub again for the rest (counted in `stats`)."""
+    max_attempts = int(current_app.config["WEBHOOK_REDELIVERY_MAX_ATTEMPTS"])
     db.session.execute(
         update(RedeliveryRequest)
         .where(RedeliveryRequest.status.in_((ASK_PENDING, ASK_REQUESTED, ASK_ERROR)),
@@ -172,6 +185,9 @@ def redeliver_failed() -> dict[str, int]:
         ask.last_requested_at = now
         stats["requested"] += 1
 
+
+def _move_checkpoint(checkpoint: RedeliveryCheckpoint | None, entries: list[dict[str, Any]], now: datetime) -> None:
+    """The next run reads the log down to the newest entry this one saw."""
     if entries:
         newest = max(e["id"] for e in entries)
         if checkpoint is None:
@@ -181,10 +197,6 @@ def redeliver_failed() -> dict[str, int]:
             checkpoint.checked_at = now
     elif checkpoint is not None:
         checkpoint.checked_at = now
-    db.session.commit()
-    if stats["requested"] or stats["errors"] or stats["gave_up"]:
-        log.info("webhook redelivery: %s", stats)
-    return stats
 
 
 

@@ -151,3 +151,29 @@ def test_no_banner_outside_sandbox_mode(app: Flask, client) -> None:  # type: ig
     assert page.status_code == 200
     assert BANNER not in page.get_data(as_text=True)
     assert "sandbox-banner" not in page.get_data(as_text=True)
+
+
+def test_demo_releases_point_at_sandbox_commits_and_their_deployments_mirror(sandbox_app: Flask,
+                                                                              sandbox: sandbox_world.Sandbox) -> None:
+    from sandbox.github.releases import deployments_of
+    from webapp.auth import service
+    from webapp.extensions import db
+    from webapp.releases.github_mirror import run_mirror
+    from webapp.releases.models import Deployment, Release
+    from webapp.releases.seed import seed_demo
+    from webapp.repos.demo import seed_repositories
+
+    infrajet = {c["sha"] for c in sandbox.github.state.commits[900101]}
+    with sandbox_app.app_context():
+        seed_repositories(None)
+        admin = service.create_user(username="admin", email="admin@example.com", password="correct-horse-battery-x",
+                                    role="admin", actor="seed")
+        seed_demo(admin)
+        shas = set(db.session.scalars(select(Release.target_sha)).all())
+        first = db.session.scalars(select(Deployment.id).order_by(Deployment.id)).first()
+        assert first is not None
+        outcome = run_mirror(first)
+        db.session.remove()
+    assert shas and shas <= infrajet
+    assert outcome.startswith("status ")
+    assert len(deployments_of(sandbox.github, "gantry-demo", "infrajet")) == 1

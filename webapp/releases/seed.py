@@ -6,10 +6,12 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from webapp.core.models import utcnow
 from webapp.extensions import db
+from webapp.integrations.github import github
 from webapp.releases.models import FAILED, ROLLED_BACK, SUCCEEDED, Deployment, DeploymentApproval, Environment, Release
 from webapp.releases.notes import summarise
 from webapp.repos.models import Repository
@@ -40,6 +42,15 @@ def _demo_repository() -> Repository:
     return repo
 
 
+def _sandbox_commits(repo: Repository) -> list[str]:
+    """In sandbox mode, the shas of the repository's commits on the GitHub simulator, so the demo
+    releases point at commits that exist there and their deployments can be mirrored to it."""
+    if not current_app.config.get("SANDBOX") or repo.installation_id is None:
+        return []
+    commits = github().paginate_installation(repo.installation_id, f"/repos/{repo.full_name}/commits")
+    return [str(commit["sha"]) for commit in commits]
+
+
 def seed_demo(admin: Any) -> None:
     """Three environments and eight releases with deployments spread over twelve weeks (idempotent)."""
     from webapp.auth.service import find_user
@@ -60,10 +71,11 @@ def seed_demo(admin: Any) -> None:
     db.session.flush()
     now = utcnow()
     previous = None
+    real = _sandbox_commits(repo)
     for i in range(8):
         cut_at = now - timedelta(days=80 - i * 10)
         commits: list[dict[str, Any]] = [
-            {"sha": _sha(i, j), "parents": [],
+            {"sha": real[(i * 3 + j) % len(real)] if real else _sha(i, j), "parents": [],
              "commit": {"message": DEMO_COMMITS[(i + j) % len(DEMO_COMMITS)],
                         "author": {"name": "demo", "date": (cut_at - timedelta(hours=30 - j)).isoformat()}}}
             for j in range(3)]

@@ -205,7 +205,9 @@ NOT_REPOSITORY_SCOPED = {
 
 # "METHOD rule" -> why even an admin gets 404 there, so that answer cannot show the hidden
 # object was found. Empty: every route finds it for an admin.
-ADMIN_NOT_FOUND_ALLOWED: dict[str, str] = {}
+ADMIN_NOT_FOUND_ALLOWED: dict[str, str] = {
+    "POST /repos/<owner>/<name>/sandbox/run-workflow": "sandbox mode only: outside it the action does not exist",
+}
 
 # "METHOD rule" -> why a repository its request body names is not decided by Gantry's access rows.
 BODY_REFERENCES_DECIDED_ELSEWHERE = {

@@ -16,10 +16,14 @@ import copy
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import Flask, request
+
 from sandbox.github import actions, events
+from sandbox.github.server import fail, json_response, not_found, require_app
 from sandbox.github.state import REST_DIR, FakeState
 
 AREA = "jobs"
@@ -119,3 +123,26 @@ def finish(state: FakeState, record: dict[str, Any]) -> int | None:
     """The job ended with the outcome it was queued with: completed."""
     record["job"].update({"status": "completed", "conclusion": record["outcome"], "completed_at": _now()})
     return _send(state, "completed", record)
+
+
+def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
+    """The sandbox's own door (not GitHub's API): run a workflow job, as a push to a workflow would.
+
+    Only the App may call it (its JWT), so only Gantry in sandbox mode does."""
+
+    @app.post("/_sandbox/repos/<owner>/<name>/workflow-jobs")
+    def sandbox_queue_job(owner: str, name: str) -> Any:
+        require_app()
+        state = state_ref()
+        repo = state.repo_by_name(owner, name)
+        if repo is None:
+            not_found()
+        body = request.get_json(silent=True) or {}
+        labels, outcome = body.get("labels"), body.get("outcome", "success")
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
+            fail(422, "labels must be a list of names")
+        if outcome not in OUTCOMES:
+            fail(422, f"outcome must be one of {', '.join(OUTCOMES)}")
+        record = queue(state, str(repo["full_name"]), labels, outcome=outcome,
+                       name=str(body.get("name") or "build"), actor=str(body.get("actor") or "octocat"))
+        return json_response(record["job"], 201)

@@ -9,11 +9,11 @@ from flask import Blueprint, flash, jsonify, redirect, request, session, url_for
 
 from webapp.auth.access import page_requires, public, signed_in
 from webapp.auth.principal import Principal
-from webapp.core.errors import GantryError, ValidationFailed
+from webapp.core.errors import Forbidden, GantryError, ValidationFailed
 from webapp.core.htmx import render
 from webapp.integrations.github import GitHubError
 from webapp.integrations.github import app_configured as github_app_configured
-from webapp.repos import accounts, app_setup, hooks, service
+from webapp.repos import accounts, app_setup, hooks, sandbox_actions, service
 from webapp.repos.app_config import get_app_settings
 
 bp = Blueprint("repos", __name__)
@@ -54,6 +54,23 @@ def repository_detail(owner: str, name: str) -> Any:
         error = f"Commits could not be read from GitHub: {exc.message}"
     return render("repos/detail.html", "commits", repo=repo, commits=commits, error=error,
                   permission=service.permission_of(_principal(), repo.id))
+
+
+@bp.route("/repos/<owner>/<name>/sandbox/run-workflow", methods=["POST"])
+@page_requires("maintainer")
+def sandbox_run_workflow(owner: str, name: str) -> Any:
+    """Sandbox mode only (404 otherwise): queue a workflow job on Sandbox GitHub."""
+    try:
+        job = sandbox_actions.run_workflow(_principal(), owner, name, request.form.get("labels", ""),
+                                           request.form.get("outcome", "success"))
+    except (ValidationFailed, Forbidden) as exc:
+        flash(exc.message, "error")
+    except GitHubError as exc:
+        flash(f"Sandbox GitHub refused: {exc.message}", "error")
+    else:
+        flash(f"Sandbox GitHub queued job {job['id']} on {', '.join(job['labels'])}; a pool with those labels "
+              "launches a runner for it.", "success")
+    return redirect(url_for("repos.repository_detail", owner=owner, name=name))
 
 
 @bp.route("/github")

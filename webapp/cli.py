@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, time
@@ -11,8 +12,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from webapp.auth import service
 from webapp.core.errors import GantryError
 from webapp.core.rq_worker import run_worker
+from webapp.ops import retention
 from webapp.schedule import PERIODIC_JOBS
 
 SEEDERS_KEY = "gantry.seeders"
@@ -38,8 +41,6 @@ def register(app: Flask) -> None:
 @click.option("--if-missing", is_flag=True, help="Do nothing if the username exists.")
 def create_admin(username: str, email: str | None, password: str | None, if_missing: bool) -> None:
     """Create an admin (non-interactive)."""
-    from webapp.auth import service
-
     if if_missing and service.find_user(username) is not None:
         click.echo(f"User {username} exists; nothing to do.")
         return
@@ -63,8 +64,6 @@ api_key_group = AppGroup("api-key", help="Manage API keys.")
 @click.option("--expires", default=None, type=click.DateTime(formats=["%Y-%m-%d"]), help="Expiry date, YYYY-MM-DD")
 def api_key_create(username: str, name: str, scopes: str, expires: datetime | None) -> None:
     """Create an API key and print it (the only time it is shown)."""
-    from webapp.auth import service
-
     user = service.find_user(username)
     if user is None:
         raise click.ClickException(f"No user named {username}.")
@@ -84,9 +83,6 @@ def api_key_create(username: str, name: str, scopes: str, expires: datetime | No
 @click.option("--admin-password", default=None, help="Generated and printed when omitted.")
 def seed_demo(admin_username: str, admin_password: str | None) -> None:
     """Load demo data (idempotent) with an admin whose password is printed."""
-    import secrets
-
-    from webapp.auth import service
 
     admin = service.find_user(admin_username)
     if admin is None:
@@ -127,8 +123,6 @@ retention_group = AppGroup("retention", help="Purge data older than the RETENTIO
 @click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
 def retention_purge(dry_run: bool) -> None:
     """Purge expired data now, in small batches (what the hourly job does)."""
-    from webapp.ops import retention
-
     summary = retention.purge(dry_run=dry_run)
     verb = "would remove or empty" if dry_run else "removed or emptied"
     for name, kind in summary["kinds"].items():

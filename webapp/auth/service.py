@@ -20,6 +20,7 @@ from webapp.core import audit
 from webapp.core.crypto import hash_token, new_token
 from webapp.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.core.models import utcnow
+from webapp.core.pagination import keyset_page
 from webapp.extensions import db
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
@@ -340,6 +341,4 @@ def effective_scopes(user: User, key_scopes: Iterable[str] | None) -> frozenset[
 
 
 def page_users(*, cursor: str | None, limit: int) -> Any:
-    from webapp.core.pagination import keyset_page
-
     return keyset_page(select(User), [User.id], cursor, limit)

@@ -15,7 +15,7 @@ from webapp.auth import service
 from webapp.auth.access import actor, current_principal, page_requires, public
 from webapp.auth.models import ROLE_SCOPES, ROLES, SCOPE_HELP, SCOPES, User
 from webapp.core import audit
-from webapp.core.errors import GantryError
+from webapp.core.errors import GantryError, ValidationFailed
 from webapp.core.htmx import render
 from webapp.core.models import UTC
 from webapp.extensions import limiter
@@ -115,8 +115,6 @@ def _parse_expiry(raw: str) -> datetime | None:
     try:
         day = datetime.strptime(raw, "%Y-%m-%d").date()
     except ValueError as exc:
-        from webapp.core.errors import ValidationFailed
-
         raise ValidationFailed("Give the expiry as a date.", errors={"expires_at": ["YYYY-MM-DD"]}) from exc
     return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
 

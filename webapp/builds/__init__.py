@@ -10,6 +10,8 @@ from prometheus_client.core import Metric
 
 def init_app(app: Flask) -> None:
     """Register pages, API, the workflow_run handler, the CLI, demo data and nav entries for builds."""
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from webapp.builds import api, views
     from webapp.builds.demo import catalog_group, seed_demo_builds
     from webapp.builds.github import on_workflow_run
@@ -36,6 +38,8 @@ def init_app(app: Flask) -> None:
 
 def _builds_in_flight() -> Iterable[Metric]:
     """Builds not yet ended, per platform (read at scrape time from the partial in-flight index)."""
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from sqlalchemy import func, select
 
     from webapp.builds.models import Build, Platform

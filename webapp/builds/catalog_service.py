@@ -15,6 +15,7 @@ from webapp.core import audit
 from webapp.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.repos.access import restrict_to_visible
+from webapp.repos.models import Repository
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._\-]{0,63}$")
 PHASES = ("created", "queued", "build", "test", "scan", "publish", "completed", "failed", "cancelled")
@@ -290,8 +291,6 @@ def resolve_state_code(code: Any) -> StateCode:
 
 def mappable_repositories() -> list[Any]:
     """Repositories Gantry mirrors (and that still exist), for the mapping form."""
-    from webapp.repos.models import Repository
-
     return list(db.session.scalars(select(Repository).where(Repository.removed_at.is_(None))
                                    .order_by(Repository.full_name)))
 
@@ -304,8 +303,6 @@ def list_mappings(who: Who) -> list[GithubBuildMapping]:
 
 def create_mapping(data: dict[str, Any], *, actor: Actor = None) -> GithubBuildMapping:
     """Map a repository (optionally one workflow of it) to the catalogue entry its runs build."""
-    from webapp.repos.models import Repository
-
     repository = data.get("repository")
     repo = None
     if isinstance(repository, int) and not isinstance(repository, bool):

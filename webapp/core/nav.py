@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 from flask import Flask, request, url_for
 
+from webapp.auth.access import current_principal
+
 
 class Viewer(Protocol):
     """Whoever looks at a page, as plumbing sees them: a request's principal or a user."""
@@ -82,7 +84,5 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def navigation() -> dict[str, Any]:
-        from webapp.auth.access import current_principal
-
         principal = current_principal()
         return {"nav_groups": navigation_for(app, principal, request.path), "principal": principal}

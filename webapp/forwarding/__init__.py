@@ -7,6 +7,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the pages, API, the router handler for every event, nav, metrics and status."""
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from webapp.cli import add_seeder
     from webapp.core.metrics import add_scrape_collector
     from webapp.core.nav import NavItem, add_nav

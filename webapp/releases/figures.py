@@ -19,14 +19,28 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import url_for
 from prometheus_client.core import Metric
 from sqlalchemy import func, select
 
 from webapp.auth.principal import Who
 from webapp.core.metrics import gauge
+from webapp.core.overview import Card, daily_trend
 from webapp.extensions import db
 from webapp.releases import environments, service
-from webapp.releases.models import FAILED, FINAL_STATUSES, ROLLED_BACK, SUCCEEDED, Deployment, Environment, Release
+from webapp.releases.models import (
+    FAILED,
+    FINAL_STATUSES,
+    IN_PROGRESS,
+    PENDING_APPROVAL,
+    QUEUED,
+    ROLLED_BACK,
+    SUCCEEDED,
+    Deployment,
+    Environment,
+    Release,
+)
+from webapp.repos.access import restrict_to_visible
 
 WEEKS = 12
 
@@ -204,11 +218,6 @@ def collect_metrics() -> Iterable[Metric]:
 
 def overview_cards(principal: Who) -> list[Any]:
     """Cards for the overview page: what waits for approval, what is running, the last week."""
-    from flask import url_for
-
-    from webapp.core.overview import Card, daily_trend
-    from webapp.releases.models import IN_PROGRESS, PENDING_APPROVAL, QUEUED
-    from webapp.repos.access import restrict_to_visible
 
     def count(*conditions: Any) -> int:
         stmt = restrict_to_visible(select(func.count()).select_from(Deployment).where(*conditions),

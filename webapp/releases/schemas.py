@@ -6,6 +6,7 @@ import marshmallow as ma
 
 from webapp.auth.models import ROLES
 from webapp.core.pagination import PageArgsSchema, page_schema
+from webapp.releases.environments import approver_names
 from webapp.releases.models import DEPLOYMENT_STATUSES, RELEASE_STATUSES
 
 
@@ -29,8 +30,6 @@ class EnvironmentSchema(ma.Schema):
     url = ma.fields.String(allow_none=True)
 
     def _approvers(self, env: object) -> list[str]:
-        from webapp.releases.environments import approver_names
-
         return approver_names(env)  # type: ignore[arg-type]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from webapp.auth.service import find_user
 from webapp.core.models import utcnow
 from webapp.extensions import db
 from webapp.integrations.github import github
@@ -53,8 +54,6 @@ def _sandbox_commits(repo: Repository) -> list[str]:
 
 def seed_demo(admin: Any) -> None:
     """Three environments and eight releases with deployments spread over twelve weeks (idempotent)."""
-    from webapp.auth.service import find_user
-
     repo = _demo_repository()
     approver = find_user("maria") or admin
     if db.session.scalar(select(Release.id).where(Release.repository_id == repo.id).limit(1)) is not None:

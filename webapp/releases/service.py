@@ -181,6 +181,7 @@ def _hidden_build_uuids(who: Who, uuids: set[str]) -> set[str]:
     if ids is None:  # nothing asked, or an admin
         return set()
     try:
+        # Imported here: releases work without the builds capability, which may not be installed.
         from webapp.builds.models import Build
     except ImportError:  # builds not installed: no build is in a repository
         return set()
@@ -212,6 +213,7 @@ def linked_builds(who: Who, release: Release) -> list[dict[str, Any]]:
     if not release.build_uuids:
         return []
     try:
+        # Imported here: releases work without the builds capability, which may not be installed.
         from webapp.builds.models import Build
         from webapp.builds.service import restrict_visible
     except ImportError:  # builds not installed: show the uuids alone

@@ -11,6 +11,8 @@ from prometheus_client import Metric
 
 def _github_error_response(error: Any) -> Any:
     """GitHub's failures as clear answers: 429 with Retry-After, 409 not configured, 502 otherwise."""
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from webapp.core.errors import error_response
     from webapp.integrations.github import GitHubNotConfigured, GitHubRateLimited
 
@@ -24,6 +26,8 @@ def _github_error_response(error: Any) -> Any:
 
 
 def _status_check() -> dict[str, Any]:
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from webapp.repos.service import github_health
 
     health = github_health()
@@ -32,6 +36,8 @@ def _status_check() -> dict[str, Any]:
 
 
 def _quota_metrics() -> Iterable[Metric]:
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from webapp.core.metrics import gauge
     from webapp.integrations.github import github
 
@@ -44,6 +50,8 @@ def _quota_metrics() -> Iterable[Metric]:
 
 def init_app(app: Flask) -> None:
     """Register pages, API, webhook handlers, GitHub sign-in, status check, metrics and demo data."""
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from webapp.auth import github as github_signin
     from webapp.cli import add_seeder
     from webapp.core.metrics import add_scrape_collector

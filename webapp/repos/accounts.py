@@ -16,6 +16,7 @@ from webapp.core.models import utcnow
 from webapp.extensions import db
 from webapp.integrations.github import GitHubError, github
 from webapp.repos.access_sync import sync_user_access
+from webapp.repos.app_config import get_app_settings
 from webapp.repos.models import GitHubAccount, RepositoryAccess
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,6 @@ def sign_in_with_github(token: dict[str, Any], *, link_to: User | None = None) -
 
 
 def _client_kind() -> str:
-    from webapp.repos.app_config import get_app_settings
-
     settings = get_app_settings()
     return settings.client_kind if settings is not None else "app"
 
@@ -134,8 +133,6 @@ def github_profile(user: User) -> dict[str, Any]:
 
 
 def connection_status(user: User) -> dict[str, Any]:
-    from webapp.repos.app_config import get_app_settings
-
     settings = get_app_settings()
     account = account_for(user)
     repos = db.session.scalar(select(func.count()).select_from(RepositoryAccess)

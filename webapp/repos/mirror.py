@@ -7,7 +7,7 @@ commit. Every handler is idempotent — applying the same delivery twice leaves 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
@@ -27,8 +27,6 @@ def _parse_time(value: Any) -> datetime | None:
     if not value:
         return None
     if isinstance(value, int | float):
-        from datetime import UTC
-
         return datetime.fromtimestamp(value, UTC)
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 import time
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from sqlalchemy import ARRAY, BigInteger, any_, func, or_, select
 from sqlalchemy import cast as cast_sql
@@ -23,6 +24,7 @@ from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
 from webapp.integrations.github import GitHubError, GitHubNotConfigured, github
 from webapp.repos.access import can_see_repository, get_visible_repository_by_name, not_visible, restrict_to_visible
+from webapp.repos.app_config import get_app_settings
 from webapp.repos.credentials import credential_for
 from webapp.repos.mirror import upsert_repository
 from webapp.repos.models import (
@@ -235,9 +237,6 @@ def create_repository(who: Who, *, owner: str, name: str, private: bool = True, 
 def install_link(*, state: str | None = None, suggested_target_id: int | None = None) -> dict[str, Any]:
     """Where to install the GitHub App: GitHub's page, carrying `state` back to the set-up URL and
     suggesting an account (`suggested_target_id`), as GitHub's install page takes them."""
-    from urllib.parse import urlencode
-
-    from webapp.repos.app_config import get_app_settings
 
     settings = get_app_settings()
     if settings is None or settings.install_url is None:
@@ -308,7 +307,6 @@ def github_health(*, use_cache: bool = True) -> dict[str, Any]:
                 return cast(dict[str, Any], json.loads(cached))
         except Exception:  # noqa: S110 - no cache, then: ask GitHub
             pass
-    from webapp.repos.app_config import get_app_settings
 
     settings = get_app_settings()
     result: dict[str, Any] = {"ok": False, "configured": bool(settings and settings.can_authenticate_app),

@@ -9,6 +9,8 @@ from flask import Flask
 
 def check_ecs() -> dict[str, Any]:
     """/status: can Gantry reach the ECS clusters its runner pools launch into?"""
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from sqlalchemy import select
 
     from webapp.extensions import db
@@ -32,6 +34,8 @@ def check_ecs() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     """Register pages, API, the workflow_job handler, status check, figures and demo data."""
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from webapp.cli import add_seeder
     from webapp.core.metrics import add_scrape_collector
     from webapp.core.nav import NavItem, add_nav

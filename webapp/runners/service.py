@@ -30,6 +30,7 @@ from webapp.runners.models import (
     RunnerPool,
     WorkflowJob,
 )
+from webapp.runners.pools import _require_manage
 from webapp.runners.reconciler import lock_runner, stop_runner
 from webapp.runners.scaler import scale_pool
 
@@ -101,7 +102,6 @@ def _runner_visible(who: Who, runner: Runner) -> bool:
 def request_stop(who: Who, runner_id: int, *, actor: Actor = None) -> Runner:
     """Stop a runner by hand: deregister on GitHub, then StopTask. 409 while it runs a job."""
     runner = get_visible_runner(who, runner_id)
-    from webapp.runners.pools import _require_manage
 
     _require_manage(who, runner.pool)
     locked = lock_runner(runner.id)

@@ -26,6 +26,7 @@ from webapp.repos.access import (
     visible_or_404,
 )
 from webapp.sync import engine
+from webapp.sync.budget import BranchBusy, RetryLater
 from webapp.sync.models import RUN_ACTIVE, Project, ProjectFile, SyncRun
 from webapp.sync.plan import CONFLICT, is_text
 from webapp.sync.service import (
@@ -204,8 +205,6 @@ def sync_now(who: Who, run: SyncRun) -> SyncRun:
     GitHub rate limit leaves the run queued or waiting for the worker, as any run; a failure is
     recorded on the run.
     """
-    from webapp.sync.budget import BranchBusy, RetryLater
-
     get_run(who, run.id)
     try:
         engine.execute_run(run.id)

@@ -23,7 +23,7 @@ from webapp.core.models import utcnow
 from webapp.extensions import db
 from webapp.repos.access import get_visible_or_404, get_visible_repository, restrict_to_visible
 from webapp.sync import engine
-from webapp.sync.models import Project, ProjectFile
+from webapp.sync.models import Project, ProjectFile, SyncedFile
 from webapp.sync.plan import blob_sha
 
 MAX_PATH_LENGTH = 1000
@@ -164,8 +164,6 @@ def update_project(who: Who, project_id: int, data: dict[str, Any]) -> Project:
         project.use_pull_request = bool(data["use_pull_request"])
     if rebinding:
         # What was synced to the old place says nothing about the new one.
-        from webapp.sync.models import SyncedFile
-
         db.session.execute(SyncedFile.__table__.delete().where(SyncedFile.project_id == project.id))
     audit.record("sync.project.update", "sync_project", project.id, actor=acting_user(who),
                  details={k: v for k, v in data.items() if k != "files"})

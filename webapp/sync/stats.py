@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from flask import url_for
 from prometheus_client.core import Metric
 from sqlalchemy import func, select
 
@@ -14,6 +15,7 @@ from webapp.core.metrics import gauge
 from webapp.core.models import utcnow
 from webapp.core.overview import Card, daily_trend
 from webapp.extensions import db
+from webapp.repos.access import restrict_to_visible
 from webapp.sync.models import RUN_ACTIVE, Project, SyncRun
 
 
@@ -27,9 +29,6 @@ def collect_sync_figures() -> Iterable[Metric]:
 
 def overview_cards(principal: Who) -> list[Card]:
     """Cards for the overview page: runs going now, conflicts waiting for a choice, the last week."""
-    from flask import url_for
-
-    from webapp.repos.access import restrict_to_visible
 
     def count(*conditions: Any) -> int:
         stmt = restrict_to_visible(select(func.count()).select_from(SyncRun).where(*conditions),

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, request, url_for
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from webapp.auth.access import page_requires, signed_in
 from webapp.auth.principal import Principal
-from webapp.core.errors import GantryError, NotFound
+from webapp.core.errors import GantryError, NotFound, ValidationFailed
 from webapp.core.htmx import is_htmx, render
 from webapp.core.pagination import DEFAULT_PAGE_SIZE
+from webapp.extensions import db
 from webapp.repos.access import restrict_to_visible
 from webapp.repos.models import Repository
 from webapp.sync import runs, service
@@ -26,9 +28,6 @@ def _principal() -> Principal:
 
 
 def _visible_repositories() -> list[Repository]:
-    from sqlalchemy import select
-
-    from webapp.extensions import db
 
     stmt = restrict_to_visible(select(Repository).where(Repository.removed_at.is_(None)), Repository.id, _principal())
     return list(db.session.scalars(stmt.order_by(Repository.full_name)))
@@ -129,8 +128,6 @@ def upload_files(project_id: int) -> Any:
         files: dict[str, tuple[bytes, bool | None]] = {}
         uploads = [u for u in request.files.getlist("files") if u.filename]
         if not uploads:
-            from webapp.core.errors import ValidationFailed
-
             raise ValidationFailed("Choose at least one file.", errors={"files": ["required"]})
         for upload in uploads:
             data = upload.read()

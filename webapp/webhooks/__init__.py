@@ -11,6 +11,8 @@ from prometheus_client.core import Metric
 
 def init_app(app: Flask) -> None:
     """Register the intake endpoint, delivery log pages and API, metrics and the /status check."""
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from webapp.core.metrics import add_scrape_collector
     from webapp.core.nav import NavItem, add_nav
     from webapp.core.overview import add_overview_cards
@@ -31,6 +33,8 @@ def init_app(app: Flask) -> None:
 
 def _oldest_pending() -> tuple[bool, float | None]:
     """(healthy, seconds): healthy while no stored delivery has waited longer than the sweep should allow."""
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from flask import current_app
 
     from webapp.webhooks import service
@@ -47,6 +51,8 @@ def webhook_ok() -> dict[str, Any]:
 
 def webhook_status() -> dict[str, Any]:
     """/status: the verdict, how long the oldest delivery has waited, and the deliveries by status."""
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from webapp.webhooks import service
 
     ok, age = _oldest_pending()
@@ -55,6 +61,8 @@ def webhook_status() -> dict[str, Any]:
 
 
 def webhook_metrics() -> Iterable[Metric]:
+    # Imported when called, not at the package's top: Python imports this package before any module in it, so
+    # these imports there would load its front doors and services, and through them other capabilities, in a circle.
     from webapp.core.metrics import gauge
     from webapp.webhooks import service
 

@@ -17,6 +17,8 @@ from flask import current_app
 from webapp.core.crypto import constant_time_equals
 from webapp.core.errors import Forbidden, GantryError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from webapp.core.inputs import loads_json
+from webapp.repos.app_config import get_app_settings
+from webapp.repos.service import hook_covers, webhook_secret_for_hook
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,6 @@ def app_webhook_secret(*, refresh: bool = False) -> str | None:
     cache: dict[str, Any] = current_app.extensions.setdefault(SECRET_CACHE_KEY, {})
     if not refresh and cache and time.monotonic() - cache["read_at"] < SECRET_CACHE_SECONDS:
         return cache["secret"]
-    from webapp.repos.app_config import get_app_settings
 
     settings = get_app_settings()
     secret = settings.webhook_secret if settings is not None and settings.webhook_secret else None
@@ -56,8 +57,6 @@ def app_webhook_secret(*, refresh: bool = False) -> str | None:
 
 def hook_webhook_secret(hook_id: int) -> str | None:
     """The secret of a repository hook Gantry created, if `hook_id` is one of them."""
-    from webapp.repos.service import webhook_secret_for_hook
-
     return webhook_secret_for_hook(hook_id)
 
 
@@ -67,8 +66,6 @@ def check_hook_scope(hook_id: int | None, repository_id: int | None, installatio
     The App's secret speaks for every installation; a hook's only for the repository it was set
     up on, so a leaked hook secret cannot forge events for the rest of the organisation.
     """
-    from webapp.repos.service import hook_covers
-
     if hook_id is None or not hook_covers(hook_id, repository_id, installation_id):
         raise Forbidden("This repository hook's secret only verifies deliveries about its own repository.",
                         code="hook_scope_mismatch")

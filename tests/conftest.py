@@ -263,7 +263,7 @@ class Clock:
     the whole test process (the app, the fakes, servers on threads), so every row and token agrees
     with it; monotonic timers (timeouts, waits) keep running."""
 
-    def __init__(self, traveller: time_machine.Coordinates) -> None:
+    def __init__(self, traveller: time_machine.Traveller) -> None:
         self._traveller = traveller
 
     @property

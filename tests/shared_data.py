@@ -43,4 +43,4 @@ WEBHOOKS_DIR = GITHUB_DIR / "webhooks"
 
 def webhook_payload(event: str, name: str = "default") -> dict[str, Any]:
     """A real webhook payload from ../shared/github/webhooks, e.g. webhook_payload("installation", "created")."""
-    return json.loads((WEBHOOKS_DIR / event / f"{name}.json").read_text())  # type: ignore[no-any-return]
+    return json.loads((WEBHOOKS_DIR / event / f"{name}.json").read_text())

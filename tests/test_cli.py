@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.found import found
 from webapp.auth import service
 from webapp.auth.models import ApiKey, User
 
@@ -109,7 +110,7 @@ def test_seed_demo_is_idempotent(cli, client, db):
     match = re.search(r"Admin: admin / (\S+)", first.output)
     assert match, first.output
     refreshed(db)
-    assert service.authenticate("admin", match.group(1)).role == "admin"
+    assert found(service.authenticate("admin", match.group(1))).role == "admin"
     counts = row_counts(db)
     assert counts["users"] >= 3
 

@@ -44,7 +44,7 @@ def deep_json(depth: int = 5000) -> str:
 def spec(client: Any) -> dict[str, Any]:
     response = client.get("/api/openapi.json")
     assert response.status_code == 200
-    return response.json  # type: ignore[no-any-return]
+    return response.json
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from tests.core.conftest import build_app  # noqa: F401  (fixture)
 from tests.fakes.aws import moto_server, setup_world  # noqa: F401  (moto_server: fixture)
+from tests.found import found
 from webapp.core.models import utcnow
 
 MISSING = "no GitHub App is configured"
@@ -42,8 +43,8 @@ def seeded(bare: Flask) -> Any:
     from webapp.extensions import db
 
     with bare.app_context():
-        seed_demo.callback("admin", "correct-horse-battery-x")
-        admin_id = find_user("admin").id
+        found(seed_demo.callback)("admin", "correct-horse-battery-x")
+        admin_id = found(find_user("admin")).id
         db.session.remove()
     return admin_id
 
@@ -138,7 +139,7 @@ def test_deployment_mirror_skips_and_leaves_it_to_the_sweep(seeded: int, bare: F
     assert stale, "the demo data has deployments GitHub has not heard about"
     assert work(bare, mirror_deployment, stale[0]) == f"skipped: {MISSING}"
     quiet(logs)
-    assert read(bare, lambda: db.session.get(Deployment, stale[0]).github_deployment_id) is None
+    assert read(bare, lambda: found(db.session.get(Deployment, stale[0])).github_deployment_id) is None
     assert stale[0] in read(bare, out_of_sync_deployments)  # mirrored once an App is set up
 
 
@@ -151,7 +152,7 @@ def test_publishing_fails_on_the_release_instead_of_retrying(seeded: int, bare: 
     from webapp.releases.models import Release
 
     def ask() -> int:
-        release = db.session.scalar(select(Release).order_by(Release.id.desc()).limit(1))
+        release = found(db.session.scalar(select(Release).order_by(Release.id.desc()).limit(1)))
         release.status, release.publish_error, release.github_release_id = "publishing", None, None
         db.session.commit()
         return int(release.id)
@@ -176,8 +177,8 @@ def test_a_sync_run_fails_with_a_clear_message_instead_of_retrying(seeded: int, 
     from webapp.sync.models import Project, SyncRun
 
     def start() -> int:
-        project = db.session.scalar(select(Project).where(Project.name == "infrastructure"))
-        return int(runs.start_sync(db.session.get(User, seeded), project.id).id)
+        project = found(db.session.scalar(select(Project).where(Project.name == "infrastructure")))
+        return int(runs.start_sync(found(db.session.get(User, seeded)), project.id).id)
 
     run_id = read(bare, start)
     work(bare, None)  # the run's own job

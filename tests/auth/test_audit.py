@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from tests.found import found
 from webapp.core import audit
 
 
@@ -93,7 +94,7 @@ def test_audit_page_links_to_older_events_keeping_the_filters(browser, client, m
     db.session.commit()
     browser.login("root")
     page = client.get("/admin/audit?action=odd%26action&actor=a+b").get_data(as_text=True)
-    href = re.search(r'<a href="([^"]+)">Older events</a>', page).group(1).replace("&amp;", "&")
+    href = found(re.search(r'<a href="([^"]+)">Older events</a>', page)).group(1).replace("&amp;", "&")
     query = parse_qs(urlsplit(href).query)
     assert query["action"] == ["odd&action"] and query["actor"] == ["a b"] and query["cursor"]
     older = client.get("/admin/audit" + href).get_data(as_text=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.found import found
 from webapp.auth import service
 from webapp.auth.models import User
 from webapp.core.audit import AuditEvent
@@ -188,7 +189,7 @@ def test_users_page_creates_updates_and_deletes(browser, make_user, db):
     assert response.status_code == 201
     page = response.get_data(as_text=True)
     assert "pat@example.test" in page and "<html" not in page  # the panel fragment only
-    pat = service.find_user("pat")
+    pat = found(service.find_user("pat"))
     assert pat.role == "maintainer"
 
     response = browser.post(f"/admin/users/{pat.id}", data={"role": "viewer"}, htmx=True)
@@ -196,7 +197,7 @@ def test_users_page_creates_updates_and_deletes(browser, make_user, db):
     response = browser.post(f"/admin/users/{pat.id}", data={"active": "false"})
     assert response.status_code == 200
     db.session.expire_all()
-    pat = db.session.get(User, pat.id)
+    pat = found(db.session.get(User, pat.id))
     assert (pat.role, pat.active) == ("viewer", False)
 
     assert browser.post(f"/admin/users/{pat.id}/delete").status_code == 200

@@ -8,6 +8,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from tests.found import found
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 ASSIGN = re.compile(r"^(\w+)=\$\((.*)\)$", re.S)
 
@@ -68,19 +70,19 @@ def _run(client: Any, command: str, env: dict[str, str]) -> tuple[Any, str | Non
     headers = {k: expand(v) for k, v in headers.items()}
     response = client.open(url, method=method, headers=headers, data=data)
     assert response.status_code < 400, (command, response.status_code, response.get_data(as_text=True))
-    value = None
+    result: str | None = None
     if jq:
-        value = str(_jq(response.json, jq))
+        result = str(_jq(response.json, jq))
     if assign:
-        env[assign.group(1)] = value or ""
-    return response, value
+        env[assign.group(1)] = result or ""
+    return response, result
 
 
 def test_the_documented_pipeline_runs_against_gantry(client, writer, db):
     from webapp.builds.models import Build, BuildFailure
 
     commands = _commands()
-    kinds = [re.search(r"/api/v1/builds(/\$BUILD_UUID/(\w+))?", c).group(2) or "create" for c in commands]
+    kinds = [found(re.search(r"/api/v1/builds(/\$BUILD_UUID/(\w+))?", c)).group(2) or "create" for c in commands]
     assert kinds[0] == "create" and {"state", "failure"} <= set(kinds)
     assert commands[-1].startswith("curl") and "-X POST" not in commands[-1]  # ends by reading the state
 

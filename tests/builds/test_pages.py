@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.found import found
+
 
 @pytest.fixture
 def seeded(catalogue, create_build, client, writer):
@@ -29,7 +31,7 @@ def test_list_page_filters_stay_in_the_url_and_update_as_you_type(login_as, clie
     page = client.get("/builds")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "page-a" in html and "page-b" in html
-    form = re.search(r'<form[^>]*id="build-filters"[^>]*>', html).group(0)
+    form = found(re.search(r'<form[^>]*id="build-filters"[^>]*>', html)).group(0)
     assert 'hx-push-url="true"' in form and 'hx-get="/builds"' in form and "input delay:300ms" in form
     fragment = client.get("/builds?platform=gcp", headers={"HX-Request": "true"})
     body = fragment.get_data(as_text=True)

@@ -19,6 +19,7 @@ import pytest
 
 from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from sandbox.github.git import git_store
+from tests.found import found
 from tests.github.helpers import approve_at_github
 from tests.shared_data import webhook_payload
 
@@ -57,7 +58,7 @@ def _connect(client: Any, fake: Any, headers: dict[str, str]) -> dict[str, Any]:
     callback = client.post(f"{BASE}/auth/callback", json={"code": approved["code"], "state": approved["state"]},
                            headers=headers)
     assert callback.status_code == 200, callback.get_json()
-    return callback.get_json()  # type: ignore[no-any-return]
+    return callback.get_json()
 
 
 def _put_project_files(headers: dict[str, str], files: dict[str, str] | None = None) -> None:
@@ -67,7 +68,7 @@ def _put_project_files(headers: dict[str, str], files: dict[str, str] | None = N
     from webapp.repos.models import Repository
     from webapp.sync import runs, service
 
-    user = user_for_access_token(headers["Authorization"].split()[1])
+    user = found(user_for_access_token(headers["Authorization"].split()[1]))
     repo = db.session.query(Repository).filter_by(full_name="acme/infrajet").one()
     project = runs.find_or_create_binding(user, repo.id, "main", "", "project-uuid")
     files = files if files is not None else {"main.tf": MAIN_TF, "variables.tf": VARIABLES_TF}

@@ -58,7 +58,12 @@ def join(outcomes: dict[Any, Any]) -> dict[Any, Any]:
 
 def test_a_lone_caller_is_handled_at_once_in_its_own_batch():
     handled: list[list[int]] = []
-    batcher = Batcher(lambda items: handled.append(items) or [i + 1 for i in items])
+
+    def handle(items: list[int]) -> list[int]:
+        handled.append(items)
+        return [i + 1 for i in items]
+
+    batcher: Batcher[int, int] = Batcher(handle)
 
     assert batcher.submit(1) == 2
     assert batcher.submit(5) == 6
@@ -150,7 +155,7 @@ def test_a_failing_batch_fails_its_callers_and_the_next_batch_still_runs():
 
 
 def test_a_handler_returning_the_wrong_number_of_results_fails_the_batch():
-    batcher = Batcher(lambda items: [])
+    batcher: Batcher[int, int] = Batcher(lambda items: [])
     with pytest.raises(RuntimeError, match="returned 0 results for 1 items"):
         batcher.submit(1)
     assert batcher.waiting == 0

@@ -172,6 +172,7 @@ def gantry_log():
     def install(fmt: str) -> io.StringIO:
         configure_logging("INFO", fmt)
         handler = next(h for h in root.handlers if getattr(h, "_gantry", False))
+        assert isinstance(handler, logging.StreamHandler)
         stream = io.StringIO()
         handler.setStream(stream)
         return stream

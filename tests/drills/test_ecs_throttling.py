@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from rq.scheduler import RQScheduler
 from sqlalchemy import func, select
 
@@ -59,8 +59,8 @@ class Throttle:
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
         if time.monotonic() < self.until:
             self.throttled += 1
-            return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1",
-                                                  "x-amzn-RequestId": "drill"}, _Body(self.BODY))
+            headers = HTTPHeaders.from_dict({"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": "drill"})
+            return AWSResponse(request.url, 400, headers, _Body(self.BODY))
         self.passed += 1
         return None  # send it to ECS
 

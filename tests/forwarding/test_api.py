@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.forwarding.conftest import Reply, webhook_event
+from tests.found import found
 from webapp.core.audit import AuditEvent
 from webapp.extensions import db
 from webapp.forwarding.models import ForwardTarget
@@ -42,7 +43,7 @@ def test_create_returns_secret_once_and_stores_it_encrypted(client, maintainer, 
     assert created["repository_ids"] == [REPO] and created["events"] == ["push", "release.published"]
     shown = client.get(f"/api/v1/forwarding/targets/{created['id']}", headers=headers)
     assert shown.status_code == 200 and "secret" not in shown.json
-    raw = db.session.execute(text("SELECT secret FROM forward_targets")).scalar()
+    raw = found(db.session.execute(text("SELECT secret FROM forward_targets")).scalar())
     assert created["secret"] not in raw and raw.startswith("gAAAA")  # Fernet ciphertext at rest
     assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.target_type == "forward_target")) == (
         "forwarding.target.created"
@@ -112,7 +113,7 @@ def test_rotate_secret_keeps_old_one_for_a_day(client, maintainer, make_key, rec
     assert rotated.status_code == 200
     assert rotated.json["secret"] != created["secret"] and rotated.json["secret"].startswith("whsec_")
     assert rotated.json["previous_secret_expires_at"] is not None
-    target = db.session.get(ForwardTarget, created["id"])
+    target = found(db.session.get(ForwardTarget, created["id"]))
     assert target.secret == rotated.json["secret"] and target.previous_secret == created["secret"]
 
 

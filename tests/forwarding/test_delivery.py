@@ -16,6 +16,7 @@ from tests.forwarding.conftest import (
     verify_standard_webhook,
     webhook_event,
 )
+from tests.found import found
 from webapp.extensions import db
 from webapp.forwarding import outbox, sending
 from webapp.forwarding.models import FAILED, PENDING, SUCCEEDED, ForwardAttempt, ForwardDelivery, ForwardTarget
@@ -141,7 +142,7 @@ def test_jitter_stays_within_twenty_percent(app):
     import random
 
     rng = random.Random(7)
-    delays = [sending.next_delay(2, None, rng) for _ in range(500)]
+    delays = [found(sending.next_delay(2, None, rng)) for _ in range(500)]
     assert min(delays) >= 240 and max(delays) <= 360
     assert max(delays) - min(delays) > 60  # it really is spread
     assert sending.next_delay(len(sending.RETRY_SCHEDULE), None) is None
@@ -153,7 +154,7 @@ def test_gone_disables_target(receiver, make_target, process, run_jobs):
     process(webhook_event("push"))
     run_jobs()
     target = fresh(target)
-    assert target.active is False and "410" in target.disabled_reason
+    assert target.active is False and "410" in found(target.disabled_reason)
     [delivery] = deliveries()
     assert delivery.status == FAILED
     # a new event is stored for later recovery, not sent
@@ -161,7 +162,7 @@ def test_gone_disables_target(receiver, make_target, process, run_jobs):
     run_jobs()
     assert len(receiver.requests) == 1
     assert [d.status for d in deliveries()] == [FAILED, FAILED]
-    assert "target disabled" in deliveries()[1].last_error
+    assert "target disabled" in found(deliveries()[1].last_error)
 
 
 def test_redirects_are_failures_and_not_followed(make_receiver, make_target, process, run_jobs):
@@ -173,7 +174,7 @@ def test_redirects_are_failures_and_not_followed(make_receiver, make_target, pro
     assert inner.requests == []
     [delivery] = deliveries()
     assert delivery.status == PENDING and delivery.last_status_code == 302
-    assert "redirects are not followed" in delivery.last_error and "/steal" in delivery.last_error
+    assert "redirects are not followed" in found(delivery.last_error) and "/steal" in found(delivery.last_error)
 
 
 def test_redirect_to_loopback_from_allowed_host_is_not_followed(app, make_receiver, make_target, process,
@@ -190,7 +191,7 @@ def test_redirect_to_loopback_from_allowed_host_is_not_followed(app, make_receiv
     run_jobs()
     assert len(outer.requests) == 1 and outer.requests[0].headers["Host"] == f"receiver.internal.test:{outer.port}"
     assert inner.requests == []
-    assert "redirects are not followed" in deliveries()[0].last_error
+    assert "redirects are not followed" in found(deliveries()[0].last_error)
 
 
 def test_retry_after_is_honoured_and_capped(app, receiver, make_target, process, run_jobs, clock, monkeypatch):
@@ -240,7 +241,7 @@ def test_auto_disable_after_five_days_then_recover_since(receiver, make_target, 
         run_jobs()
     target = fresh(target)
     assert target.active is False
-    assert "failing continuously since" in target.disabled_reason
+    assert "failing continuously since" in found(target.disabled_reason)
     assert all(d.status == FAILED for d in deliveries())
     sent_before = len(receiver.requests)
     # new events are kept while disabled
@@ -304,7 +305,7 @@ def test_hanging_receiver_does_not_block_others(make_receiver, make_target, proc
     assert elapsed < 10  # the 1 s total timeout cut the hanging receiver off
     by_name = {d.target.name: d for d in deliveries()}
     assert by_name["fast"].status == SUCCEEDED
-    assert by_name["slow"].status == PENDING and "timed out" in by_name["slow"].last_error
+    assert by_name["slow"].status == PENDING and "timed out" in found(by_name["slow"].last_error)
     assert len(fast.requests) == 1
 
 
@@ -337,7 +338,7 @@ def test_receiver_trickling_headers_is_cut_at_total_timeout(app, make_target, pr
         started = time.monotonic()
         run_jobs()
         assert time.monotonic() - started < 5
-        assert "timed out" in deliveries()[0].last_error
+        assert "timed out" in found(deliveries()[0].last_error)
     finally:
         stop.set()
         server.close()
@@ -349,9 +350,9 @@ def test_response_body_is_truncated_at_64_kb(receiver, make_target, process, run
     process(webhook_event("push"))
     run_jobs()
     [attempt] = deliveries()[0].attempts
-    assert attempt.response_body.startswith("x" * 1000)
-    assert len(attempt.response_body) < 64 * 1024 + 100
-    assert attempt.response_body.endswith("[truncated at 64 KB]")
+    assert found(attempt.response_body).startswith("x" * 1000)
+    assert len(found(attempt.response_body)) < 64 * 1024 + 100
+    assert found(attempt.response_body).endswith("[truncated at 64 KB]")
 
 
 def test_lost_redis_loses_nothing(app, receiver, make_target, process, run_jobs, monkeypatch):
@@ -432,7 +433,7 @@ def test_dead_receiver_backs_the_whole_target_off(make_target, process, run_jobs
         process(webhook_event("push"))
     run_jobs()
     first, *rest = deliveries()
-    assert first.attempt_count == 1 and "connection failed" in first.last_error
+    assert first.attempt_count == 1 and "connection failed" in found(first.last_error)
     assert all(d.attempt_count == 0 and d.status == PENDING for d in rest)
     assert {d.next_attempt_at for d in rest} == {first.next_attempt_at}  # all wait for the retry
     assert first.next_attempt_at > clock.now

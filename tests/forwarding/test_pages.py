@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.forwarding.conftest import Reply, webhook_event
+from tests.found import found
 from webapp.extensions import db
 from webapp.forwarding.models import ForwardDelivery, ForwardTarget
 
@@ -40,7 +41,7 @@ def test_create_shows_secret_once_and_lists_target(browser, signed_in, receiver)
     }, htmx=True)
     assert response.status_code == 201, response.get_data(as_text=True)
     html = response.get_data(as_text=True)
-    target = db.session.scalar(select(ForwardTarget))
+    target = found(db.session.scalar(select(ForwardTarget)))
     assert target.secret in html and "prod deploy" in html
     assert target.events == ["push", "release.published"] and target.branch_patterns == ["main", "release/*"]
     assert target.github_signature is True and target.repository_ids == [REPO]
@@ -76,23 +77,23 @@ def test_target_page_log_pause_rotate_and_resend(browser, signed_in, make_target
     assert resent.status_code == 200 and "Queued to be sent again" in resent.get_data(as_text=True)
     run_jobs()
     db.session.expire_all()
-    assert db.session.get(ForwardDelivery, delivery_id).status == "succeeded"
+    assert found(db.session.get(ForwardDelivery, delivery_id)).status == "succeeded"
 
     rotated = browser.post(f"/forwarding/targets/{target.id}/rotate", htmx=True).get_data(as_text=True)
     db.session.expire_all()
-    fresh = db.session.get(ForwardTarget, target.id)
+    fresh = found(db.session.get(ForwardTarget, target.id))
     assert fresh.secret in rotated and fresh.previous_secret == target.secret
 
     paused = browser.post(f"/forwarding/targets/{target.id}/active", data={"active": "false"}, htmx=True)
     assert "Paused." in paused.get_data(as_text=True)
     db.session.expire_all()
-    assert db.session.get(ForwardTarget, target.id).active is False
+    assert found(db.session.get(ForwardTarget, target.id)).active is False
 
     saved = browser.post(f"/forwarding/targets/{target.id}", data={
         "name": "staging-2", "url": receiver.url("/v2"), "repository_ids": str(REPO), "tag_patterns": "v*"}, htmx=True)
     assert saved.status_code == 200 and "Saved." in saved.get_data(as_text=True)
     db.session.expire_all()
-    changed = db.session.get(ForwardTarget, target.id)
+    changed = found(db.session.get(ForwardTarget, target.id))
     assert changed.name == "staging-2" and changed.tag_patterns == ["v*"] and changed.url.endswith("/v2")
 
     bad_recover = browser.post(f"/forwarding/targets/{target.id}/recover", data={"since": "yesterday"}, htmx=True)

@@ -11,6 +11,7 @@ import requests
 import sqlalchemy as sa
 
 from tests.conftest import Browser
+from tests.found import found
 from webapp.repos.app_config import get_app_settings
 from webapp.repos.models import GitHubAppConfig
 
@@ -31,8 +32,9 @@ def _start(browser: Browser, organization: str = "") -> tuple[str, dict[str, Any
     import html as htmllib
     import re
 
-    action = htmllib.unescape(re.search(r'<form method="post" action="([^"]+)" id="manifest-form">', html).group(1))
-    manifest = json.loads(htmllib.unescape(re.search(r'name="manifest" value="([^"]+)"', html).group(1)))
+    form = found(re.search(r'<form method="post" action="([^"]+)" id="manifest-form">', html))
+    action = htmllib.unescape(form.group(1))
+    manifest = json.loads(htmllib.unescape(found(re.search(r'name="manifest" value="([^"]+)"', html)).group(1)))
     return action, manifest
 
 
@@ -63,7 +65,7 @@ def test_manifest_flow_registers_the_app_and_stores_it_encrypted(app: Any, clien
         raw = " ".join(str(r) for r in conn.execute(sa.text("SELECT * FROM github_app_config")))
     for secret in (registered["client_secret"], registered["webhook_secret"], "BEGIN PRIVATE KEY"):
         assert secret not in raw
-    settings = get_app_settings()
+    settings = found(get_app_settings())
     assert settings.app_id == stored.app_id and settings.source == "database"
     assert settings.webhook_secret == registered["webhook_secret"]
     # the stored key works: an app JWT for the new App is accepted by GitHub
@@ -134,7 +136,7 @@ def test_environment_overrides_stored_settings_field_by_field(app: Any, db: Any,
     db.session.commit()
     monkeypatch.setitem(app.config, "GITHUB_WEBHOOK_SECRET", None)
     monkeypatch.setitem(app.config, "GITHUB_APP_SLUG", None)
-    settings = get_app_settings()
+    settings = found(get_app_settings())
     assert settings.app_id == 1  # environment
     assert settings.webhook_secret == "stored-hook" and settings.slug == "stored"  # database
     assert settings.source == "environment+database"

@@ -24,7 +24,7 @@ def frontend(app: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 def _authorize(client: Any, query: str = "") -> dict[str, Any]:
     response = client.get(f"/api/v1/auth/github/authorize{query}")
     assert response.status_code == 200, response.get_json()
-    return response.get_json()  # type: ignore[no-any-return]
+    return response.get_json()
 
 
 def test_json_flow_exchanges_the_code_for_gantry_tokens(client: Any, db: Any, fake_github: Any,

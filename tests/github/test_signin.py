@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tests.found import found
 from tests.github.helpers import github_login, start_github_login
 from webapp.auth.models import User
 from webapp.repos.models import GitHubAccount, RepositoryAccess
@@ -19,7 +20,7 @@ def _user(db: Any, username: str) -> User | None:
 def test_first_sign_in_creates_a_viewer_and_records_access(app: Any, client: Any, db: Any, fake_github: Any) -> None:
     response = github_login(client, fake_github, "octocat")
     assert response.status_code == 302 and response.headers["Location"] == "/"
-    user = _user(db, "octocat")
+    user = found(_user(db, "octocat"))
     assert user is not None and user.role == "viewer" and user.password_hash is None
     account = db.session.get(GitHubAccount, user.id)
     assert account.login == "octocat" and account.github_id == 583231
@@ -35,8 +36,8 @@ def test_token_is_encrypted_at_rest(app: Any, client: Any, db: Any, fake_github:
     with db.engine.connect() as conn:
         dump = " ".join(str(row) for row in conn.execute(sa.text("SELECT * FROM github_accounts")))
     assert token not in dump
-    user = _user(db, "octocat")
-    assert db.session.get(GitHubAccount, user.id).access_token == token
+    user = found(_user(db, "octocat"))
+    assert found(db.session.get(GitHubAccount, user.id)).access_token == token
 
 
 def test_state_mismatch_is_refused(app: Any, client: Any, db: Any, fake_github: Any) -> None:
@@ -73,7 +74,7 @@ def _csrf(client: Any) -> str:
 def test_admin_logins_become_admins(app: Any, client: Any, db: Any, fake_github: Any, monkeypatch: Any) -> None:
     monkeypatch.setitem(app.config, "GITHUB_ADMIN_LOGINS", ["octocat"])
     github_login(client, fake_github, "octocat")
-    assert _user(db, "octocat").role == "admin"
+    assert found(_user(db, "octocat")).role == "admin"
 
 
 def test_allowed_orgs_refuse_outsiders(app: Any, client: Any, db: Any, fake_github: Any, monkeypatch: Any) -> None:

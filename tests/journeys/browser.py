@@ -60,7 +60,7 @@ class Journey:
         self.name = name
         self.problems: list[str] = []
         host = urlsplit(base_url).netloc
-        page.on("console", lambda msg: msg.type == "error" and self.problems.append(f"console: {msg.text}"))
+        page.on("console", self._console)
         page.on("pageerror", lambda err: self.problems.append(f"page error: {err}"))
         page.on("requestfailed", self._request_failed)
 
@@ -72,6 +72,10 @@ class Journey:
                 self.problems.append(f"request to another host: {request.url}")
 
         page.on("request", check_host)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.problems.append(f"console: {message.text}")
 
     def _request_failed(self, request: Any) -> None:
         # A request cut short because the page navigated away (net::ERR_ABORTED) is not a failure.

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.found import found
 from webapp.config import ConfigError, load_settings
 from webapp.core.audit import AuditEvent
 from webapp.core.models import utcnow
@@ -65,10 +66,10 @@ def test_payloads_of_handled_deliveries_are_emptied_after_their_age(db):
     assert purged("webhook_payloads")["rows"] == 2
 
     for pk in (old_handled, old_ignored):
-        row = stored(db, pk)
+        row = found(stored(db, pk))
         assert row.payload == {} and row.payload_purged_at is not None
     for pk in (young, failed, waiting):
-        row = stored(db, pk)
+        row = found(stored(db, pk))
         assert row.payload == PAYLOAD and row.payload_purged_at is None
     assert purged("webhook_payloads")["rows"] == 0  # an emptied payload is not emptied again
 
@@ -98,7 +99,7 @@ def test_handled_deliveries_are_deleted_and_those_still_in_use_kept(db):
     for pk in (handled, ignored, forwarded):
         assert stored(db, pk) is None
     for pk in (failed, retrying, received, young, forwarding):
-        row = stored(db, pk)
+        row = found(stored(db, pk))
         assert row is not None and row.payload == PAYLOAD
 
 
@@ -110,7 +111,7 @@ def test_a_delivery_whose_payload_was_purged_cannot_be_reprocessed(db, client, m
     response = client.post(f"/api/v1/webhooks/deliveries/{pk}/reprocess", headers=headers)
     assert response.status_code == 409
     assert response.json["code"] == "payload_purged"
-    assert stored(db, pk).status == HANDLED
+    assert found(stored(db, pk)).status == HANDLED
     shown = client.get(f"/api/v1/webhooks/deliveries/{pk}", headers=headers).json
     assert shown["payload"] == {} and shown["payload_purged_at"]
 
@@ -379,7 +380,7 @@ def test_zero_disables_a_kind(app, db, monkeypatch):
     summary = retention.purge()
     assert summary["kinds"]["webhook_deliveries"]["kept"] == "forever"
     assert summary["kinds"]["webhook_payloads"]["kept"] == "forever"
-    assert stored(db, pk).payload == PAYLOAD
+    assert found(stored(db, pk)).payload == PAYLOAD
 
 
 def test_the_purge_pauses_between_batches_not_after_the_last(app, db, monkeypatch):

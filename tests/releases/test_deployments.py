@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from sandbox.github.releases import deployments_of, lose_response, statuses_of
+from tests.found import found
 from tests.releases.conftest import NAME, OWNER
 from tests.releases.helpers import environment, published_release
 
@@ -293,7 +294,7 @@ def test_deployment_status_webhooks_update_gantry_and_promote_automatically(
     follow = db.session.query(Deployment).filter_by(environment_id=staging_id).one()
     assert follow.trigger == "automatic" and follow.status == "pending_approval"  # approvals still apply
     # a redelivery changes nothing; an unknown deployment is ignored
-    assert "ignored" in deployments.on_deployment_status(_status_event("failure", github_id))
+    assert "ignored" in found(deployments.on_deployment_status(_status_event("failure", github_id)))
     assert deployments.on_deployment_status(_status_event("success", 999_999)) == "not a Gantry deployment"
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.found import found
 from tests.releases.helpers import environment
 
 URL = "/api/v1/repos/1001/environments"
@@ -34,7 +35,7 @@ def snapshot(env_id: int) -> tuple[Any, ...]:
     from webapp.releases.models import Environment
 
     db.session.expire_all()
-    env = db.session.get(Environment, env_id)
+    env = found(db.session.get(Environment, env_id))
     return (env.required_approvals, env.approver_role, list(env.approver_user_ids), list(env.freeze_windows),
             env.position, env.name)
 

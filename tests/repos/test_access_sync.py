@@ -68,7 +68,7 @@ def test_rate_limited_refresh_is_rescheduled(app: Any, db: Any, mirrored: Any, g
 
     user = github_user("viewer", "octocat")
     mirrored.fail("GET", r"^/user/installations$", 429, headers={"Retry-After": "300"})
-    assert task(user.id).startswith("rate limited")
+    assert str(task(user.id)).startswith("rate limited")
     assert get_queue("low").scheduled_job_registry.get_job_ids() == [f"repos-access-{user.id}-retry"]
 
 

@@ -31,7 +31,7 @@ def _account(db: Any, login: str) -> GitHubAccount:
     db.session.expire_all()
     user = db.session.scalar(sa.select(User).where(User.username == login))
     assert user is not None
-    return db.session.get(GitHubAccount, user.id)  # type: ignore[no-any-return]
+    return db.session.get(GitHubAccount, user.id)
 
 
 def test_classic_sign_in_asks_for_the_scopes_and_records_the_kind(client: Any, db: Any, mirrored: Any,

@@ -162,7 +162,7 @@ def test_reconcile_task_reschedules_itself_when_rate_limited(app: Any, db: Any, 
     from webapp.core.jobs import get_queue
 
     fake_github.fail("GET", r"^/app/installations$", 403, headers={"Retry-After": "600"})
-    assert reconcile_installations().startswith("rate limited")
+    assert str(reconcile_installations()).startswith("rate limited")
     scheduled = get_queue("low").scheduled_job_registry.get_job_ids()
     assert scheduled == ["repos-reconcile-retry"]
 

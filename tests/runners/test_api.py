@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -46,7 +48,7 @@ class TestCreate:
         assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.target_type == "runner_pool")) == \
             "runner_pool.create"
 
-    BAD_SETTINGS = [
+    BAD_SETTINGS: list[tuple[dict[str, Any], str, str]] = [
         ({"labels": []}, "labels", "at least one label"),
         ({"labels": ["ok", "no spaces"]}, "labels", "not a valid label"),
         ({"max_runners": 2, "min_idle": 3}, "min_idle", "cannot be more than max_runners"),
@@ -68,7 +70,7 @@ class TestCreate:
             assert field in errors and text in str(errors[field]), response.json
         assert db.session.scalar(select(RunnerPool.id)) is None
 
-    MISSING_IN_AWS = [
+    MISSING_IN_AWS: list[tuple[dict[str, Any], str]] = [
         ({"cluster": "nope"}, "cluster"),
         ({"task_definition": "missing-family"}, "task_definition"),
         ({"container_name": "sidecar"}, "container_name"),

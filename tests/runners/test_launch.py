@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from sandbox.github import actions
+from tests.found import found
 from tests.runners.conftest import new_job_id, workflow_job
 from webapp.integrations.ecs import Aws, AwsError, RunTaskResult
 from webapp.runners.launcher import LaunchRetry, launch_runner
@@ -104,7 +105,7 @@ def test_a_retry_after_the_parameter_vanished_registers_again_and_removes_the_ol
     assert launch_runner(runner.id) == "launched"
     runner = _reload(db, runner.id)
     assert runner.github_runner_id != first
-    assert actions.find(fake_github.state, runner.name)["id"] == runner.github_runner_id
+    assert found(actions.find(fake_github.state, runner.name))["id"] == runner.github_runner_id
     assert len(actions.all_runners(fake_github.state)) == 1
     assert len(fake_aws.running_tasks()) == 1
 
@@ -202,7 +203,7 @@ def test_a_registration_whose_config_was_never_stored_is_replaced_on_retry(app, 
     assert launch_runner(runner.id) == "launched"
     assert fake_github.calls("POST", r"generate-jitconfig$")[1].json["name"] == runner.name
     assert len(actions.all_runners(fake_github.state)) == 1  # the first registration was removed (409 path)
-    assert actions.find(fake_github.state, runner.name)["id"] == _reload(db, runner.id).github_runner_id
+    assert found(actions.find(fake_github.state, runner.name))["id"] == _reload(db, runner.id).github_runner_id
     assert len(fake_aws.running_tasks()) == 1
 
 

@@ -91,12 +91,14 @@ def test_gantry_lists_the_sandbox_org_repositories_through_its_github_client(san
         assert app_configured()
         installations = github().paginate_app("/app/installations")
         assert [(i["id"], i["account"]["login"]) for i in installations] == [(DEMO_INSTALLATION["id"], "gantry-demo")]
-        repos = github().paginate_installation(DEMO_INSTALLATION["id"], "/installation/repositories",
+        installation_id = DEMO_INSTALLATION["id"]
+        assert isinstance(installation_id, int)
+        repos = github().paginate_installation(installation_id, "/installation/repositories",
                                                item_key="repositories")
         engine = "/repos/gantry-demo/engine"
-        commits = github().installation_request(DEMO_INSTALLATION["id"], "GET", f"{engine}/commits")
-        branch = github().installation_request(DEMO_INSTALLATION["id"], "GET", f"{engine}/branches/main")
-        tree = github().installation_request(DEMO_INSTALLATION["id"], "GET",
+        commits = github().installation_request(installation_id, "GET", f"{engine}/commits")
+        branch = github().installation_request(installation_id, "GET", f"{engine}/branches/main")
+        tree = github().installation_request(installation_id, "GET",
                                              f"{engine}/git/trees/{branch['commit']['sha']}", params={"recursive": "1"})
     assert sorted(r["full_name"] for r in repos) == [
         "gantry-demo/engine", "gantry-demo/infrajet", "gantry-demo/web-portal"]
@@ -146,7 +148,7 @@ def test_banner_on_every_page_in_sandbox_mode(sandbox_app: Flask) -> None:
         assert BANNER in page.get_data(as_text=True), path
 
 
-def test_no_banner_outside_sandbox_mode(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+def test_no_banner_outside_sandbox_mode(app: Flask, client) -> None:
     page = client.get("/login")
     assert page.status_code == 200
     assert BANNER not in page.get_data(as_text=True)

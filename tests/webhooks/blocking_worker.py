@@ -27,7 +27,7 @@ def main() -> None:
     app = create_app(settings)
     marker = Path(os.environ["BLOCKING_MARKER"])
 
-    def block(event):  # type: ignore[no-untyped-def]
+    def block(event):
         audit.record("test.handled", "webhook_delivery", event.delivery_pk, details={"by": "blocking worker"})
         db.session.flush()
         marker.write_text(str(os.getpid()))

@@ -316,7 +316,13 @@ def test_the_sweep_works_through_a_backlog_a_chunk_at_a_time(client, app, db, ru
     monkeypatch.undo()
     monkeypatch.setattr(service, "SWEEP_CHUNK", 2)
     commits: list[int] = []
-    monkeypatch.setattr(db.session, "commit", lambda real=db.session.commit: (commits.append(1), real())[1])
+    real_commit = db.session.commit
+
+    def counted_commit() -> None:
+        commits.append(1)
+        real_commit()
+
+    monkeypatch.setattr(db.session, "commit", counted_commit)
     first, second = deliveries(db)[:2]
     jobs.enqueue(print, job_id=job_id_for(first.delivery_id), queue="high")  # one already waiting
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
@@ -27,7 +29,7 @@ def reload(db, row):
 
 
 def test_handlers_run_once_and_their_results_are_stored(db, run_jobs, handlers, deliver):
-    calls = []
+    calls: list[Any] = []
     committed_when_called = []
 
     def first(event):
@@ -116,7 +118,12 @@ def test_failed_job_is_retried_by_rq_with_back_off(app, db, run_jobs, handlers, 
 
 def test_reprocess_runs_a_final_delivery_again(db, run_jobs, handlers, deliver, make_user):
     calls = []
-    handlers(TEST_EVENT, lambda e: calls.append(e.delivery_id) or "ok", name="tests.count")
+
+    def count(event):
+        calls.append(event.delivery_id)
+        return "ok"
+
+    handlers(TEST_EVENT, count, name="tests.count")
     row = deliver()
     run_jobs()
     admin = make_user("admin")

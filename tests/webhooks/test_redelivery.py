@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sandbox.github import DEFAULT_WEBHOOK_SECRET
 from sandbox.github.deliveries import add_log_entry
 from tasks.webhooks import redeliver_failed_deliveries
+from tests.found import found
 from tests.webhooks.helpers import post_webhook
 from webapp.webhooks.models import RedeliveryRequest
 
@@ -22,9 +23,9 @@ def asked(fake_github) -> list[int]:
     return [int(r.path.split("/")[-2]) for r in fake_github.calls("POST", r"^/app/hook/deliveries/\d+/attempts$")]
 
 
-def request_row(db, value: str) -> RedeliveryRequest | None:
+def request_row(db, value: str) -> RedeliveryRequest:
     db.session.expire_all()
-    return db.session.get(RedeliveryRequest, value)
+    return found(db.session.get(RedeliveryRequest, value), f"redelivery request {value}")
 
 
 def test_failed_deliveries_never_stored_are_asked_for_once(app, db, client, fake_github):

@@ -76,8 +76,11 @@ def test_killed_worker_leaves_nothing_and_the_delivery_is_processed_exactly_once
     handlers(TEST_EVENT, count, name="tests.count")
     # PostgreSQL ends the killed session's transaction as soon as it sees the socket close.
     queued: list[int] = []
-    wait_for(lambda: queued.append(service.enqueue_pending(older_than=0)) or queued[-1] == 1, 10,
-             "the sweep to queue the delivery again")
+    def swept_once_more() -> bool:
+        queued.append(service.enqueue_pending(older_than=0))
+        return queued[-1] == 1
+
+    wait_for(swept_once_more, 10, "the sweep to queue the delivery again")
     run_jobs()
     assert service.enqueue_pending(older_than=0) == 0
     run_jobs()

@@ -187,7 +187,7 @@ def test_a_pool_with_launching_off_is_created_without_aws(client, db, browser, m
     browser.login(admin.username)
     form = client.get("/runners/pools/new").get_data(as_text=True)
     assert "Gantry has no AWS credentials yet" in form
-    assert 'name="enabled" value="1" aria-describedby="f-enabled-help" >' in form  # unchecked
+    assert 'name="enabled" value="1" aria-describedby="f-enabled-help">' in form  # unchecked
     off = _form(fake_aws, cluster="not-checked")
     del off["enabled"]
     created = browser.post("/runners/pools/new", off, htmx=True)

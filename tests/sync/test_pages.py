@@ -202,7 +202,7 @@ def test_conflict_page_shows_side_by_side_diff_and_resolves(maintainer_browser, 
     run_id = sync(project.id).id
     page = maintainer_browser.get(f"/sync/runs/{run_id}")
     assert page.status_code == 200
-    assert b'class="sync-diff"' in page.data and b"from gantry" in page.data and b"from github" in page.data
+    assert b'class="data sync-diff"' in page.data and b"from gantry" in page.data and b"from github" in page.data
     assert b"Keep GitHub's" in page.data and b"Overwrite" in page.data
     done = maintainer_browser.post(f"/sync/runs/{run_id}/resolve", {"path": "main.tf", "choice": "keep_github"},
                                    htmx=True)

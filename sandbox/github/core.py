@@ -328,14 +328,6 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
             found.pop("permissions", None)
         return json_response(found)
 
-    @app.get("/repos/<owner>/<repo>/commits")
-    def list_commits(owner: str, repo: str) -> Any:
-        found = require_repo_access(owner, repo, need="contents:read")
-        commits = state().commits.get(found["id"], [])
-        if not commits:
-            fail(409, "Git Repository is empty.")
-        return json_response(page(commits))
-
     @app.get("/repos/<owner>/<repo>/hooks")
     def list_hooks(owner: str, repo: str) -> Any:
         found = require_repo_access(owner, repo, user_permission="admin", need="hooks:read")

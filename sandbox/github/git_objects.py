@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
 import itertools
 import threading
 from collections.abc import Callable, Mapping
@@ -96,6 +97,38 @@ class FakeRepo:
         tree = self.commits[commit_sha].tree
         return {p: (self.blobs[e.sha], e.mode) for p, e in self.walk(tree) if e.kind == "blob"}
 
+    def log(self, head: str) -> list[str]:
+        """Commits reachable from `head`, newest first, as `git log --date-order` lists them.
+
+        A commit comes after every commit of the walk that has it as a parent, and among those
+        ready the newest committer date goes first (GitHub's list of commits reads the same way)."""
+        reachable: set[str] = set()
+        stack = [head]
+        while stack:
+            sha = stack.pop()
+            if sha in reachable or sha not in self.commits:
+                continue
+            reachable.add(sha)
+            stack.extend(self.commits[sha].parents)
+        waiting = dict.fromkeys(reachable, 0)  # children of each commit not listed yet
+        for sha in reachable:
+            for parent in set(self.commits[sha].parents) & reachable:
+                waiting[parent] += 1
+        ready = [(self._newest_first(head), head)] if head in reachable else []
+        out: list[str] = []
+        while ready:
+            _, sha = heapq.heappop(ready)
+            out.append(sha)
+            for parent in set(self.commits[sha].parents) & reachable:
+                waiting[parent] -= 1
+                if not waiting[parent]:
+                    heapq.heappush(ready, (self._newest_first(parent), parent))
+        return out
+
+    def _newest_first(self, sha: str) -> int:
+        date = self.commits[sha].committer.get("date", "")
+        return -int(datetime.strptime(date, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()) if date else 0
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         seen: set[str] = set()
         stack = [descendant]
@@ -162,13 +195,13 @@ class GitStore:
             return sha
 
     def commit_files(self, owner: str, name: str, changes: Mapping[str, FileSpec], branch: str = "main",
-                     message: str = "Change on GitHub") -> str:
+                     message: str = "Change on GitHub", author: dict[str, str] | None = None) -> str:
         """Someone pushes to `branch`: set (content or (content, mode)) or delete (None) paths."""
         with self.lock:
             repo = self._need(owner, name)
             head = repo.refs[f"refs/heads/{branch}"]
             tree = repo.build_tree(repo.commits[head].tree, self._entries(repo, changes))
-            sha = repo.put_commit(tree, [head], message)
+            sha = repo.put_commit(tree, [head], message, author)
             repo.refs[f"refs/heads/{branch}"] = sha
             return sha
 

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 
 from sandbox.github import actions, events
-from sandbox.github.server import fail, json_response, not_found, require_app
+from sandbox.github.server import fail, json_response, sandbox_door
 from sandbox.github.state import REST_DIR, FakeState
 
 AREA = "jobs"
@@ -70,6 +70,14 @@ def _send(state: FakeState, action: str, record: dict[str, Any]) -> int | None:
     return events.send(state, "workflow_job", _payload(state, action, record), installation_id=installation)
 
 
+def _head_sha(state: FakeState, repo: dict[str, Any]) -> str:
+    """The commit at the tip of the repository's default branch (what a push to it runs the workflow on)."""
+    store = state.extra.get("git")
+    git_repo = store.repo(repo["owner"]["login"], repo["name"]) if store is not None else None
+    head = git_repo.refs.get(f"refs/heads/{repo['default_branch']}") if git_repo is not None else None
+    return str(head or (state.commits.get(repo["id"]) or [{"sha": "0" * 40}])[0]["sha"])
+
+
 def queue(state: FakeState, full_name: str, labels: list[str], *, outcome: str = "success",
           name: str = "build", workflow: str = "CI", actor: str = "octocat") -> dict[str, Any]:
     """A workflow run asks for a job on `labels`: GitHub queues it and says so to the App.
@@ -82,7 +90,7 @@ def queue(state: FakeState, full_name: str, labels: list[str], *, outcome: str =
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}")
     area = _area(state)
-    head = (state.commits.get(repo["id"]) or [{"sha": "0" * 40}])[-1]["sha"]
+    head = _head_sha(state, repo)
     with _lock:
         job_id, run_id = next(area["ids"]), next(area["runs"])
     base = f"https://api.github.com/repos/{repo['full_name']}/actions"
@@ -132,12 +140,8 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
 
     @app.post("/_sandbox/repos/<owner>/<name>/workflow-jobs")
     def sandbox_queue_job(owner: str, name: str) -> Any:
-        require_app()
+        repo, body = sandbox_door(owner, name)
         state = state_ref()
-        repo = state.repo_by_name(owner, name)
-        if repo is None:
-            not_found()
-        body = request.get_json(silent=True) or {}
         labels, outcome = body.get("labels"), body.get("outcome", "success")
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
             fail(422, "labels must be a list of names")

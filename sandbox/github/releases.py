@@ -1,9 +1,10 @@
-"""Fake GitHub routes for releases: get a commit, compare, GitHub Releases, Deployments and statuses.
+"""Fake GitHub routes for releases: list and get commits, compare, GitHub Releases, Deployments and statuses.
 
 Commits and refs (tags included: `POST /git/refs`, `GET /git/ref/tags/...`) live in the Git Data
-store of sandbox/github/git.py, so a compare walks a real commit graph. Build one with
-`make_history(fake_github, "acme", "infrajet", ["feat: a", "fix: b"])`, which also mirrors the
-branch into the list-commits answer of the core routes.
+store of sandbox/github/git.py, so a compare walks a real commit graph and the list of commits
+(newest first, as GitHub lists them) is the branch's real history. Build one with
+`make_history(fake_github, "acme", "infrajet", ["feat: a", "fix: b"])`. A repository without git
+objects answers the canned commits of the fake's state.
 
 Losing an answer after the work was done (GitHub created the tag, the connection dropped) is
 what makes retries dangerous; `lose_response(fake_github, "POST", r"/releases$")` makes the next
@@ -81,7 +82,6 @@ def make_history(fake_github: Any, owner: str, name: str, messages: list[str], *
         sha = repo.put_commit(tree, parents, message, _author(len(repo.commits)))
         repo.refs[f"refs/heads/{branch}"] = sha
         shas.append(sha)
-    _mirror_list(fake_github, owner, name, branch)
     return shas
 
 
@@ -90,27 +90,9 @@ def _author(n: int) -> dict[str, str]:
     return {"name": "Dev", "email": "dev@example.test", "date": f"2026-10-{1 + n % 28:02d}T{n % 24:02d}:00:00Z"}
 
 
-def _mirror_list(fake_github: Any, owner: str, name: str, branch: str) -> None:
-    repo_state = fake_github.state.repo_by_name(owner, name)
-    if repo_state is None:
-        return
-    repo = fake_github.state.extra["git"].repo(owner, name)
-    ordered = _reachable(repo, repo.refs[f"refs/heads/{branch}"])
-    fake_github.state.commits[repo_state["id"]] = [_commit_body(repo, sha) for sha in reversed(ordered)]
-
-
 def _reachable(repo: Any, head: str, stop: set[str] | None = None) -> list[str]:
-    """Commits reachable from `head` (not in `stop`), oldest first by author date then discovery."""
-    stop = stop or set()
-    seen: dict[str, None] = {}
-    stack = [head]
-    while stack:
-        sha = stack.pop()
-        if sha in seen or sha in stop or sha not in repo.commits:
-            continue
-        seen[sha] = None
-        stack.extend(repo.commits[sha].parents)
-    return sorted(seen, key=lambda s: (repo.commits[s].author.get("date", ""), s))
+    """Commits reachable from `head` (not in `stop`), oldest first."""
+    return [sha for sha in reversed(repo.log(head)) if sha not in (stop or set())]
 
 
 def _commit_body(repo: Any, sha: str) -> dict[str, Any]:
@@ -122,7 +104,9 @@ def _commit_body(repo: Any, sha: str) -> dict[str, Any]:
                  "parents": [{"sha": p, "url": f"https://api.github.com/repos/{full_name}/commits/{p}"}
                              for p in commit.parents]})
     body["commit"] = {**body["commit"], "message": commit.message, "author": dict(commit.author),
-                      "committer": dict(commit.committer)}
+                      "committer": dict(commit.committer),
+                      "url": f"https://api.github.com/repos/{full_name}/git/commits/{sha}",
+                      "tree": {"sha": commit.tree, "url": f"https://api.github.com/repos/{full_name}/git/trees/{commit.tree}"}}
     return body
 
 
@@ -160,6 +144,21 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
                 rule[2] -= 1
                 return json_response({"message": "Bad Gateway (answer lost after the work was done)"}, 502)
         return response
+
+    @app.get("/repos/<owner>/<name>/commits")
+    def releases_list_commits(owner: str, name: str) -> Any:
+        found = require_repo_access(owner, name, need="contents:read")
+        repo = state_ref().extra["git"].repo(owner, name)
+        if repo is None:  # no git objects: the canned commits of the fake's state, newest first
+            canned = state_ref().commits.get(found["id"], [])
+            if not canned:
+                fail(409, "Git Repository is empty.")
+            return json_response(page(canned))
+        ref = request.args.get("sha") or str(found["default_branch"])
+        head = resolve(repo, ref)
+        if head is None:
+            fail(404, f"No commit found for SHA: {ref}")
+        return json_response([_commit_body(repo, sha) for sha in page(repo.log(head))])
 
     @app.get("/repos/<owner>/<name>/commits/<path:ref>")
     def releases_get_commit(owner: str, name: str, ref: str) -> Any:

@@ -220,6 +220,16 @@ def require_app() -> int:
     return unauthorized()
 
 
+def sandbox_door(owner: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """For the sandbox's own doors (`/_sandbox/...`, only the App's JWT): the repository (404 if unknown)
+    and the request's JSON body."""
+    require_app()
+    found = state().repo_by_name(owner, name)
+    if found is None:
+        not_found()
+    return found, request.get_json(silent=True) or {}
+
+
 def installation_token_info() -> dict[str, Any] | None:
     cred = _credential()
     if cred is None or cred[0] not in ("token", "bearer"):

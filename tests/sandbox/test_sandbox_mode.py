@@ -165,7 +165,7 @@ def test_demo_releases_point_at_sandbox_commits_and_their_deployments_mirror(san
     from webapp.releases.seed import seed_demo
     from webapp.repos.demo import seed_repositories
 
-    infrajet = {c["sha"] for c in sandbox.github.state.commits[900101]}
+    infrajet = {c.sha for c in sandbox.github.state.extra["git"].history("gantry-demo", "infrajet")}
     with sandbox_app.app_context():
         seed_repositories(None)
         admin = service.create_user(username="admin", email="admin@example.com", password="correct-horse-battery-x",

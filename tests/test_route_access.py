@@ -207,6 +207,7 @@ NOT_REPOSITORY_SCOPED = {
 # object was found. Empty: every route finds it for an admin.
 ADMIN_NOT_FOUND_ALLOWED: dict[str, str] = {
     "POST /repos/<owner>/<name>/sandbox/run-workflow": "sandbox mode only: outside it the action does not exist",
+    "POST /repos/<owner>/<name>/sandbox/push": "sandbox mode only: outside it the action does not exist",
 }
 
 # "METHOD rule" -> why a repository its request body names is not decided by Gantry's access rows.

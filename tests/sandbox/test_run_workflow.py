@@ -28,29 +28,6 @@ def queued(sandbox: sandbox_world.Sandbox) -> Iterator[list[dict[str, Any]]]:
     queue.clear()
 
 
-@pytest.fixture
-def signed_in(sandbox_app: Flask, make_user: Callable[..., Any]) -> Callable[..., Browser]:
-    from webapp.repos.demo import seed_repositories
-
-    with sandbox_app.app_context():
-        seed_repositories(None)
-
-    def sign_in(role: str, permission: str = "write") -> Browser:
-        from webapp.extensions import db
-        from webapp.repos.models import RepositoryAccess
-
-        user = make_user(role)
-        with sandbox_app.app_context():
-            db.session.add(RepositoryAccess(user_id=user.id, repository_id=900103, permission=permission))
-            db.session.commit()
-            db.session.remove()
-        browser = Browser(sandbox_app.test_client())
-        assert browser.login(user.username).status_code in (302, 303)
-        return browser
-
-    return sign_in
-
-
 def test_read_access_is_not_enough(signed_in: Callable[..., Browser], queued: list[dict[str, Any]]) -> None:
     browser = signed_in("maintainer", "read")
     assert "Run a workflow" not in browser.get(PAGE).get_data(as_text=True)

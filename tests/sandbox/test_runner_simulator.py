@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from sandbox import world as sandbox_world
 from sandbox.github import actions, events, jobs
 
 LABELS = ["self-hosted", "linux", "x64"]
-
-
-@pytest.fixture
-def live_gantry(sandbox_app: Flask, sandbox: sandbox_world.Sandbox) -> Iterator[str]:
-    """The sandbox app served over HTTP, and the simulator's webhooks sent to its intake."""
-    import threading
-
-    httpd = make_server("127.0.0.1", 0, sandbox_app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{httpd.server_port}"
-    events.set_target(sandbox.github.state, url + sandbox_world.WEBHOOK_PATH)
-    sandbox.runners.job_seconds = 0
-    try:
-        yield url
-    finally:
-        events.set_target(sandbox.github.state, None)
-        httpd.shutdown()
 
 
 def _pool(app: Flask, sandbox: sandbox_world.Sandbox) -> int:

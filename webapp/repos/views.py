@@ -45,6 +45,12 @@ def repository_list() -> Any:
 @bp.route("/repos/<owner>/<name>")
 @page_requires("viewer")
 def repository_detail(owner: str, name: str) -> Any:
+    return _detail_page(owner, name)
+
+
+def _detail_page(owner: str, name: str, *, status_code: int = 200, push: dict[str, str] | None = None,
+                 push_errors: dict[str, Any] | None = None, push_error: str | None = None) -> Any:
+    """The repository's page; `push`, `push_errors` and `push_error` refill the sandbox's push form after bad input."""
     repo = service.get_repository(_principal(), owner, name)
     commits: list[dict[str, Any]] = []
     error = None
@@ -52,8 +58,9 @@ def repository_detail(owner: str, name: str) -> Any:
         commits = service.recent_commits(_principal(), owner, name, limit=15)
     except (GitHubError, GantryError) as exc:
         error = f"Commits could not be read from GitHub: {exc.message}"
-    return render("repos/detail.html", "commits", repo=repo, commits=commits, error=error,
-                  permission=service.permission_of(_principal(), repo.id))
+    return render("repos/detail.html", "commits", status_code=status_code, repo=repo, commits=commits, error=error,
+                  permission=service.permission_of(_principal(), repo.id), push=push or {},
+                  push_errors=push_errors or {}, push_error=push_error)
 
 
 @bp.route("/repos/<owner>/<name>/sandbox/run-workflow", methods=["POST"])
@@ -70,6 +77,25 @@ def sandbox_run_workflow(owner: str, name: str) -> Any:
     else:
         flash(f"Sandbox GitHub queued job {job['id']} on {', '.join(job['labels'])}; a pool with those labels "
               "launches a runner for it.", "success")
+    return redirect(url_for("repos.repository_detail", owner=owner, name=name))
+
+
+@bp.route("/repos/<owner>/<name>/sandbox/push", methods=["POST"])
+@page_requires("maintainer")
+def sandbox_push(owner: str, name: str) -> Any:
+    """Sandbox mode only (404 otherwise): push a commit that sets one file on Sandbox GitHub's default branch."""
+    form = {field: request.form.get(field, "") for field in ("path", "content", "message")}
+    try:
+        pushed = sandbox_actions.push_commit(_principal(), owner, name, form["path"], form["content"], form["message"])
+    except ValidationFailed as exc:
+        return _detail_page(owner, name, status_code=422, push=form, push_errors=exc.errors, push_error=exc.message)
+    except Forbidden as exc:
+        flash(exc.message, "error")
+    except GitHubError as exc:
+        flash(f"Sandbox GitHub refused: {exc.message}", "error")
+    else:
+        flash(f"Pushed {pushed['after'][:7]} to {pushed['ref'].removeprefix('refs/heads/')} on Sandbox GitHub; "
+              "it sent Gantry the push webhook.", "success")
     return redirect(url_for("repos.repository_detail", owner=owner, name=name))
 
 

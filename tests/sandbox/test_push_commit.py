@@ -100,7 +100,7 @@ def test_bad_input_is_said_next_to_its_field_and_pushes_nothing(signed_in: Calla
     answer = browser.post(ACTION, form)
     page = answer.get_data(as_text=True)
     assert answer.status_code == 422
-    assert f'id="{field}-error">{message}' in page
+    assert f'id="f-{field}-error">{message}' in page
     assert 'aria-invalid="true"' in page
     if form["path"] and field != "path":
         assert f'value="{form["path"]}"' in page  # what was typed stays

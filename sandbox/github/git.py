@@ -7,7 +7,7 @@ protected branch refuses direct updates, as GitHub does. Tests change files "on 
 a branch just before the next ref update (`on_next_ref_update`).
 
 Endpoints: git/blobs, git/trees (recursive, base_tree, inline content, `sha: null` deletions),
-git/commits, git/ref(s), branches/{branch} (with its `protected` flag) and pulls.
+git/commits, git/ref(s), branches and branches/{branch} (with its `protected` flag) and pulls.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
 
     Long on purpose: the route table of nested handlers that share `state_ref`, read top to bottom like GitHub's docs.
     """
-    from sandbox.github.server import require_repo_access
+    from sandbox.github.server import page, require_repo_access
 
     class _Store:
         def __getattr__(self, name: str) -> Any:
@@ -252,6 +252,17 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
             if repo.refs.pop(f"refs/{ref}", None) is None:
                 return _error(422, "Reference does not exist")
         return "", 204
+
+    @app.get("/repos/<owner>/<name>/branches")
+    def git_list_branches(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        base = f"{request.host_url}repos/{owner}/{name}"
+        with store.lock:
+            heads = sorted((ref.removeprefix("refs/heads/"), sha) for ref, sha in repo.refs.items()
+                           if ref.startswith("refs/heads/"))
+            items = [{"name": branch, "commit": {"sha": sha, "url": f"{base}/commits/{sha}"},
+                      "protected": branch in repo.protected} for branch, sha in heads]
+        return jsonify(page(items))
 
     @app.get("/repos/<owner>/<name>/branches/<path:branch>")
     def git_get_branch(owner: str, name: str, branch: str) -> Any:

@@ -1,4 +1,4 @@
-"""Fake GitHub routes for releases: list and get commits, compare, GitHub Releases, Deployments and statuses.
+"""Fake GitHub routes for releases: list and get commits, compare, tags, GitHub Releases, Deployments and statuses.
 
 Commits and refs (tags included: `POST /git/refs`, `GET /git/ref/tags/...`) live in the Git Data
 store of sandbox/github/git.py, so a compare walks a real commit graph and the list of commits
@@ -188,6 +188,18 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
                      "base_commit": _commit_body(repo, base), "merge_base_commit": _commit_body(repo, base),
                      "commits": [_commit_body(repo, s) for s in page(ahead)], "files": []})
         return json_response(body)
+
+    @app.get("/repos/<owner>/<name>/tags")
+    def releases_list_tags(owner: str, name: str) -> Any:
+        repo = git_repo(owner, name)
+        full_name = f"{repo.owner}/{repo.name}"
+        tags = [(ref.removeprefix("refs/tags/"), sha) for ref, sha in repo.refs.items() if ref.startswith("refs/tags/")]
+        return json_response(page([
+            {"name": tag, "node_id": f"REF_{sha[:12]}",
+             "commit": {"sha": sha, "url": f"https://api.github.com/repos/{full_name}/commits/{sha}"},
+             "zipball_url": f"https://api.github.com/repos/{full_name}/zipball/refs/tags/{tag}",
+             "tarball_url": f"https://api.github.com/repos/{full_name}/tarball/refs/tags/{tag}"}
+            for tag, sha in reversed(tags)]))  # the newest tag first
 
     def release_list(owner: str, name: str) -> list[dict[str, Any]]:
         return area()["releases"].setdefault(f"{owner}/{name}".lower(), [])

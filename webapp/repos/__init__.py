@@ -81,6 +81,9 @@ def init_app(app: Flask) -> None:
     add_nav(app, NavItem("Repository webhooks", "repos.hook_list", role="maintainer", group="GitHub", order=40,
                          icon="webhook"))
     add_nav(app, NavItem("GitHub App", "repos.app_setup_page", role="admin", group="GitHub", order=41, icon="settings"))
+    if app.config.get("SANDBOX"):
+        add_nav(app, NavItem("Sandbox GitHub", "repos.sandbox_github_page", group="GitHub", order=50,
+                             icon="git-branch"))
     add_status_check(app, "github", _status_check)
     add_setup_step(app, setup.github_app_step, order=10)
     add_setup_step(app, setup.sign_in_step, order=20)

@@ -13,7 +13,7 @@ from webapp.core.errors import Forbidden, GantryError, ValidationFailed
 from webapp.core.htmx import render
 from webapp.integrations.github import GitHubError
 from webapp.integrations.github import app_configured as github_app_configured
-from webapp.repos import accounts, app_setup, hooks, sandbox_actions, service
+from webapp.repos import accounts, app_setup, hooks, sandbox_actions, sandbox_github, service
 from webapp.repos.app_config import get_app_settings
 
 bp = Blueprint("repos", __name__)
@@ -97,6 +97,21 @@ def sandbox_push(owner: str, name: str) -> Any:
         flash(f"Pushed {pushed['after'][:7]} to {pushed['ref'].removeprefix('refs/heads/')} on Sandbox GitHub; "
               "it sent Gantry the push webhook.", "success")
     return redirect(url_for("repos.repository_detail", owner=owner, name=name))
+
+
+@bp.route("/sandbox/github")
+@page_requires("viewer")
+def sandbox_github_page() -> Any:
+    """Sandbox mode only (404 otherwise): what the GitHub simulator holds for a repository."""
+    who = _principal()
+    repositories = sandbox_github.sandbox_repositories(who)
+    commit = (request.args.get("commit") or "").strip().lower() or None
+    error = None
+    if commit is not None and not sandbox_github.SHA.match(commit):
+        error, commit = "A commit is 7 to 40 hexadecimal characters; the branch's newest is shown.", None
+    view = sandbox_github.read_repository(who, request.args.get("repo") or None, request.args.get("branch") or None,
+                                          commit)
+    return render("repos/sandbox_github.html", repositories=repositories, view=view, error=error)
 
 
 @bp.route("/github")

@@ -1,0 +1,126 @@
+"""The "Sandbox GitHub" page: the simulator's side of a repository, read through GitHub's API as the App."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+
+from sandbox import world as sandbox_world
+from sandbox.github import actions, events, pushes
+from tests.conftest import Browser
+
+PAGE = "/sandbox/github"
+REPO = "gantry-demo/engine"
+INSTALLATION = 900001
+
+
+def _as_the_app(app: Flask, method: str, path: str, body: dict[str, Any]) -> Any:
+    from webapp.integrations.github import github
+
+    with app.app_context():
+        return github().installation_request(INSTALLATION, method, path, json=body)
+
+
+def _section(page: str, heading_id: str) -> str:
+    """The HTML of one <section> of the page, by its heading's id."""
+    match = re.search(rf'<section aria-labelledby="{heading_id}">(.*?)</section>', page, re.S)
+    assert match, heading_id
+    return match.group(1)
+
+
+def test_commits_files_releases_tags_deployments_and_runners_are_shown(
+        signed_in: Callable[..., Browser], sandbox: sandbox_world.Sandbox, sandbox_app: Flask) -> None:
+    state = sandbox.github.state
+    events.set_target(state, None)
+    first = pushes.push_file(state, REPO, "docs/notes.md", "# Notes\n", "Add the notes")["after"]
+    second = pushes.push_file(state, REPO, "deploy/app.tf", "resource {}\n", "Describe the app")["after"]
+    base = f"/repos/{REPO}"
+    _as_the_app(sandbox_app, "POST", f"{base}/releases", {"tag_name": "v1.4.0", "target_commitish": first,
+                                                        "name": "Engine 1.4.0"})
+    deployment = _as_the_app(sandbox_app, "POST", f"{base}/deployments", {"ref": "v1.4.0", "environment": "staging"})
+    for status in ("in_progress", "success"):
+        _as_the_app(sandbox_app, "POST", f"{base}/deployments/{deployment['id']}/statuses", {"state": status})
+    actions.add_runner(state, "repo:900103", "gantry-linux-7", status="online", busy=True)
+    actions.add_runner(state, "org:gantry-demo", "gantry-gpu-2", status="offline")
+
+    browser = signed_in("viewer", "read")
+    answer = browser.get(f"{PAGE}?repo={REPO}")
+    assert answer.status_code == 200
+    page = answer.get_data(as_text=True)
+    commits = _section(page, "sg-commits")
+    order = [commits.index(m) for m in ("Describe the app", "Add the notes", "Describe the release flow",
+                                        "Initial commit")]
+    assert order == sorted(order)  # newest first
+    assert f"<code>{second[:7]}</code>" in commits and 'aria-current="true"' in commits
+    files = _section(page, "sg-files")
+    assert "<code>deploy/app.tf</code>" in files and "<code>docs/notes.md</code>" in files
+    assert "<code>README.md</code>" in files and f"Files at <code>{second[:7]}</code>" in page
+    releases = _section(page, "sg-releases")
+    assert "<code>v1.4.0</code>" in releases and "Engine 1.4.0" in releases and "published" in releases
+    assert f"<code>{first[:7]}</code>" in _section(page, "sg-tags")
+    deployments = _section(page, "sg-deployments")
+    assert str(deployment["id"]) in deployments and "staging" in deployments
+    assert 'badge-ok">success' in deployments and "success ← in_progress" in deployments
+    runners = _section(page, "sg-runners")
+    assert "<code>gantry-linux-7</code>" in runners and "<code>gantry-gpu-2</code>" in runners
+    assert "gantry-demo/engine" in runners and 'badge-running">busy' in runners
+
+    older = browser.get(f"{PAGE}?repo={REPO}&commit={first}").get_data(as_text=True)
+    assert f"Files at <code>{first[:7]}</code>" in older
+    assert "<code>docs/notes.md</code>" in _section(older, "sg-files")
+    assert "deploy/app.tf" not in _section(older, "sg-files")
+
+
+def test_a_bad_commit_is_said_and_the_branch_head_shown(signed_in: Callable[..., Browser]) -> None:
+    page = signed_in("viewer", "read").get(f"{PAGE}?repo={REPO}&commit=not-a-sha").get_data(as_text=True)
+    assert "A commit is 7 to 40 hexadecimal characters" in page
+    assert "<code>README.md</code>" in _section(page, "sg-files")
+
+
+def test_the_nav_links_to_it_in_sandbox_mode_and_other_repositories_are_chosen(
+        signed_in: Callable[..., Browser]) -> None:
+    browser = signed_in("viewer", "read")
+    home = browser.get("/").get_data(as_text=True)
+    assert f'href="{PAGE}"' in home and "Sandbox GitHub" in home
+    page = browser.get(PAGE).get_data(as_text=True)
+    assert '<option value="gantry-demo/engine" selected>' in page  # the only repository this viewer may see
+    assert browser.get(f"{PAGE}?repo=gantry-demo/web-portal").status_code == 404  # not visible to them
+
+
+def test_outside_sandbox_mode_there_is_no_page_and_no_link(app: Flask, login_as: Callable[..., Any],
+                                                            client: Any) -> None:
+    login_as("admin")
+    assert client.get(PAGE).status_code == 404
+    assert f'href="{PAGE}"' not in client.get("/").get_data(as_text=True)
+
+
+def test_the_page_fits_a_laptop_a_small_laptop_and_a_phone(browser_engine: Any, live_gantry: str,
+                                                            signed_in: Callable[..., Browser],
+                                                            make_user: Callable[..., Any],
+                                                            sandbox: sandbox_world.Sandbox) -> None:
+    from tests.conftest import PASSWORD
+    from tests.journeys.browser import ARTIFACTS, Journey
+
+    pushes.push_file(sandbox.github.state, REPO, "infra/modules/network/a-rather-long-file-name-for-a-phone.tf",
+                     "variable {}\n", "A commit whose message is long enough to need wrapping on a phone screen")
+    signed_in("viewer")  # seeds the demo repositories
+    admin = make_user("admin")
+    for label, (width, height) in {"laptop": (1366, 900), "small-laptop": (1024, 768), "phone": (390, 844)}.items():
+        context = browser_engine.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        journey = Journey(page, live_gantry, f"sandbox-github-{label}")
+        try:
+            journey.sign_in(admin.username, PASSWORD)
+            journey.goto(f"{PAGE}?repo={REPO}")
+            assert page.get_by_role("heading", name="Sandbox GitHub", exact=True).is_visible()
+            overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"sandbox-github-{label}.png"), full_page=True)
+        finally:
+            context.close()
+        assert overflow <= 0, f"{label}: the page is {overflow}px wider than the window"
+        assert journey.problems == [], "\n".join(journey.problems)

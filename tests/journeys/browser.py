@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,16 +109,27 @@ class Journey:
         return list(result)
 
 
-@pytest.fixture
-def journey(browser_engine: Any, server: str, request: pytest.FixtureRequest) -> Iterator[Journey]:
-    context = browser_engine.new_context(viewport={"width": 1280, "height": 900})
+@contextmanager
+def open_journey(browser_engine: Any, base_url: str, name: str, width: int = 1280,
+                 height: int = 900) -> Iterator[Journey]:
+    """A journey on a fresh browser context against `base_url`; its screenshot is kept, and it fails on
+    any problem the page showed (console errors, failed requests, other hosts)."""
+    context = browser_engine.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.set_default_timeout(10_000)
-    journey = Journey(page, server, request.node.name)
-    yield journey
-    journey.screenshot()
-    context.close()
+    journey = Journey(page, base_url, name)
+    try:
+        yield journey
+        journey.screenshot()
+    finally:
+        context.close()
     assert journey.problems == [], "\n".join(journey.problems)
+
+
+@pytest.fixture
+def journey(browser_engine: Any, server: str, request: pytest.FixtureRequest) -> Iterator[Journey]:
+    with open_journey(browser_engine, server, request.node.name) as opened:
+        yield opened
 
 
 @pytest.fixture

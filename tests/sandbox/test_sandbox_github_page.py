@@ -102,25 +102,16 @@ def test_the_page_fits_a_laptop_a_small_laptop_and_a_phone(browser_engine: Any, 
                                                             make_user: Callable[..., Any],
                                                             sandbox: sandbox_world.Sandbox) -> None:
     from tests.conftest import PASSWORD
-    from tests.journeys.browser import ARTIFACTS, Journey
+    from tests.journeys.browser import open_journey
 
     pushes.push_file(sandbox.github.state, REPO, "infra/modules/network/a-rather-long-file-name-for-a-phone.tf",
                      "variable {}\n", "A commit whose message is long enough to need wrapping on a phone screen")
     signed_in("viewer")  # seeds the demo repositories
     admin = make_user("admin")
     for label, (width, height) in {"laptop": (1366, 900), "small-laptop": (1024, 768), "phone": (390, 844)}.items():
-        context = browser_engine.new_context(viewport={"width": width, "height": height})
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        journey = Journey(page, live_gantry, f"sandbox-github-{label}")
-        try:
+        with open_journey(browser_engine, live_gantry, f"sandbox-github-{label}", width, height) as journey:
             journey.sign_in(admin.username, PASSWORD)
             journey.goto(f"{PAGE}?repo={REPO}")
-            assert page.get_by_role("heading", name="Sandbox GitHub", exact=True).is_visible()
-            overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"sandbox-github-{label}.png"), full_page=True)
-        finally:
-            context.close()
-        assert overflow <= 0, f"{label}: the page is {overflow}px wider than the window"
-        assert journey.problems == [], "\n".join(journey.problems)
+            assert journey.page.get_by_role("heading", name="Sandbox GitHub", exact=True).is_visible()
+            overflow = journey.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{label}: the page is {overflow}px wider than the window"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from webapp.webhooks import redelivery, service
+from webapp.webhooks import processing, redelivery, service
 
 
 def process_delivery(pk: int) -> str:
     """Run the router's handlers for delivery row `pk` (raises so RQ retries when a handler fails)."""
-    return service.process_delivery(pk)
+    return processing.process_delivery(pk)
 
 
 def sweep_pending_deliveries() -> int:

@@ -16,7 +16,7 @@ from webapp.auth import static_keys
 from webapp.auth import views as auth_views
 from webapp.auth.models import User
 from webapp.config import PROJECT_ROOT, load_settings
-from webapp.core import crypto, errors, inputs, jobs, logging, metrics, migrations, nav, presentation, security
+from webapp.core import crypto, errors, inputs, jobs, logging, metrics, migrations, nav, presentation, security, txcache
 from webapp.core.models import enable_sqlite_pragmas
 from webapp.core.overview import add_setup_step
 from webapp.extensions import api, db, limiter, login_manager, oauth
@@ -52,6 +52,7 @@ def register_extensions(app: Flask) -> None:
         enable_sqlite_pragmas(db.engine)
     crypto.init_app(app)
     jobs.init_app(app)
+    txcache.listen_to_sessions()
     metrics.init_app(app)
     security.init_app(app)
     oauth.init_app(app)

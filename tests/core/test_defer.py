@@ -69,6 +69,30 @@ def test_a_savepoint_rolled_back_drops_only_its_own_jobs(app, db):
     assert queued_ids() == ["outer"]
 
 
+def test_a_released_savepoint_keeps_its_jobs_until_the_outer_commit(app, db):
+    db.session.execute(sa.text("SELECT 1"))
+    jobs.defer(TASK, 1, job_id="outer")
+    savepoint = db.session.begin_nested()
+    jobs.defer(TASK, 2, job_id="released")
+    savepoint.commit()  # RELEASE SAVEPOINT: nothing is queued yet, nothing is lost
+    assert queued_ids() == []
+    rolled_back = db.session.begin_nested()
+    jobs.defer(TASK, 3, job_id="rolled-back")
+    rolled_back.rollback()
+    db.session.commit()
+    assert sorted(queued_ids()) == ["outer", "released"]
+
+
+def test_a_released_savepoint_s_jobs_go_when_the_outer_transaction_rolls_back(app, db):
+    db.session.execute(sa.text("SELECT 1"))
+    savepoint = db.session.begin_nested()
+    jobs.defer(TASK, 2, job_id="released")
+    savepoint.commit()
+    db.session.rollback()
+    db.session.commit()
+    assert queued_ids() == []
+
+
 def test_the_same_job_id_is_enqueued_once(app, db):
     jobs.defer(TASK, 45, job_id="deferred-45")
     jobs.defer(TASK, 45, job_id="deferred-45")

@@ -17,8 +17,9 @@ from its start-up), so the drill acts as the process supervisor production has (
 container restart policy): a worker found dead is started again.
 
 Then the sweep (`enqueue_pending`, what the periodic `webhooks.sweep` job runs) queues whatever was
-stored but not processed. Every distinct delivery must end up stored once (one 202, 200 for every
-repeat), handled once, with exactly one handler effect.
+stored but not processed (a job that runs meanwhile also claims such deliveries in its batches).
+Every distinct delivery must end up stored once (one 202, 200 for every repeat), handled once,
+with exactly one handler effect.
 
 N is 10,000: on a 2-CPU machine the posts take about 15 s and the backlog about 20 s more (35-50 s
 in all; up to about 80 s when other test runs share the machine). DRILL_DELIVERIES=<n> runs a
@@ -189,8 +190,9 @@ def test_every_delivery_is_processed_exactly_once_through_redis_loss_and_killed_
     assert set(accepted) == distinct and set(accepted.values()) == {1}  # one 202 per delivery, 200 for repeats
     stored_while_down = sum(1 for _, status, queued in answers if status == 202 and queued is False)
     assert len(distinct) == int(DELIVERIES * (1 - DUPLICATE_SHARE))
-    # Everything stored while Redis was down (and what it lost) was queued by the sweep alone.
-    assert stored_while_down > 0 and sum(swept) >= stored_while_down, (stored_while_down, swept)
+    # Some were stored while Redis was down; they (and what Redis lost) were processed in the
+    # batches of jobs queued later, or by the jobs the sweep queued: the rows below say all were.
+    assert stored_while_down > 0
     assert kills_left == [], "worker A was never seen busy to be killed"
     assert workers["a"].starts >= 3 and workers["b"].starts >= 1
     db.session.expire_all()

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from tests.forwarding.conftest import (
@@ -85,6 +86,32 @@ def test_redelivered_event_is_stored_once(receiver, make_target, process, run_jo
     run_jobs()
     assert len(deliveries()) == 1
     assert len(receiver.requests) == 1
+
+
+def test_a_batch_of_events_reads_the_targets_once_and_a_new_target_counts_from_the_next(
+        app, receiver, make_target, run_jobs):
+    first = make_target(receiver.url("/first"))
+    selects = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM forward_targets" in statement:
+            selects.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        for _ in range(3):  # three deliveries processed in one transaction, as a processing batch is
+            outbox.on_event(webhook_event("push"))
+        db.session.commit()
+        assert len(selects) == 1
+        second = make_target(receiver.url("/second"))  # committed by someone else between batches
+        selects.clear()
+        outbox.on_event(webhook_event("push"))
+        db.session.commit()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert len(selects) == 1
+    by_target = [d.target_id for d in deliveries()]
+    assert by_target.count(first.id) == 4 and by_target.count(second.id) == 1
 
 
 def test_filters_pick_targets(make_repo, receiver, make_target, process, run_jobs):

@@ -15,7 +15,7 @@ from webapp.core.jobs import after_commit
 from webapp.webhooks import service
 from webapp.webhooks.intake import job_id_for
 from webapp.webhooks.models import WebhookDelivery
-from webapp.webhooks.service import DeliveryFailed
+from webapp.webhooks.processing import DeliveryFailed
 
 
 def audit_actions(db, action):
@@ -100,6 +100,73 @@ def test_failing_handler_rolls_back_everything_retries_then_fails(app, db, handl
     assert audit_actions(db, "test.handled") == []  # the other handler's work was rolled back each time
     assert seen_after_commit == []
     assert process_delivery(row.id) == "failed"  # final: RQ's leftover retries do nothing
+
+
+def test_one_job_processes_every_waiting_delivery_in_one_transaction(db, run_jobs, handlers, deliver):
+    seen = []
+
+    def note(event):
+        seen.append(event.delivery_id)
+        return "ok"
+
+    handlers(TEST_EVENT, note, name="tests.ok")
+    rows = [deliver() for _ in range(5)]
+    commits = []
+
+    def count_commit(connection):
+        commits.append(connection)
+
+    sa.event.listen(db.engine, "commit", count_commit)
+    try:
+        assert process_delivery(rows[2].id) == "handled"
+    finally:
+        sa.event.remove(db.engine, "commit", count_commit)
+    assert len(commits) == 1
+    assert seen[0] == rows[2].delivery_id and sorted(seen) == sorted(r.delivery_id for r in rows)
+    for row in rows:
+        current = reload(db, row)
+        assert (current.status, current.attempts, current.error) == ("handled", 1, None)
+    # Its own job is running; the others' waiting jobs were withdrawn once the batch committed.
+    assert [jobs.job_status(job_id_for(r.delivery_id)) for r in rows if r is not rows[2]] == [None] * 4
+    assert run_jobs() == 1  # rows[2]'s own job finds its delivery handled; the withdrawn ids are skipped
+    assert len(seen) == 5
+
+
+def test_a_failing_delivery_fails_alone_in_its_batch(app, db, run_jobs, handlers, deliver):
+    written = []
+
+    def picky(event):
+        audit.record("test.handled", "webhook_delivery", event.delivery_pk)
+        after_commit(lambda: written.append(event.delivery_id))
+        if event.payload.get("bad"):
+            raise RuntimeError("bad payload")
+        return "ok"
+
+    handlers(TEST_EVENT, picky, name="tests.picky")
+    good, bad, also_good = deliver(), deliver({"action": "poked", "bad": True}), deliver()
+
+    assert process_delivery(good.id) == "handled"
+
+    assert (reload(db, good).status, reload(db, also_good).status) == ("handled", "handled")
+    failed = reload(db, bad)
+    assert (failed.status, failed.attempts, failed.error) == ("retrying", 1, "tests.picky: RuntimeError: bad payload")
+    assert sorted(audit_actions(db, "test.handled")) == sorted([str(good.id), str(also_good.id)])
+    assert sorted(written) == sorted([good.delivery_id, also_good.delivery_id])  # not the failed one's
+    assert jobs.job_status(job_id_for(bad.delivery_id)) == "queued"  # its own job tries it again
+    with pytest.raises(DeliveryFailed):
+        process_delivery(bad.id)
+    assert reload(db, bad).attempts == 2
+
+
+def test_a_delivery_another_worker_holds_is_left_to_it(db, handlers, deliver):
+    handlers(TEST_EVENT, lambda e: "ok", name="tests.ok")
+    mine, held = deliver(), deliver()
+    with db.engine.connect() as other:
+        other.execute(sa.text("SELECT id FROM webhook_deliveries WHERE id = :id FOR UPDATE"), {"id": held.id})
+        assert process_delivery(mine.id) == "handled"
+        other.rollback()
+    assert reload(db, held).status == "received"
+    assert jobs.job_status(job_id_for(held.delivery_id)) == "queued"
 
 
 def test_failed_job_is_retried_by_rq_with_back_off(app, db, run_jobs, handlers, deliver):

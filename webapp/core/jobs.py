@@ -246,6 +246,8 @@ def _inside(transaction: SessionTransaction | None, ended: SessionTransaction) -
 
 
 def _committed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its jobs wait for the outermost commit (and go if it rolls back)
     # The session cannot run SQL yet (a callback may want to): the work runs when the transaction ends.
     session.info[COMMITTED_KEY] = (session.info.pop(PENDING_KEY, []), session.info.pop(CALLBACKS_KEY, []))
 

@@ -11,9 +11,14 @@ MAX_PATTERNS = 50
 
 
 class Filterable(Protocol):
-    events: list[Any]
-    branch_patterns: list[Any]
-    tag_patterns: list[Any]
+    @property
+    def events(self) -> list[Any]: ...
+
+    @property
+    def branch_patterns(self) -> list[Any]: ...
+
+    @property
+    def tag_patterns(self) -> list[Any]: ...
 
     @property
     def repository_ids(self) -> list[int]: ...

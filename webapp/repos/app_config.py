@@ -8,9 +8,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from webapp.extensions import db
 from webapp.repos.models import GitHubAppConfig
@@ -76,6 +79,28 @@ ENV_FIELDS = {
 
 def stored_app_config() -> GitHubAppConfig | None:
     return db.session.scalar(select(GitHubAppConfig).order_by(GitHubAppConfig.id.desc()).limit(1))
+
+
+def app_stored_in(database_url: str) -> bool:
+    """Does the database at `database_url` hold an App the manifest flow stored (its id and private key)?
+
+    Asked without an app context, before anything starts: `make run` decides from it whether a real
+    App is configured. A database that does not exist yet, is not migrated or cannot be reached holds none."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return False  # connecting would create the file
+    table = GitHubAppConfig.__table__
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(table.name):
+                return False
+            stored = select(table.c.id).where(table.c.app_id.is_not(None), table.c.private_key.is_not(None))
+            return conn.scalar(stored.limit(1)) is not None
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
 
 
 def get_app_settings() -> GitHubAppSettings | None:

@@ -34,3 +34,30 @@ def test_keys_are_kept_apart(app, db):
     assert once_per_transaction("a", lambda: 1) == 1
     assert once_per_transaction("b", lambda: 2) == 2
     assert once_per_transaction("a", lambda: 3) == 1
+
+
+def test_work_runs_once_per_key_in_key_order_just_before_the_commit(app, db):
+    from webapp.core.txcache import once_before_commit
+
+    ran: list[object] = []
+    once_before_commit(("pool", 9), lambda: ran.append(9))
+    once_before_commit(("pool", 2), lambda: ran.append(2))
+    once_before_commit(("pool", 9), lambda: ran.append("again"))  # asked twice: still once
+    savepoint = db.session.begin_nested()
+    savepoint.commit()  # a savepoint released is not the commit
+    assert ran == []
+    db.session.commit()
+    assert ran == [2, 9]
+    db.session.commit()
+    assert ran == [2, 9]  # done with the transaction that asked
+
+
+def test_work_asked_for_in_a_transaction_rolled_back_never_runs(app, db):
+    from webapp.core.txcache import once_before_commit
+
+    ran: list[object] = []
+    db.session.execute(sa.text("SELECT 1"))
+    once_before_commit(("pool", 1), lambda: ran.append(1))
+    db.session.rollback()
+    db.session.commit()
+    assert ran == []

@@ -136,3 +136,30 @@ def test_200_queued_jobs_8_workers_cap_20(app, db, make_pool, fake_aws, fake_git
     assert len(fake_aws.all_tasks()) == launched  # one task per launched runner, no duplicates
     assert db.session.scalar(select(func.count()).select_from(Runner).where(
         Runner.pool_id == pool.id, Runner.state == "finished")) >= JOBS
+
+
+def test_a_batch_of_deliveries_scales_each_pool_once_as_it_commits(app, db, make_pool, post_job, run_jobs,
+                                                                   monkeypatch):
+    from webapp.runners import service
+
+    pool = make_pool(labels=["linux"], max_runners=3)
+    scaled: list[int] = []
+    real_scale = service.scale_pool
+
+    def counting_scale(pool_id: int) -> list[int]:
+        scaled.append(pool_id)
+        return real_scale(pool_id)
+
+    monkeypatch.setattr(service, "scale_pool", counting_scale)
+    ids = [new_job_id() for _ in range(5)]
+    for job_id in ids:
+        post_job(workflow_job("queued", job_id))
+
+    run_jobs(queues=("high",))  # the first job processes all five deliveries in one batch
+
+    assert scaled == [pool.id]
+    db.session.expire_all()
+    requested = db.session.scalar(select(func.count()).select_from(Runner).where(Runner.pool_id == pool.id))
+    assert requested == 3  # five jobs waiting, capped at three
+    assert db.session.scalar(select(func.count()).select_from(WorkflowJob)
+                             .where(WorkflowJob.github_job_id.in_(ids), WorkflowJob.pool_id == pool.id)) == 5

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from webapp.core.models import utcnow
+from webapp.core.txcache import once_per_transaction
 from webapp.extensions import db
 from webapp.runners.models import (
     ALIVE_STATES,
@@ -74,6 +75,11 @@ def match_pool(job: WorkflowJob, pools: list[RunnerPool] | None = None) -> Runne
     return min(candidates, key=lambda c: c[:3])[3]
 
 
+def _enabled_pools() -> list[RunnerPool]:
+    """Every enabled pool, read once per processing transaction (match_pool picks by scope and labels)."""
+    return list(db.session.scalars(select(RunnerPool).where(RunnerPool.enabled.is_(True)).order_by(RunnerPool.id)))
+
+
 def _upsert_row(job_id: int, attempt: int, values: dict[str, Any]) -> WorkflowJob:
     """Insert the ledger row if missing, then lock it (so concurrent deliveries merge one by one)."""
     dialect = db.session.get_bind().dialect.name
@@ -130,7 +136,7 @@ def record_workflow_job(payload: dict[str, Any], *, installation_id: int | None 
     if job.status in ("in_progress", "completed") and job.started_at is None:
         job.started_at = utcnow()
     if job.pool_id is None:
-        pool = match_pool(job)
+        pool = match_pool(job, once_per_transaction("runners.enabled_pools", _enabled_pools))
         job.pool_id = pool.id if pool else None
         job.matched = pool is not None
     link_runner(job)

@@ -11,6 +11,7 @@ from webapp.auth.principal import Actor, Who
 from webapp.core import audit
 from webapp.core.errors import Conflict, Unavailable
 from webapp.core.pagination import Page, keyset_page
+from webapp.core.txcache import once_before_commit
 from webapp.extensions import db
 from webapp.integrations.ecs import AwsError
 from webapp.integrations.github import GitHubError
@@ -41,15 +42,21 @@ log = logging.getLogger(__name__)
 
 
 def on_workflow_job(event: Any) -> str:
-    """Router handler: merge the delivery into the ledger, then scale the job's pool in the same
-    transaction (the pool lock is released by the processing commit); launches are queued by it."""
+    """Router handler: merge the delivery into the ledger and have the job's pool scaled as the
+    processing transaction commits (once for a whole batch of deliveries); launches are queued by
+    that commit."""
     job = record_workflow_job(event.payload, installation_id=event.installation_id)
     if job.pool_id is None:
         what = "unmatched" if job.self_hosted else "not for self-hosted runners"
         return f"job {job.github_job_id} {job.status}: {what}"
-    launched = scale_pool(job.pool_id)
-    defer_launches(launched)
-    return f"job {job.github_job_id} {job.status}: pool {job.pool_id}, {len(launched)} runner(s) to launch"
+    scale_before_commit(job.pool_id)
+    return f"job {job.github_job_id} {job.status}: pool {job.pool_id}"
+
+
+def scale_before_commit(pool_id: int) -> None:
+    """Scale the pool just before this transaction commits, once however many deliveries ask; pools
+    are locked in id order, so two workers' batches never wait on each other in a circle."""
+    once_before_commit(("runners.scale", pool_id), lambda: defer_launches(scale_pool(pool_id)))
 
 
 def scale_and_launch(pool_id: int) -> int:

@@ -82,7 +82,8 @@ def process_delivery(pk: int) -> str:
         status = delivery.status
         db.session.rollback()
         return status
-    own = _process_batch([delivery, *_claim(BATCH_SIZE - 1, excluding=pk)])[0]
+    outcomes = _process_batch([delivery, *_claim(BATCH_SIZE - 1, excluding=pk)], own=pk)
+    own = next(o for o in outcomes if o.pk == pk)
     if own.error is not None:
         raise DeliveryFailed(own.error)
     drain(time.monotonic() + DRAIN_SECONDS)
@@ -109,14 +110,25 @@ def _claim(limit: int, excluding: int | None = None) -> list[WebhookDelivery]:
     return list(db.session.scalars(stmt.order_by(WebhookDelivery.id).limit(limit).with_for_update(skip_locked=True)))
 
 
-def _process_batch(batch: list[WebhookDelivery]) -> list[_Outcome]:
-    """Each delivery in a savepoint, one commit for all; then metrics and the others' jobs withdrawn."""
-    outcomes = [_process_one(delivery) for delivery in batch]
+def _process_batch(batch: list[WebhookDelivery], own: int | None = None) -> list[_Outcome]:
+    """Each delivery in a savepoint, one commit for all; then metrics and the others' jobs withdrawn.
+
+    Deliveries about the same object (a workflow job's queued, in_progress and completed) lock
+    that object's rows: every batch takes them in the order of the object's id, so two workers'
+    batches wait for each other at most, never in a circle.
+    """
+    outcomes = [_process_one(delivery) for delivery in sorted(batch, key=_lock_order)]
     db.session.commit()  # queues the jobs the handlers deferred
     for outcome in outcomes:
         PROCESSED.labels(outcome.event, outcome.status).inc()
-    _withdraw_jobs([o.delivery_id for o in outcomes[1:] if o.status in FINAL_STATUSES])
+    _withdraw_jobs([o.delivery_id for o in outcomes if o.pk != own and o.status in FINAL_STATUSES])
     return outcomes
+
+
+def _lock_order(delivery: WebhookDelivery) -> tuple[str, int, int]:
+    about = delivery.payload.get(delivery.event) if isinstance(delivery.payload, dict) else None
+    object_id = about.get("id") if isinstance(about, dict) else None
+    return delivery.event, object_id if isinstance(object_id, int) else 0, delivery.id
 
 
 def _process_one(delivery: WebhookDelivery) -> _Outcome:

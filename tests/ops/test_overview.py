@@ -31,8 +31,13 @@ def cards_of(page: str) -> dict[str, dict[str, dict[str, str]]]:
 
 
 @pytest.fixture
-def world(db: Any) -> None:
-    """Two repositories and, for each capability, rows in both (the hidden one's are all extra)."""
+def world(db: Any, clock: Any) -> None:
+    """Two repositories and, for each capability, rows in both (the hidden one's are all extra).
+
+    The clock stands at midday, so "yesterday" (25 hours ago) is yesterday whatever the hour the
+    suite runs at; before, from 00:00 to 01:00 UTC it fell two days back.
+    """
+    clock.now = clock.now.replace(hour=12, minute=0, second=0)
     from webapp.builds.catalogue import load_default_catalogue
     from webapp.builds.models import Build, ImageType, OsVersion, Platform
     from webapp.forwarding.models import ForwardTarget, ForwardTargetRepository

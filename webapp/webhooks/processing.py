@@ -2,11 +2,12 @@
 
 Every stored delivery has a job of its own (the intake queues it), but the job that runs first
 does not stop at its delivery. It locks its own row, then claims up to BATCH_SIZE - 1 more
-`received` rows with `FOR UPDATE SKIP LOCKED`, runs each delivery's handlers inside a SAVEPOINT
-(a failing delivery rolls back alone and is recorded as failed or retrying), and commits the
-batch once: the handlers' rows, the deliveries' statuses and the jobs the handlers deferred. It
-goes on claiming batches while there are any, for up to DRAIN_SECONDS, so a burst drains at the
-cost of one commit per batch rather than one job, one lock and one commit per delivery.
+`received` rows with `FOR UPDATE SKIP LOCKED`, runs their handlers (in one savepoint; when one
+fails, again with a savepoint each, so a failing delivery rolls back alone and is recorded as
+failed or retrying), and commits the batch once: the handlers' rows, the deliveries' statuses
+and the jobs the handlers deferred. It goes on claiming batches while there are any, for up to
+DRAIN_SECONDS, so a burst drains at the cost of one commit per batch rather than one job, one
+lock and one commit per delivery.
 
 Exactly once holds as before: a delivery's handlers run only while its row is locked and only
 when its status is not final, and the status is committed with the handlers' work. The jobs of
@@ -111,14 +112,22 @@ def _claim(limit: int, excluding: int | None = None) -> list[WebhookDelivery]:
 
 
 def _process_batch(batch: list[WebhookDelivery], own: int | None = None) -> list[_Outcome]:
-    """Each delivery in a savepoint, one commit for all; then metrics and the others' jobs withdrawn.
+    """The batch's handlers, one commit for all; then metrics and the others' jobs withdrawn.
+
+    All deliveries run in one savepoint first. When a handler fails, that savepoint is rolled
+    back (the row locks taken before it stay) and the batch runs again with a savepoint per
+    delivery, so the failing one fails alone. Handlers are idempotent, so running the others
+    twice is safe; failures are rare, so most batches pay for one savepoint, not one each.
 
     Deliveries about the same object (a workflow job's queued, in_progress and completed) lock
     that object's rows: every batch takes them in the order of the object's id, so two workers'
     batches wait for each other at most, never in a circle.
     """
-    outcomes = [_process_one(delivery) for delivery in sorted(batch, key=_lock_order)]
-    db.session.commit()  # queues the jobs the handlers deferred
+    ordered = sorted(batch, key=_lock_order)
+    outcomes = _all_together(ordered)
+    if outcomes is None:
+        outcomes = [_one_alone(delivery) for delivery in ordered]
+    db.session.commit()  # the statuses, the handlers' rows, and the jobs the handlers deferred
     for outcome in outcomes:
         PROCESSED.labels(outcome.event, outcome.status).inc()
     _withdraw_jobs([o.delivery_id for o in outcomes if o.pk != own and o.status in FINAL_STATUSES])
@@ -131,30 +140,64 @@ def _lock_order(delivery: WebhookDelivery) -> tuple[str, int, int]:
     return delivery.event, object_id if isinstance(object_id, int) else 0, delivery.id
 
 
-def _process_one(delivery: WebhookDelivery) -> _Outcome:
-    event = _event_for(delivery)
+class _HandlerFailed(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _all_together(deliveries: list[WebhookDelivery]) -> list[_Outcome] | None:
+    """Every delivery's handlers in one savepoint; None (and nothing done) when one failed."""
+    savepoint = db.session.begin_nested()
+    try:
+        results = [_run_handlers(delivery) for delivery in deliveries]
+    except _HandlerFailed:
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    return [_handled(delivery, ran) for delivery, ran in zip(deliveries, results, strict=True)]
+
+
+def _one_alone(delivery: WebhookDelivery) -> _Outcome:
+    """One delivery's handlers in a savepoint of its own: a failure rolls back its work only."""
+    savepoint = db.session.begin_nested()
+    try:
+        ran = _run_handlers(delivery)
+    except _HandlerFailed as failed:
+        savepoint.rollback()  # this delivery's handlers' work, and the jobs they deferred
+        status = _record_failure(delivery, failed.error)
+        log.warning("webhook delivery %s (%s) failed: %s; now %s", delivery.delivery_id, delivery.event,
+                    failed.error, status)
+        return _Outcome(delivery.id, delivery.delivery_id, delivery.event, status, failed.error)
+    savepoint.commit()
+    return _handled(delivery, ran)
+
+
+def _run_handlers(delivery: WebhookDelivery) -> dict[str, Any] | None:
+    """Each handler's result by name (None: no handler listens); raises _HandlerFailed naming the one that failed."""
     handlers = handlers_for(delivery.event, delivery.action)
+    if not handlers:
+        return None
+    event = _event_for(delivery)
     results: dict[str, Any] = {}
     current = ""
-    savepoint = db.session.begin_nested()
     try:
         for name, handler in handlers:
             current = name
             results[name] = _result_value(handler(event))
             db.session.flush()  # a handler's constraint error is reported as that handler's
     except Exception as exc:
-        savepoint.rollback()  # this delivery's handlers' work, and the jobs they deferred
-        error = f"{current}: {type(exc).__name__}: {exc}"
-        status = _record_failure(delivery, error)
-        log.warning("webhook delivery %s (%s) failed in %s; now %s", event.delivery_id, event.event, current, status)
-        return _Outcome(event.delivery_pk, event.delivery_id, event.event, status, error)
-    savepoint.commit()
-    delivery.status = HANDLED if handlers else IGNORED
-    delivery.result = {"handlers": results}
+        raise _HandlerFailed(f"{current}: {type(exc).__name__}: {exc}") from exc
+    return results
+
+
+def _handled(delivery: WebhookDelivery, results: dict[str, Any] | None) -> _Outcome:
+    delivery.status = IGNORED if results is None else HANDLED
+    delivery.result = {"handlers": results or {}}
     delivery.error = None
     delivery.attempts += 1
     delivery.processed_at = utcnow()
-    return _Outcome(event.delivery_pk, event.delivery_id, event.event, delivery.status)
+    return _Outcome(delivery.id, delivery.delivery_id, delivery.event, delivery.status)
 
 
 def _record_failure(delivery: WebhookDelivery, error: str) -> str:

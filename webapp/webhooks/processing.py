@@ -51,6 +51,9 @@ BATCH_SIZE = 200  # deliveries per transaction
 DRAIN_SECONDS = 5.0  # how long one job goes on claiming batches before it hands the worker back
 
 
+CLAIMED = "claimed"  # what a job returns when another job's batch holds its delivery
+
+
 class DeliveryFailed(Exception):
     """A handler failed; raised from the task so RQ retries it with back-off."""
 
@@ -73,12 +76,22 @@ def process_delivery(pk: int) -> str:
     A handler's exception rolls back that delivery's handlers only, records the error and, for
     `pk` itself, raises DeliveryFailed after the batch commits, so the job is retried; after
     WEBHOOK_MAX_ATTEMPTS attempts it stays `failed`.
+
+    A delivery whose row another job holds is in that job's batch: this job does not wait for
+    it but helps with whatever else waits, and returns "claimed". (Should that job die, its row
+    lock goes with it and the delivery, still `received`, is claimed by the next batch or queued
+    again by the sweep.)
     """
-    delivery = db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == pk).with_for_update())
+    delivery = db.session.scalar(
+        select(WebhookDelivery).where(WebhookDelivery.id == pk).with_for_update(skip_locked=True))
     if delivery is None:
+        exists = db.session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.id == pk))
         db.session.rollback()
-        log.warning("webhook delivery row %s does not exist; nothing to process", pk)
-        return "missing"
+        if exists is None:
+            log.warning("webhook delivery row %s does not exist; nothing to process", pk)
+            return "missing"
+        drain(time.monotonic() + DRAIN_SECONDS)
+        return CLAIMED
     if delivery.status in FINAL_STATUSES:
         status = delivery.status
         db.session.rollback()

@@ -27,7 +27,7 @@ WORDS = {
 STATE_FAMILIES = {
     "ok": {"ok", "succeeded", "success", "active", "handled", "delivered", "published", "processed", "completed",
            "idle", "approved", "synced", "connected", "enabled", "healthy", "done", "current", "deployed",
-           "nothing_to_do", "up"},
+           "nothing_to_do", "up", "finished"},
     "failed": {"failed", "failure", "error", "errored", "revoked", "disabled", "conflict", "gave_up", "refused",
                "rolled_back", "down", "unavailable", "degraded", "rejected", "dead", "timed_out", "stopped"},
     "waiting": {"queued", "pending", "pending_approval", "waiting", "received", "retrying", "launching",

@@ -46,21 +46,13 @@ def pool_label_set(pool: RunnerPool) -> set[str]:
     return {str(label).strip().lower() for label in pool.labels} | {"self-hosted"}
 
 
-def match_pool(job: WorkflowJob, pools: list[RunnerPool] | None = None) -> RunnerPool | None:
-    """The most specific enabled pool whose labels contain all of the job's labels.
+def match_pool(job: WorkflowJob, pools: list[RunnerPool]) -> RunnerPool | None:
+    """The most specific of `pools` (the enabled ones, `enabled_pools()`) whose labels hold all the job's.
 
     Specific = fewest labels beyond the job's; then a repository's own pool before its
     organisation's; then the oldest pool.
     """
     wanted = {str(label).strip().lower() for label in job.labels}
-    if pools is None:
-        stmt = select(RunnerPool).where(RunnerPool.enabled.is_(True))
-        scope = RunnerPool.scope == "organization"
-        if job.installation_id is not None:
-            scope = scope & (RunnerPool.installation_id == job.installation_id)
-        if job.repository_id is not None:
-            scope = scope | (RunnerPool.repository_id == job.repository_id)
-        pools = list(db.session.scalars(stmt.where(scope)))
     candidates = []
     for pool in pools:
         if pool.scope == "repository" and pool.repository_id != job.repository_id:
@@ -75,9 +67,10 @@ def match_pool(job: WorkflowJob, pools: list[RunnerPool] | None = None) -> Runne
     return min(candidates, key=lambda c: c[:3])[3]
 
 
-def _enabled_pools() -> list[RunnerPool]:
-    """Every enabled pool, read once per processing transaction (match_pool picks by scope and labels)."""
-    return list(db.session.scalars(select(RunnerPool).where(RunnerPool.enabled.is_(True)).order_by(RunnerPool.id)))
+def enabled_pools() -> list[RunnerPool]:
+    """Every enabled pool, read once per transaction (a batch of deliveries, a reconciler pass)."""
+    return once_per_transaction("runners.enabled_pools", lambda: list(db.session.scalars(
+        select(RunnerPool).where(RunnerPool.enabled.is_(True)).order_by(RunnerPool.id))))
 
 
 def _upsert_row(job_id: int, attempt: int, values: dict[str, Any]) -> WorkflowJob:
@@ -136,7 +129,7 @@ def record_workflow_job(payload: dict[str, Any], *, installation_id: int | None 
     if job.status in ("in_progress", "completed") and job.started_at is None:
         job.started_at = utcnow()
     if job.pool_id is None:
-        pool = match_pool(job, once_per_transaction("runners.enabled_pools", _enabled_pools))
+        pool = match_pool(job, enabled_pools())
         job.pool_id = pool.id if pool else None
         job.matched = pool is not None
     link_runner(job)

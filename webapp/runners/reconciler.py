@@ -25,7 +25,7 @@ from webapp.integrations.ecs import AwsError, aws
 from webapp.integrations.github import NOT_CONFIGURED, GitHubError, app_configured, github
 from webapp.runners import github_runners
 from webapp.runners.launcher import defer_launches
-from webapp.runners.ledger import match_pool, record_workflow_job
+from webapp.runners.ledger import enabled_pools, match_pool, record_workflow_job
 from webapp.runners.models import (
     ALIVE_STATES,
     BUSY,
@@ -274,7 +274,7 @@ def reevaluate_waiting_jobs(limit: int = 200, *, with_github: bool = True) -> di
     for job in db.session.scalars(
         select(WorkflowJob).where(WorkflowJob.status.in_(DEMAND_STATUSES), WorkflowJob.pool_id.is_(None),
                                   WorkflowJob.self_hosted.is_(True)).limit(limit)):
-        pool = match_pool(job)
+        pool = match_pool(job, enabled_pools())
         if pool is not None:
             job.pool_id, job.matched = pool.id, True
             summary["matched"] += 1

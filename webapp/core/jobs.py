@@ -58,7 +58,10 @@ def get_queue(name: str = "default", connection: Redis | None = None) -> Queue:
 
 
 FAILURE_TTL = 7 * 24 * 3600  # a failed job stays for a week on the dashboard
-RESULT_TTL = 3600
+# A finished job stays five minutes, enough to watch the queues move: its record is the rows it wrote
+# (the delivery log, runner events, sync history). An hour kept every webhook's job, so Redis grew with
+# the traffic of the last hour (bench/soak.py).
+RESULT_TTL = 300
 
 
 def _timeout(timeout: int | None) -> int:

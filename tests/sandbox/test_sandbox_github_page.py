@@ -74,6 +74,47 @@ def test_commits_files_releases_tags_deployments_and_runners_are_shown(
     assert "deploy/app.tf" not in _section(older, "sg-files")
 
 
+def test_a_files_content_is_shown_at_the_chosen_commit(signed_in: Callable[..., Browser],
+                                                       sandbox: sandbox_world.Sandbox) -> None:
+    state = sandbox.github.state
+    events.set_target(state, None)
+    first = pushes.push_file(state, REPO, "infra/main.tf", 'cidr = "10.0.0.0/16" # <first>\n', "Network")["after"]
+    second = pushes.push_file(state, REPO, "infra/main.tf", 'cidr = "10.1.0.0/16"\n', "Widen it")["after"]
+    browser = signed_in("viewer", "read")
+
+    page = browser.get(f"{PAGE}?repo={REPO}").get_data(as_text=True)
+    link = f'href="{PAGE}?repo={REPO}&amp;branch=main&amp;commit={second}&amp;file=infra/main.tf#sg-file"'
+    assert link in _section(page, "sg-files")  # each listed file links to its content
+    assert 'id="sg-file"' not in page  # none is shown until one is chosen
+
+    newest = browser.get(f"{PAGE}?repo={REPO}&file=infra/main.tf").get_data(as_text=True)
+    shown = _section(newest, "sg-file")
+    assert f"<code>infra/main.tf</code> at <code>{second[:7]}</code>" in shown
+    assert '<code>cidr = &#34;10.1.0.0/16&#34;\n</code></pre>' in shown
+    assert 'aria-current="true" class="current">\n      <td><code>infra/main.tf</code>' in _section(newest, "sg-files")
+
+    older = _section(browser.get(f"{PAGE}?repo={REPO}&commit={first}&file=infra/main.tf").get_data(as_text=True),
+                     "sg-file")
+    assert f"at <code>{first[:7]}</code>" in older
+    assert "# &lt;first&gt;" in older  # the content is escaped, not rendered
+
+
+def test_a_file_not_in_the_commit_or_not_text_is_said(signed_in: Callable[..., Browser],
+                                                      sandbox: sandbox_world.Sandbox) -> None:
+    sandbox.github.state.extra["git"].commit_files("gantry-demo", "engine", {"logo.png": b"\x89PNG\r\n\x1a\n\xff\x00"},
+                                                   message="Add the logo")
+    browser = signed_in("viewer", "read")
+
+    missing = browser.get(f"{PAGE}?repo={REPO}&file=infra/nowhere.tf")
+    assert missing.status_code == 200
+    page = missing.get_data(as_text=True)
+    assert "There is no file infra/nowhere.tf at" in page and 'id="sg-file"' not in page
+    assert "<code>README.md</code>" in _section(page, "sg-files")
+
+    binary = _section(browser.get(f"{PAGE}?repo={REPO}&file=logo.png").get_data(as_text=True), "sg-file")
+    assert "10 B" in binary and "Not UTF-8 text: the content is not shown." in binary and "<pre" not in binary
+
+
 def test_a_bad_commit_is_said_and_the_branch_head_shown(signed_in: Callable[..., Browser]) -> None:
     page = signed_in("viewer", "read").get(f"{PAGE}?repo={REPO}&commit=not-a-sha").get_data(as_text=True)
     assert "A commit is 7 to 40 hexadecimal characters" in page
@@ -104,14 +145,16 @@ def test_the_page_fits_a_laptop_a_small_laptop_and_a_phone(browser_engine: Any, 
     from tests.conftest import PASSWORD
     from tests.journeys.browser import open_journey
 
-    pushes.push_file(sandbox.github.state, REPO, "infra/modules/network/a-rather-long-file-name-for-a-phone.tf",
-                     "variable {}\n", "A commit whose message is long enough to need wrapping on a phone screen")
+    path = "infra/modules/network/a-rather-long-file-name-for-a-phone.tf"
+    pushes.push_file(sandbox.github.state, REPO, path, "variable {}\n" + "# a line far wider than a phone " * 8 + "\n",
+                     "A commit whose message is long enough to need wrapping on a phone screen")
     signed_in("viewer")  # seeds the demo repositories
     admin = make_user("admin")
     for label, (width, height) in {"laptop": (1366, 900), "small-laptop": (1024, 768), "phone": (390, 844)}.items():
         with open_journey(browser_engine, live_gantry, f"sandbox-github-{label}", width, height) as journey:
             journey.sign_in(admin.username, PASSWORD)
-            journey.goto(f"{PAGE}?repo={REPO}")
+            journey.goto(f"{PAGE}?repo={REPO}&file={path}")
             assert journey.page.get_by_role("heading", name="Sandbox GitHub", exact=True).is_visible()
+            assert journey.page.get_by_label(f"Content of {path}").is_visible()
             overflow = journey.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{label}: the page is {overflow}px wider than the window"

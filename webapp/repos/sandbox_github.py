@@ -7,6 +7,9 @@ in `make run`'s launcher beside the web server and worker, so there is one way t
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +27,20 @@ from webapp.repos.sandbox_actions import sandbox_on
 COMMITS_SHOWN = 20
 DEPLOYMENTS_SHOWN = 10
 FILES_SHOWN = 500
+FILE_BYTES_SHOWN = 100_000  # a file's first 100 kB are shown; the sandbox pushes small text files
+MAX_PATH = 255
 SHA = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+@dataclass
+class SandboxFile:
+    """One file of a commit as Sandbox GitHub holds it: its text, or None when it is not UTF-8 text."""
+
+    path: str
+    sha: str
+    size: int
+    text: str | None
+    truncated: bool  # only the first FILE_BYTES_SHOWN bytes are in `text`
 
 
 @dataclass
@@ -42,6 +58,7 @@ class SandboxRepository:
     tags: list[dict[str, Any]]
     deployments: list[dict[str, Any]]  # each with its "statuses", newest first
     runners: list[dict[str, Any]]  # each with its "scope": the repository or the organisation
+    file: SandboxFile | None = None  # the file chosen among `files`, with its content
     problems: list[str] = field(default_factory=list)  # what the simulator would not answer
 
 
@@ -54,8 +71,9 @@ def sandbox_repositories(who: Who) -> list[Repository]:
 
 
 def read_repository(who: Who, full_name: str | None, branch: str | None = None,
-                    commit: str | None = None) -> SandboxRepository | None:
-    """What Sandbox GitHub holds for one repository (the first one `who` may see when none is named)."""
+                    commit: str | None = None, path: str | None = None) -> SandboxRepository | None:
+    """What Sandbox GitHub holds for one repository (the first one `who` may see when none is named), with
+    the content of the file at `path` in the commit shown when one is named."""
     choices = sandbox_repositories(who)
     if not choices:
         return None
@@ -74,11 +92,12 @@ def read_repository(who: Who, full_name: str | None, branch: str | None = None,
     commits = reader.commits(who, chosen)
     commit = commit or (commits[0]["sha"] if commits else None)
     files, truncated = reader.files(commit) if commit else ([], False)
+    chosen_file = reader.file(files, commit, path) if commit and path else None
     return SandboxRepository(
         repository=repo, branches=branches, branch=chosen, commits=commits, commit=commit, files=files,
         files_truncated=truncated, releases=reader.get("releases", "/releases", []),
         tags=reader.get("tags", "/tags", []), deployments=reader.deployments(), runners=reader.runners(),
-        problems=reader.problems)
+        file=chosen_file, problems=reader.problems)
 
 
 class _Reader:
@@ -113,6 +132,30 @@ class _Reader:
         blobs = [{"path": item["path"], "size": item.get("size"), "sha": item["sha"]}
                  for item in tree.get("tree") or [] if item.get("type") == "blob"]
         return blobs[:FILES_SHOWN], bool(tree.get("truncated")) or len(blobs) > FILES_SHOWN
+
+    def file(self, files: list[dict[str, Any]], commit: str, path: str) -> SandboxFile | None:
+        """The file at `path` among the commit's `files`, read as its blob; a path not there is a noted problem."""
+        listed = next((f for f in files if f["path"] == path), None) if len(path) <= MAX_PATH else None
+        if listed is None:
+            self.problems.append(f"There is no file {path[:MAX_PATH]} at {commit[:7]}.")
+            return None
+        blob = self.get(f"file {path}", f"/git/blobs/{listed['sha']}", None)
+        if not blob:
+            return None
+        try:
+            content = base64.b64decode(blob.get("content") or "")
+        except (binascii.Error, ValueError):
+            self.problems.append(f"The file {path} came back in an encoding other than base64.")
+            return None
+        truncated = len(content) > FILE_BYTES_SHOWN
+        try:
+            # not final when cut: a character the cut splits is dropped, not taken for binary
+            text: str | None = codecs.getincrementaldecoder("utf-8")().decode(content[:FILE_BYTES_SHOWN],
+                                                                              final=not truncated)
+        except UnicodeDecodeError:
+            text = None
+        return SandboxFile(path=path, sha=listed["sha"], size=len(content), text=text,
+                           truncated=truncated)
 
     def deployments(self) -> list[dict[str, Any]]:
         found = self.get("deployments", "/deployments", [], params={"per_page": DEPLOYMENTS_SHOWN})

@@ -102,7 +102,7 @@ def sandbox_push(owner: str, name: str) -> Any:
 @bp.route("/sandbox/github")
 @page_requires("viewer")
 def sandbox_github_page() -> Any:
-    """Sandbox mode only (404 otherwise): what the GitHub simulator holds for a repository."""
+    """Sandbox mode only (404 otherwise): what the GitHub simulator holds for a repository, and one file's content."""
     who = _principal()
     repositories = sandbox_github.sandbox_repositories(who)
     commit = (request.args.get("commit") or "").strip().lower() or None
@@ -110,7 +110,7 @@ def sandbox_github_page() -> Any:
     if commit is not None and not sandbox_github.SHA.match(commit):
         error, commit = "A commit is 7 to 40 hexadecimal characters; the branch's newest is shown.", None
     view = sandbox_github.read_repository(who, request.args.get("repo") or None, request.args.get("branch") or None,
-                                          commit)
+                                          commit, (request.args.get("file") or "").strip() or None)
     return render("repos/sandbox_github.html", repositories=repositories, view=view, error=error)
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 from cryptography.fernet import Fernet
 from flask import Flask
 from sqlalchemy import select
@@ -233,3 +237,44 @@ def test_a_database_not_made_yet_or_unreachable_holds_no_app(tmp_path: Path, mon
     assert local.sandbox_wanted({}) is True
     assert not (tmp_path / "gantry.db").exists()  # asking did not create make run's database
     assert app_stored_in("postgresql://postgres@127.0.0.1:1/gantry") is False
+
+
+def test_an_app_registered_through_the_manifest_flow_against_the_simulator_turns_it_off_on_the_next_run(
+        sandbox_app: Flask, sandbox: sandbox_world.Sandbox, make_user: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make run` in sandbox mode, an admin registers an App with the App-manifest flow (GitHub being the
+    simulator), and the next `make run` on the same database takes that App for a real one: sandbox off."""
+    from tests.conftest import TEST_DATABASE_URL, Browser
+    from webapp.repos.models import GitHubAppConfig
+
+    monkeypatch.setattr(local, "INSTANCE", tmp_path)
+    assert local.sandbox_wanted({"DATABASE_URL": TEST_DATABASE_URL}) is True  # this run: nothing configured
+    browser = Browser(sandbox_app.test_client())
+    assert browser.login(make_user("admin").username).status_code in (302, 303)
+
+    page = browser.post("/github/app", data={"name": "Gantry Local", "organization": "gantry-demo"})
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    action = re.search(r'<form method="post" action="([^"]+)" id="manifest-form">', text)
+    manifest = re.search(r'name="manifest" value="([^"]+)"', text)
+    assert action and manifest
+    assert html.unescape(action.group(1)).startswith(f"{sandbox.github.url}/organizations/gantry-demo/")
+    # the browser posts the manifest to (simulated) GitHub, which answers with a code for Gantry's callback
+    github_answer = requests.post(html.unescape(action.group(1)),
+                                  data={"manifest": html.unescape(manifest.group(1))},
+                                  allow_redirects=False, timeout=5)
+    back = urlsplit(github_answer.headers["Location"])
+    assert back.path == "/github/app/manifest/callback"
+    done = browser.get(f"{back.path}?{back.query}")
+    assert done.status_code == 302 and done.headers["Location"] == "/github"
+
+    with sandbox_app.app_context():
+        from webapp.extensions import db
+
+        stored = db.session.scalars(select(GitHubAppConfig)).one()
+        assert stored.slug == "gantry-local" and stored.private_key
+        db.session.remove()
+    assert stored.app_id in sandbox.github.state.apps
+    env = {"DATABASE_URL": TEST_DATABASE_URL}
+    assert local.sandbox_wanted(env) is False
+    assert env["SANDBOX"] == "0"  # what the next run's web server and worker start with

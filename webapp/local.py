@@ -89,6 +89,9 @@ def sandbox_wanted(env: dict[str, str]) -> bool:
         env["SANDBOX"] = "0" if strict or configured else "1"
         if env["SANDBOX"] == "1" and app_stored_in(load_settings(env, INSTANCE)["SQLALCHEMY_DATABASE_URI"]):
             env["SANDBOX"] = "0"
+            print("Sandbox off: the database holds a GitHub App registered on the setup page, and Gantry now talks "
+                  "to GitHub with it. An App registered while in the sandbox exists only in its simulator: "
+                  "SANDBOX=1 keeps the sandbox.", file=sys.stderr)
     return bool(load_settings(env, INSTANCE)["SANDBOX"])
 
 

@@ -241,7 +241,7 @@ def test_a_database_not_made_yet_or_unreachable_holds_no_app(tmp_path: Path, mon
 
 def test_an_app_registered_through_the_manifest_flow_against_the_simulator_turns_it_off_on_the_next_run(
         sandbox_app: Flask, sandbox: sandbox_world.Sandbox, make_user: Any, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """`make run` in sandbox mode, an admin registers an App with the App-manifest flow (GitHub being the
     simulator), and the next `make run` on the same database takes that App for a real one: sandbox off."""
     from tests.conftest import TEST_DATABASE_URL, Browser
@@ -278,3 +278,4 @@ def test_an_app_registered_through_the_manifest_flow_against_the_simulator_turns
     env = {"DATABASE_URL": TEST_DATABASE_URL}
     assert local.sandbox_wanted(env) is False
     assert env["SANDBOX"] == "0"  # what the next run's web server and worker start with
+    assert "Sandbox off: the database holds a GitHub App" in capsys.readouterr().err  # and the user is told why

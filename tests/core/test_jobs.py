@@ -122,6 +122,23 @@ def test_finished_job_can_be_asked_for_again(app, run_jobs):
     assert RAN == ["first", "second"]
 
 
+def test_a_finished_job_another_process_replaces_meanwhile_is_enqueued_again(app, run_jobs, monkeypatch):
+    jobs.enqueue(remember, "first", job_id="raced")
+    assert run_jobs() == 1
+    fetch = jobs.fetch_job
+
+    def fetched_then_deleted_by_another_process(job_id, connection):
+        job = fetch(job_id, connection)
+        connection.delete(job.key)  # between this process's fetch and its status check
+        return job
+
+    monkeypatch.setattr(jobs, "fetch_job", fetched_then_deleted_by_another_process)
+    jobs.enqueue(remember, "second", job_id="raced")
+    assert jobs.queue_depths()["default"] == 1
+    assert run_jobs() == 1
+    assert RAN == ["first", "second"]
+
+
 def test_failed_job_can_be_asked_for_again(app, run_jobs):
     jobs.enqueue(explode, job_id="retry-me", retry=None)
     run_jobs()

@@ -21,7 +21,7 @@ from flask import Flask, current_app, has_app_context
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from sqlalchemy import event
@@ -36,6 +36,8 @@ QUEUE_NAMES = ("high", "default", "low")
 EXTENSION_KEY = "gantry.redis"
 DEFAULT_RETRY_INTERVALS: tuple[int, ...] = (5, 30, 120, 600)
 FINISHED_STATES = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+# Tries at enqueueing under an id whose finished job other processes may be replacing at the same time.
+ENQUEUE_ATTEMPTS = 5
 
 
 def init_app(app: Flask) -> None:
@@ -110,7 +112,7 @@ def _enqueue_on(q: Queue, func: Task, args: Sequence[Any], kwargs: dict[str, Any
     }
     if retry:
         options["retry"] = _retry_policy(retry)
-    for _ in range(2):
+    for _ in range(ENQUEUE_ATTEMPTS):
         try:
             if delay is not None:
                 return q.enqueue_in(delay, target, *args, unique=True, **options, **kwargs)
@@ -122,13 +124,14 @@ def _enqueue_on(q: Queue, func: Task, args: Sequence[Any], kwargs: dict[str, Any
             return job
         except DuplicateJobError:
             existing = fetch_job(job_id, q.connection)
-            if existing is None:
-                continue
-            if existing.get_status(refresh=True) in FINISHED_STATES:
-                existing.delete()
-                continue
-            return existing
-    raise RuntimeError(f"could not enqueue job {job_id}")  # pragma: no cover - needs a racing writer
+            try:
+                if existing is not None and existing.get_status(refresh=True) not in FINISHED_STATES:
+                    return existing
+                if existing is not None:
+                    existing.delete()
+            except (NoSuchJobError, InvalidJobOperation):
+                pass  # another process replaced or removed it meanwhile: enqueue again
+    raise RuntimeError(f"could not enqueue job {job_id}")
 
 
 def enqueue_new(

@@ -4,8 +4,9 @@
 
 The stack as `make run` starts it in sandbox mode, with production's process layout:
 
-- gunicorn serving wsgi:app (2 processes x 8 threads) and 2 RQ workers (`python worker.py`, which also
-  enqueue the periodic jobs: sweeps, the runner reconciler, retention);
+- gunicorn serving wsgi:app (2 processes x 8 threads) and 2 RQ workers, laid out as docs/scaling.md
+  advises: `python worker.py high` (processing, launches) and `python worker.py` (every queue:
+  forwarding sends, periodic jobs such as the sweeps, the runner reconciler and retention);
 - PostgreSQL (own database gantry_bench_soak, dropped and created) and a private redis-server;
 - the GitHub simulator and moto's ECS (sandbox/world.py), with `flask db upgrade` and `flask seed-demo`
   run as `make run` runs them, so the demo's "linux" runner pool launches into moto;
@@ -63,6 +64,8 @@ SOAK_ROUTED = {**ROUTED, "workflow_run": MIXED_EXTRA["workflow_run"]}
 # name: (events, every how many of the organisation's repositories it follows)
 TARGETS = {"soak deploys": (["push", "release"], 3), "soak team": (["pull_request", "check_suite"], 2)}
 LOADERS = 4
+# As docs/scaling.md advises: one worker on `high` (processing, launches), one on every queue.
+WORKER_QUEUES = (["high"], [])
 LAG_GOAL_S = 2.0
 GROWTH_GOAL = 0.10
 BIN = Path(sys.executable).parent
@@ -426,8 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         installation_id, repositories, job_repo, followed = seed_soak(app, receiver.url)
         web = start_web(port, env)
         processes.append(web)
-        workers = [subprocess.Popen([sys.executable, "worker.py", "--name", f"soak-{i}"], cwd=ROOT, env=env,
-                                    start_new_session=True) for i in range(2)]
+        workers = [subprocess.Popen([sys.executable, "worker.py", "--name", f"soak-{i}", *queues], cwd=ROOT, env=env,
+                                    start_new_session=True) for i, queues in enumerate(WORKER_QUEUES)]
         processes += workers
         time.sleep(3)
         watched = {f"web-{i + 1}": pid for i, pid in enumerate(children(web.pid))}

@@ -8,6 +8,7 @@ as a runner's container runs until its job is done.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +48,28 @@ class AwsWorld:
 
 
 def start_moto() -> Any:
-    """moto's server on a free loopback port, serving from a thread (`.stop()` ends it)."""
-    from moto.server import ThreadedMotoServer
+    """moto's server on a free loopback port, serving from a thread (`.stop()` ends it).
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    Requests are answered one at a time: moto's backends are not thread-safe (ECS's DescribeTasks
+    iterates the cluster's tasks while a concurrent RunTask adds one, and fails)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class OneAtATime(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            lock = threading.Lock()
+
+            def serial(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+                with lock:
+                    return list(app(environ, start_response))
+
+            self._server = make_server(self._ip_address, self._port, serial, threaded=True)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = OneAtATime(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     return server
 

@@ -15,6 +15,7 @@ records the id; tests decide what GitHub then delivers (fail it with `fake_githu
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from sandbox.github.server import json_response, not_found, require_app
 from sandbox.github.state import FakeState, rest_example
 
 AREA = "deliveries"
+_lock = threading.Lock()  # events are sent from several threads at once (runners, requests, tests)
 
 
 def reset(state: FakeState) -> None:
@@ -44,7 +46,6 @@ def add_log_entry(state: FakeState, *, guid: str, status_code: int = 200, event:
     log = _log(state)
     entry = rest_example("apps/list-webhook-deliveries")[0]
     entry.update({
-        "id": next(log["ids"]),
         "guid": guid,
         "delivered_at": (datetime.now(UTC) - age).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "redelivery": redelivery,
@@ -56,8 +57,9 @@ def add_log_entry(state: FakeState, *, guid: str, status_code: int = 200, event:
         "repository_id": repository_id,
         "throttled_at": None,
     })
-    log["entries"].append(entry)
-    log["entries"].sort(key=lambda e: e["id"], reverse=True)
+    with _lock:  # ids only grow, so the newest entry goes first
+        entry["id"] = next(log["ids"])
+        log["entries"].insert(0, entry)
     return entry
 
 

@@ -186,6 +186,23 @@ def test_failed_job_is_retried_by_rq_with_back_off(app, db, run_jobs, handlers, 
     assert service.enqueue_pending(older_than=0) == 0  # the sweep leaves a scheduled retry alone
 
 
+def test_a_finished_processing_job_leaves_redis_its_row_is_the_record(db, run_jobs, handlers, deliver, make_user):
+    handlers(TEST_EVENT, lambda event: "ok", name="tests.ok")
+    row = deliver()
+    job_id = job_id_for(row.delivery_id)
+    assert jobs.job_status(job_id) == "queued"
+
+    run_jobs()
+
+    assert reload(db, row).status == "handled"
+    assert jobs.job_status(job_id) is None
+    admin = make_user("admin")
+    service.reprocess(admin, row.id, actor=admin)  # queued again, by defer
+    assert jobs.job_status(job_id) == "queued"
+    run_jobs()
+    assert reload(db, row).status == "handled" and jobs.job_status(job_id) is None
+
+
 def test_reprocess_runs_a_final_delivery_again(db, run_jobs, handlers, deliver, make_user):
     calls = []
 

@@ -101,14 +101,14 @@ def enqueue(
 
 def _enqueue_on(q: Queue, func: Task, args: Sequence[Any], kwargs: dict[str, Any], *, job_id: str,
                 retry: Sequence[int] | None, delay: timedelta | None, timeout: int,
-                request_id: str | None) -> Job:
+                request_id: str | None, result_ttl: int = RESULT_TTL) -> Job:
     target: Any = func  # rq's type is a constrained TypeVar, which a union of its members does not satisfy
     options: dict[str, Any] = {
         "job_id": job_id,
         "meta": {"request_id": request_id},
         "job_timeout": timeout,
         "failure_ttl": FAILURE_TTL,
-        "result_ttl": RESULT_TTL,
+        "result_ttl": result_ttl,
     }
     if retry:
         options["retry"] = _retry_policy(retry)
@@ -140,8 +140,11 @@ def enqueue_new(
     *,
     queue: str = "default",
     retry: Sequence[int] | None = DEFAULT_RETRY_INTERVALS,
+    result_ttl: int = RESULT_TTL,
 ) -> list[Job]:
     """Enqueue several calls of `func`, each `(args, job_id, request_id)`, in one Redis round trip.
+
+    `result_ttl`: how long a finished job stays in Redis (0: removed as it finishes; failed jobs stay).
 
     For work that cannot have a job yet, such as rows created a moment ago: unlike `enqueue`,
     nothing checks for a job already waiting under one of the ids (that check is one round trip
@@ -153,7 +156,7 @@ def enqueue_new(
     target: Any = func  # see _enqueue_on
     prepared = [
         Queue.prepare_data(target, args=args, job_id=job_id, meta={"request_id": request_id}, timeout=timeout,
-                           failure_ttl=FAILURE_TTL, result_ttl=RESULT_TTL, retry=retry_policy)
+                           failure_ttl=FAILURE_TTL, result_ttl=result_ttl, retry=retry_policy)
         for args, job_id, request_id in calls
     ]
     pipeline = q.connection.pipeline()
@@ -182,6 +185,7 @@ class DeferredJob:
     delay: timedelta | None
     timeout: int
     request_id: str | None
+    result_ttl: int
     connection: Redis
     transaction: SessionTransaction  # dropped when this one (or one around it) rolls back
 
@@ -194,9 +198,12 @@ def defer(
     retry: Sequence[int] | None = DEFAULT_RETRY_INTERVALS,
     delay: timedelta | None = None,
     timeout: int | None = None,
+    result_ttl: int = RESULT_TTL,
     session: Session | None = None,
 ) -> None:
     """Enqueue the task named `name` with `args` once the current database session commits.
+
+    `result_ttl` is how long the finished job stays in Redis; 0 for work whose rows are its record.
 
     Nothing is enqueued before the commit (a worker would not find the rows yet) nor after a
     rollback. The same job id deferred twice in one transaction is enqueued once. When Redis
@@ -213,7 +220,7 @@ def defer(
         return
     pending.append(DeferredJob(
         name=name, args=tuple(args), job_id=job_id, queue=queue, retry=tuple(retry) if retry else None,
-        delay=delay, timeout=_timeout(timeout), request_id=current_request_id(),
+        delay=delay, timeout=_timeout(timeout), request_id=current_request_id(), result_ttl=result_ttl,
         connection=redis_connection(), transaction=_current_transaction(session),
     ))
 
@@ -275,7 +282,8 @@ def _enqueue_deferred(pending: Sequence[DeferredJob]) -> None:
     for position, job in enumerate(pending):
         try:
             _enqueue_on(Queue(job.queue, connection=job.connection), job.name, job.args, {}, job_id=job.job_id,
-                        retry=job.retry, delay=job.delay, timeout=job.timeout, request_id=job.request_id)
+                        retry=job.retry, delay=job.delay, timeout=job.timeout, request_id=job.request_id,
+                        result_ttl=job.result_ttl)
         except RedisError as exc:
             left = [j.job_id for j in pending[position:]]
             log.warning("%d job(s) committed but not queued (%s): %s; the sweeps will queue the work",

@@ -22,7 +22,7 @@ from webapp.core.models import utcnow
 from webapp.core.pagination import Page, keyset_page
 from webapp.extensions import db
 from webapp.repos.access import get_visible_or_404, restrict_to_visible
-from webapp.webhooks.intake import job_id_for
+from webapp.webhooks.intake import JOB_RESULT_TTL, job_id_for
 from webapp.webhooks.models import (
     PENDING_STATUSES,
     RECEIVED,
@@ -148,7 +148,8 @@ def reprocess(who: Who, pk: int, *, actor: Actor) -> WebhookDelivery:
 
 def _defer_processing(pk: int, delivery_id: str, job_id: str | None = None) -> None:
     """Process the delivery once this transaction commits (Redis away: the next sweep queues it)."""
-    jobs.defer("tasks.webhooks.process_delivery", pk, job_id=job_id or job_id_for(delivery_id), queue="high")
+    jobs.defer("tasks.webhooks.process_delivery", pk, job_id=job_id or job_id_for(delivery_id), queue="high",
+               result_ttl=JOB_RESULT_TTL)
 
 
 def status_counts() -> dict[str, int]:

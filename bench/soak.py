@@ -260,7 +260,7 @@ class Probe:
     def redis_figures(self) -> tuple[float, int, int]:
         """(used_memory MB, jobs waiting in queues, keys)."""
         used = int(self.redis.info("memory")["used_memory"]) / 2**20
-        waiting = sum(int(self.redis.llen(key)) for key in self.redis.scan_iter("rq:queue:*"))
+        waiting = sum(int(self.redis.llen(f"rq:queue:{name}")) for name in ("high", "default", "low"))
         return used, waiting, int(self.redis.dbsize())
 
     def rss(self) -> dict[str, float]:

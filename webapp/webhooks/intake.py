@@ -282,10 +282,11 @@ def receive(
     return Intake(pk=stored.pk, delivery_id=delivery_id, created=True, queued=stored.queued)
 
 
-# A processing job leaves Redis as it finishes: the delivery's row (status, result, error) is its record,
-# and at 100 deliveries a second even five minutes of finished jobs held tens of MB (bench/soak.py).
-# A failed job stays, for the dashboard's failed list.
-JOB_RESULT_TTL = 0
+# A finished processing job stays a minute: the delivery's row (status, result, error) is its record,
+# and at 100 deliveries a second five minutes of finished jobs held 25 MB (bench/soak.py). Not 0,
+# which removes it as it finishes: RQ then re-reads the status of a job that a batch withdrew while
+# a worker was taking it, and fails that job. A failed job stays, for the dashboard's failed list.
+JOB_RESULT_TTL = 60
 
 
 def job_id_for(delivery_id: str) -> str:

@@ -2,7 +2,8 @@
 
 view / API / compat / task -> service -> models + integrations: webapp never imports tasks/;
 services never import front doors nor Flask's `request` or `g`; integrations and core import no
-capability; no module imports itself round a circle.
+capability; a capability's plugin (what it registers on the app) is imported by the app factory
+alone; no module imports itself round a circle.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ CAPABILITIES = ("auth", "repos", "webhooks", "forwarding", "runners", "builds", 
 FRONT_DOOR_NAMES = ("views", "api", "endpoint", "dashboard")
 FRONT_DOOR_MODULES = ("webapp.auth.access", "webapp.auth.github")
 FLASK_REQUEST_STATE = {"request", "g"}
+# A capability's plugin module wires its front doors and services into the app: it may import any of
+# them, and only the app factory (`webapp`, which lists the plugins in CAPABILITIES) imports it.
+PLUGIN_NAME = "plugin"
+APP_FACTORY = "webapp"
 
 
 def _module_name(root: Path, path: Path) -> str:
@@ -61,11 +66,16 @@ def is_front_door(module: str) -> bool:
             or module.rpartition(".")[2] in FRONT_DOOR_NAMES)
 
 
+def is_plugin(module: str) -> bool:
+    parts = module.split(".")
+    return len(parts) == 3 and parts[0] == "webapp" and parts[1] in CAPABILITIES and parts[2] == PLUGIN_NAME
+
+
 def is_service(module: str) -> bool:
     """Capability code below the front doors: services, models, handlers, helpers."""
     parts = module.split(".")
     return (len(parts) >= 3 and parts[0] == "webapp" and parts[1] in CAPABILITIES
-            and not is_front_door(module))
+            and not is_front_door(module) and not is_plugin(module))
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -114,7 +124,9 @@ def violations(root: Path) -> list[str]:
                 broken.append(f"{module} imports the front door {target}")
             if module.startswith(("webapp.integrations", "webapp.core")) and is_service(target):
                 broken.append(f"{module} imports the capability module {target}")
-        if is_service(module) and from_flask.get(module, set()) & FLASK_REQUEST_STATE:
+            if is_plugin(target) and module != APP_FACTORY:
+                broken.append(f"{module} imports the plugin {target}: only the app factory registers capabilities")
+        if (is_service(module) or is_plugin(module)) and from_flask.get(module, set()) & FLASK_REQUEST_STATE:
             names = ", ".join(sorted(from_flask[module] & FLASK_REQUEST_STATE))
             broken.append(f"{module} imports flask's {names}: take the value from the front door")
     return broken
@@ -129,6 +141,9 @@ def test_the_graph_sees_the_house():
     assert "webapp.runners.service" in edges["tasks.runners"]
     assert "webapp.runners.launcher" in edges["webapp.runners.service"]
     assert is_service("webapp.runners.service") and is_front_door("webapp.runners.views")
+    assert is_plugin("webapp.runners.plugin") and not is_service("webapp.runners.plugin")
+    assert "webapp.runners.plugin" in edges["webapp"]
+    assert "webapp.runners.views" in edges["webapp.runners.plugin"]
 
 
 BAD_HOUSE = {
@@ -136,8 +151,9 @@ BAD_HOUSE = {
     "webapp/integrations/__init__.py": "",
     "webapp/integrations/ecs.py": "from webapp.runners.service import scale\n",
     "webapp/runners/__init__.py": "",
+    "webapp/runners/plugin.py": "from flask import request\n",
     "webapp/runners/views.py": "from flask import g, request\nfrom webapp.runners import service\n",
-    "webapp/runners/launcher.py": "from webapp.runners.service import scale\n",
+    "webapp/runners/launcher.py": "from webapp.runners.service import scale\nfrom webapp.runners import plugin\n",
     "webapp/runners/service.py": (
         "from flask import current_app, g\n"
         "from webapp.runners import launcher\n"
@@ -163,6 +179,8 @@ def bad_house(tmp_path: Path) -> Path:
     "webapp.runners.service imports tasks.runners",
     "webapp.runners.service imports flask's g",
     "webapp.runners.service imports the front door webapp.runners.views",
+    "webapp.runners.launcher imports the plugin webapp.runners.plugin",
+    "webapp.runners.plugin imports flask's request",
     "webapp.integrations.ecs imports the capability module webapp.runners.service",
     "import circle: tasks.runners -> webapp.runners.launcher -> webapp.runners.service",
 ])
@@ -170,3 +188,11 @@ def test_a_bad_house_fails_the_check(bad_house, expected):
     found = violations(bad_house)
     assert any(v.startswith(expected) for v in found), found
     assert not any("webapp.runners.views imports flask" in v for v in found)  # front doors may
+
+
+def test_the_app_factory_leaves_webapp_dot_capability_the_package():
+    """`from webapp.runners import plugin as runners` in webapp/__init__.py would rebind webapp.runners."""
+    import webapp
+
+    for name in CAPABILITIES:
+        assert getattr(webapp, name).__name__ == f"webapp.{name}"

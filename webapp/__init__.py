@@ -8,23 +8,33 @@ from typing import Any
 from flask import Flask, session
 from flask_login import user_loaded_from_cookie
 
-from webapp import builds, cli, compat, forwarding, ops, releases, repos, runners, sync, webhooks
+from webapp import cli, compat, ops
 from webapp.auth import api as auth_api
 from webapp.auth import service as auth_service
 from webapp.auth import setup as auth_setup
 from webapp.auth import static_keys
 from webapp.auth import views as auth_views
 from webapp.auth.models import User
+from webapp.builds import plugin as builds_plugin
 from webapp.config import PROJECT_ROOT, load_settings
 from webapp.core import crypto, errors, inputs, jobs, logging, metrics, migrations, nav, presentation, security, txcache
 from webapp.core.models import enable_sqlite_pragmas
 from webapp.core.overview import add_setup_step
 from webapp.extensions import api, db, limiter, login_manager, oauth
+from webapp.forwarding import plugin as forwarding_plugin
 from webapp.ops import dashboard
 from webapp.ops import views as ops_views
+from webapp.releases import plugin as releases_plugin
+from webapp.repos import plugin as repos_plugin
+from webapp.runners import plugin as runners_plugin
+from webapp.sync import plugin as sync_plugin
+from webapp.webhooks import plugin as webhooks_plugin
 
-# Each capability's init_app registers its pages, API, webhook handlers, checks and figures, in this order.
-CAPABILITIES = (repos, webhooks, forwarding, runners, builds, releases, sync)
+# Each capability's plugin module (webapp/<capability>/plugin.py) has an init_app that registers its pages, API,
+# webhook handlers, checks and figures; they run in this order. (Named *_plugin: `as runners` would rebind the
+# attribute webapp.runners from the package to its plugin module.)
+CAPABILITIES = (repos_plugin, webhooks_plugin, forwarding_plugin, runners_plugin, builds_plugin, releases_plugin,
+                sync_plugin)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -108,7 +108,7 @@ def wait_for(check: Any, timeout: float, what: str) -> None:
 
 def make_api_key(env: dict[str, str]) -> str:
     subprocess.run([PYTHON, "-m", "flask", "--app", "wsgi", "create-admin", "--username", "bench", "--password",
-                    "bench-password-1", "--if-missing"], env=env, cwd=ROOT, check=True, capture_output=True)
+                    "startup-measure-pw-1", "--if-missing"], env=env, cwd=ROOT, check=True, capture_output=True)
     out = subprocess.run([PYTHON, "-m", "flask", "--app", "wsgi", "api-key", "create", "--username", "bench",
                           "--name", "bench", "--scopes", "admin"], env=env, cwd=ROOT, check=True,
                          capture_output=True, text=True)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sandbox.github.core import new_app_key
 from sandbox.github.server import FailRule, FakeServer, RecordedRequest
 from sandbox.github.state import (
     DEFAULT_APP_ID,
@@ -63,8 +64,6 @@ _SESSION: dict[str, Any] = {}
 def default_app() -> dict[str, Any]:
     """GitHub App 1 (`gantry-test`) with this process's RSA key pair, made once."""
     if "app" not in _SESSION:
-        from sandbox.github.core import new_app_key
-
         private, public = new_app_key()
         app = rest_example("apps/get-authenticated")
         app.update({"id": DEFAULT_APP_ID, "slug": "gantry-test", "name": "Gantry Test", "client_id": DEFAULT_CLIENT_ID,

@@ -4,6 +4,7 @@ repositories, commits, repository hooks, rate limit."""
 from __future__ import annotations
 
 import copy
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from flask import Flask, redirect, request
 
 from sandbox.github.server import (
     fail,
+    installation_token_info,
     json_response,
     not_found,
     page,
@@ -121,8 +123,6 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
     @app.post("/settings/apps/new")
     @app.post("/organizations/<org>/settings/apps/new")
     def manifest_new(org: str | None = None) -> Any:
-        import json
-
         manifest = json.loads(request.form.get("manifest", "{}"))
         code = secrets.token_hex(10)
         state().manifest_codes[code] = {"manifest": manifest, "owner": org or state().signing_in,
@@ -386,6 +386,4 @@ def register(app: Flask, state_ref: Callable[[], FakeState]) -> None:
 
 
 def installation_token_or_none() -> Any:
-    from sandbox.github.server import installation_token_info
-
     return installation_token_info()

@@ -16,9 +16,10 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, abort, jsonify, request
 
 from sandbox.github.git_objects import Commit, FakeRepo, GitStore, TreeEntry
+from sandbox.github.server import page, require_repo_access
 
 # --- HTTP -------------------------------------------------------------------------------------
 
@@ -76,8 +77,6 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
 
     Long on purpose: the route table of nested handlers that share `state_ref`, read top to bottom like GitHub's docs.
     """
-    from sandbox.github.server import page, require_repo_access
-
     class _Store:
         def __getattr__(self, name: str) -> Any:
             return getattr(state_ref().extra["git"], name)
@@ -88,8 +87,6 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
         require_repo_access(owner, name)
         repo = store.repo(owner, name)
         if repo is None:
-            from flask import abort
-
             abort(_error(409, "Git Repository is empty."))
         return repo
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
+from sandbox.github.server import fail, json_response, not_found, page, require_repo_access
 from sandbox.github.state import rest_example
 
 AREA = "releases"
@@ -115,8 +116,6 @@ def register(app: Flask, state_ref: Callable[[], Any]) -> None:
 
     Long on purpose: the route table of nested handlers that share `state_ref`, read top to bottom like GitHub's docs.
     """
-    from sandbox.github.server import fail, json_response, not_found, page, require_repo_access
-
     def area() -> dict[str, Any]:
         return state_ref().extra[AREA]
 

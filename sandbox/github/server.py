@@ -19,9 +19,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
-from flask import Flask, Response, abort, g, jsonify, make_response, request
+from flask import Flask, Response, abort, current_app, g, jsonify, make_response, request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
@@ -29,6 +30,8 @@ from werkzeug.serving import make_server
 
 from sandbox.github.state import DEFAULT_CLIENT_ID, FakeState
 
+# The route modules are found in this folder (not through the package, which imports this module).
+PACKAGE_DIR = Path(__file__).resolve().parent
 SKIP_MODULES = {"server", "state", "helpers"}
 
 
@@ -148,9 +151,7 @@ class FakeServer:
                     return not_modified
             return response
 
-        import sandbox.github as package
-
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        for info in sorted(pkgutil.iter_modules([str(PACKAGE_DIR)]), key=lambda m: m.name):
             if info.name in SKIP_MODULES or info.name.startswith("_"):
                 continue
             module = importlib.import_module(f"sandbox.github.{info.name}")
@@ -167,8 +168,6 @@ class FakeServer:
 
 
 def fake() -> FakeServer:
-    from flask import current_app
-
     return current_app.config["FAKE"]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import httpx
 from botocore.config import Config
+from werkzeug.serving import make_server
 
 REGION = "us-east-1"
 CLUSTER = "gantry-runners"
@@ -56,7 +57,6 @@ def start_moto() -> Any:
     # importing the sandbox for GitHub alone need not pay.
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from moto.server import ThreadedMotoServer
-    from werkzeug.serving import make_server
 
     class OneAtATime(ThreadedMotoServer):
         def _server_entry(self) -> None:

@@ -129,6 +129,7 @@ def test_a_finished_job_another_process_replaces_meanwhile_is_enqueued_again(app
 
     def fetched_then_deleted_by_another_process(job_id, connection):
         job = fetch(job_id, connection)
+        assert job is not None
         connection.delete(job.key)  # between this process's fetch and its status check
         return job
 

@@ -195,7 +195,8 @@ def test_a_finished_processing_job_stays_a_minute_its_row_is_the_record(db, run_
 
     def finished_for() -> int:
         assert jobs.job_status(job_id) == "finished"
-        return int(jobs.redis_connection().ttl(Job.key_for(job_id)))
+        ttl: int = jobs.redis_connection().ttl(Job.key_for(job_id))  # type: ignore[assignment]  # sync client
+        return ttl
 
     run_jobs()
     assert reload(db, row).status == "handled"

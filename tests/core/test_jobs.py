@@ -313,6 +313,18 @@ def test_worker_entry_point_runs_jobs_in_the_app_context(app):
     assert jobs.job_status("entry") == "finished"
 
 
+def test_a_worker_takes_its_queues_in_turn_so_a_busy_queue_starves_none(app):
+    from worker import run_worker
+
+    for n in range(3):
+        jobs.enqueue(remember, f"default {n}", job_id=f"busy-{n}")
+    jobs.enqueue(remember, "low", job_id="periodic", queue="low")
+    run_worker(app, burst=True)
+    # In priority order "low" would wait for every "default" job: under a steady stream of forwarding
+    # sends, for ever (the reconciler on "low" waited 25 minutes in bench/soak.py).
+    assert RAN == ["default 0", "low", "default 1", "default 2"]
+
+
 def test_every_declared_periodic_job_is_well_formed():
     from rq.utils import import_attribute
 

@@ -14,6 +14,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
+from rq.worker import DequeueStrategy
 
 from webapp.core.jobs import FINISHED_STATES, QUEUE_NAMES, fetch_job, redis_connection, register_queues
 from webapp.core.logging import request_id_var
@@ -125,7 +126,12 @@ def run_worker(app: Flask, periodic: Sequence[Periodic], queues: Sequence[str] |
         if not burst:
             ticker.start()
         try:
-            worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
+            # In turn, not in priority order: on a worker of several queues a steady stream of forwarding
+            # sends on "default" kept the periodic jobs on "low" (the runner reconciler, retention) waiting
+            # for 25 minutes in bench/soak.py. Processing keeps its priority through workers of its own
+            # (`python worker.py high`, docs/scaling.md).
+            worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"],
+                        dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
         finally:
             ticker.stop()
 

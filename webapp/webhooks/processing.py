@@ -31,7 +31,7 @@ from flask import current_app
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 from rq.job import Job, JobStatus
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from webapp.core import jobs
 from webapp.core.metrics import REGISTRY
@@ -118,10 +118,15 @@ def drain(deadline: float) -> int:
 
 def _claim(limit: int, excluding: int | None = None) -> list[WebhookDelivery]:
     """Lock up to `limit` deliveries waiting for their first attempt, oldest first, skipping locked ones."""
+    return list(db.session.scalars(claim_statement(limit, excluding)))
+
+
+def claim_statement(limit: int, excluding: int | None = None) -> Select[tuple[WebhookDelivery]]:
+    """The claim, answered from the partial index of waiting deliveries (ix_webhook_deliveries_waiting)."""
     stmt = select(WebhookDelivery).where(WebhookDelivery.status == RECEIVED)
     if excluding is not None:
         stmt = stmt.where(WebhookDelivery.id != excluding)
-    return list(db.session.scalars(stmt.order_by(WebhookDelivery.id).limit(limit).with_for_update(skip_locked=True)))
+    return stmt.order_by(WebhookDelivery.id).limit(limit).with_for_update(skip_locked=True)
 
 
 def _process_batch(batch: list[WebhookDelivery], own: int | None = None) -> list[_Outcome]:

@@ -38,8 +38,6 @@ memory flat beyond queued work (< 10 % growth over the same span).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import http.client
 import itertools
 import json
@@ -61,7 +59,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._services import free_port, fresh_database, start_redis  # noqa: E402
+from bench.webhook_intake import post_delivery  # noqa: E402
 from bench.webhook_processing import MIXED_EXTRA, ROUTED, Mix  # noqa: E402
+from sandbox.github.events import sign  # noqa: E402
 
 DB_NAME = "gantry_bench_soak"
 SOAK_ROUTED = {**ROUTED, "workflow_run": MIXED_EXTRA["workflow_run"]}
@@ -112,16 +112,8 @@ def _poster(port: int, secret: str, rate: float, start: float, stop_at: float, c
         body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json", "X-GitHub-Event": event,
                    "X-GitHub-Delivery": str(uuid.uuid4()), "User-Agent": "GitHub-Hookshot/soak",
-                   "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
-        try:
-            conn.request("POST", "/webhooks/github", body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            status = 0
+                   "X-Hub-Signature-256": sign(secret, body)}
+        conn, status = post_delivery(conn, body, headers)
         done = time.time()
         with out_lock:
             out.write(f"{due - start:.4f} {(done - due) * 1000:.2f} {status} {event} {payload['repository']['id']}\n")

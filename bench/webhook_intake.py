@@ -121,6 +121,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 # --- load ------------------------------------------------------------------------------------
 
 
+def post_delivery(conn: http.client.HTTPConnection, body: bytes,
+                  headers: dict[str, str]) -> tuple[http.client.HTTPConnection, int]:
+    """POST one delivery on a keep-alive connection: (the connection to go on with, status; 0 if it failed)."""
+    try:
+        conn.request("POST", "/webhooks/github", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return conn, response.status
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        return http.client.HTTPConnection(conn.host, conn.port, timeout=conn.timeout), 0
+
+
 def _client(port: int, body: bytes, signature: str, stop_at: float, interval: float | None, start: float,
             prefix: str, out: list[tuple[float, int]]) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -136,15 +149,7 @@ def _client(port: int, body: bytes, signature: str, stop_at: float, interval: fl
             break
         headers = {"Content-Type": "application/json", "X-GitHub-Event": PAYLOAD_EVENT,
                    "X-GitHub-Delivery": f"{prefix}-{n}", "X-Hub-Signature-256": signature}
-        try:
-            conn.request("POST", "/webhooks/github", body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            status = 0
+        conn, status = post_delivery(conn, body, headers)
         out.append((time.perf_counter() - sent_at, status))
         n += 1
         if interval is not None:

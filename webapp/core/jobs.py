@@ -144,7 +144,7 @@ def enqueue_new(
 ) -> list[Job]:
     """Enqueue several calls of `func`, each `(args, job_id, request_id)`, in one Redis round trip.
 
-    `result_ttl`: how long a finished job stays in Redis (0: removed as it finishes; failed jobs stay).
+    `result_ttl`: how long a finished job stays in Redis (failed jobs stay FAILURE_TTL), as for `defer`.
 
     For work that cannot have a job yet, such as rows created a moment ago: unlike `enqueue`,
     nothing checks for a job already waiting under one of the ids (that check is one round trip
@@ -203,7 +203,8 @@ def defer(
 ) -> None:
     """Enqueue the task named `name` with `args` once the current database session commits.
 
-    `result_ttl` is how long the finished job stays in Redis; 0 for work whose rows are its record.
+    `result_ttl` is how long the finished job stays in Redis: shorter for work whose rows are its record
+    (webhook processing keeps a minute, `intake.JOB_RESULT_TTL`; 0 fails jobs a batch withdrew).
 
     Nothing is enqueued before the commit (a worker would not find the rows yet) nor after a
     rollback. The same job id deferred twice in one transaction is enqueued once. When Redis
